@@ -1,0 +1,160 @@
+"""PromQL builders: pure functions from intent to query text, unit-tested on their own.
+
+Every query is cluster-wide and aggregated `max by (cluster, namespace, pod, container)`:
+- `max`, not `sum`, collapses duplicate cAdvisor series (two scrape jobs, a stale `id`), which
+  would otherwise double a container's memory;
+- `container!="", container!="POD"` drops the pod-level cgroup and the pause container;
+- one query per figure, whatever the number of pods, so a check costs the same at 10 pods and
+  at 20 000.
+Label values that come from users only enter through `string_literal` / `regex_prefix`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.units import promql_duration
+
+# Drops the pod-level cgroup (container="") and the pause container (container="POD").
+CADVISOR_ONLY = 'container!="", container!="POD"'
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One place a figure can come from: a metric, its own matchers, a value filter."""
+
+    name: str
+    metric: str
+    matchers: str = ""
+    value_filter: str = ""
+
+
+# kube-state-metrics renamed its resource metrics in v2.0; v1 clusters still exist, and some
+# clusters run neither, leaving cAdvisor's own view of the cgroup limit. We ask for all three in
+# one query and keep, per container, the first that answers (`or on(...)`: left wins).
+LIMIT_SOURCES = (
+    Source("kube-state-metrics v2", "kube_pod_container_resource_limits", 'resource="memory"'),
+    Source("kube-state-metrics v1", "kube_pod_container_resource_limits_memory_bytes"),
+    # cgroup v1 reports "no limit" as ~2^63 and cgroup v2 as 0: neither is a limit.
+    Source("cAdvisor", "container_spec_memory_limit_bytes", CADVISOR_ONLY, " > 0 < 4e18"),
+)
+REQUEST_SOURCES = (
+    Source("kube-state-metrics v2", "kube_pod_container_resource_requests", 'resource="memory"'),
+    Source("kube-state-metrics v1", "kube_pod_container_resource_requests_memory_bytes"),
+)
+SOURCE_LABEL = "podmem_source"
+
+CADVISOR_FIGURES = {
+    "working_set": "container_memory_working_set_bytes",
+    "usage": "container_memory_usage_bytes",
+    "rss": "container_memory_rss",
+    "cache": "container_memory_cache",
+    "swap": "container_memory_swap",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which containers a query covers: everything, or one namespace and/or pod."""
+
+    namespace: str | None = None
+    pod: str | None = None
+    pod_prefix: str | None = None
+
+    def matchers(self) -> str:
+        parts = []
+        if self.namespace is not None:
+            parts.append(f"namespace={string_literal(self.namespace)}")
+        if self.pod is not None:
+            parts.append(f"pod={string_literal(self.pod)}")
+        elif self.pod_prefix is not None:
+            parts.append(f"pod=~{regex_prefix(self.pod_prefix)}")
+        return ",".join(parts)
+
+
+CLUSTER_WIDE = Scope()
+
+
+def string_literal(value: str) -> str:
+    """A PromQL double-quoted string holding exactly `value`, whatever it contains."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def regex_prefix(prefix: str) -> str:
+    """A PromQL regex literal matching names that start with `prefix` (RE2 is anchored)."""
+    return string_literal(re.escape(prefix) + ".*")
+
+
+class QueryBuilder:
+    """Builds the queries for one label layout (the cluster label is configurable)."""
+
+    def __init__(self, cluster_label: str = "cluster") -> None:
+        self.cluster_label = cluster_label
+        self.group = f"{cluster_label}, namespace, pod, container"
+
+    @staticmethod
+    def select(metric: str, scope: Scope, matchers: str = "") -> str:
+        """`metric{...}` with the source's own matchers and the scope's, never empty braces."""
+        parts = [part for part in (matchers, scope.matchers()) if part]
+        return f"{metric}{{{', '.join(parts)}}}" if parts else metric
+
+    def per_container(self, expression: str) -> str:
+        return f"max by ({self.group}) ({expression})"
+
+    def figure(self, metric: str, scope: Scope = CLUSTER_WIDE) -> str:
+        """The current value of one cAdvisor figure, per container."""
+        return self.per_container(self.select(metric, scope, CADVISOR_ONLY))
+
+    def working_set_floor(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
+        """Lowest working set over the for-duration: the stateless 'held for N minutes'."""
+        selector = self.select(CADVISOR_FIGURES["working_set"], scope, CADVISOR_ONLY)
+        return self.per_container(f"min_over_time({selector}[{promql_duration(window_seconds)}])")
+
+    def working_set_growth(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
+        """Working-set slope in bytes/s over the trend window (least squares, PromQL deriv)."""
+        selector = self.select(CADVISOR_FIGURES["working_set"], scope, CADVISOR_ONLY)
+        return self.per_container(f"deriv({selector}[{promql_duration(window_seconds)}])")
+
+    def first_available(self, sources: tuple[Source, ...], scope: Scope = CLUSTER_WIDE) -> str:
+        """Per container, the value of the first source that has one, tagged with its name."""
+        tagged = [
+            f"label_replace("
+            f"{self.per_container(self.select(s.metric, scope, s.matchers) + s.value_filter)}, "
+            f'"{SOURCE_LABEL}", "{s.name}", "", "")'
+            for s in sources
+        ]
+        return f" or on({self.group}) ".join(tagged)
+
+    def limits(self, scope: Scope = CLUSTER_WIDE) -> str:
+        return self.first_available(LIMIT_SOURCES, scope)
+
+    def requests(self, scope: Scope = CLUSTER_WIDE) -> str:
+        return self.first_available(REQUEST_SOURCES, scope)
+
+    def restarts(self, scope: Scope = CLUSTER_WIDE) -> str:
+        return self.per_container(self.select("kube_pod_container_status_restarts_total", scope))
+
+    def pod_nodes(self, scope: Scope = CLUSTER_WIDE) -> str:
+        by = f"{self.cluster_label}, namespace, pod, node"
+        return f"max by ({by}) ({self.select('kube_pod_info', scope)})"
+
+    def pods(self, scope: Scope) -> str:
+        """The pods a target could mean: those cAdvisor or kube-state-metrics know."""
+        by = f"{self.cluster_label}, namespace, pod"
+        cadvisor = self.select(CADVISOR_FIGURES["working_set"], scope, CADVISOR_ONLY)
+        ksm = self.select("kube_pod_container_info", scope)
+        return f"group by ({by}) ({cadvisor}) or group by ({by}) ({ksm})"
+
+    def history(self, scope: Scope) -> str:
+        """All cAdvisor figures of the scoped pod in one range query, tagged by figure."""
+        return " or ".join(
+            f'label_replace({self.figure(metric, scope)}, "{SOURCE_LABEL}", "{figure}", "", "")'
+            for figure, metric in CADVISOR_FIGURES.items()
+        )
+
+
+def range_step_seconds(range_seconds: float, *, minimum: float = 15.0) -> float:
+    """A step that keeps a range query under Prometheus's 11 000 points per series."""
+    return max(minimum, float(int(range_seconds / 10_000) + 1))

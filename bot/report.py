@@ -1,0 +1,64 @@
+"""The on-demand report: one pod's containers, their verdicts and their recent history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.analysis import Assessment, Thresholds, assess
+from bot.promql import Scope
+from bot.settings import Settings
+from bot.sources.base import MemorySource, PodName
+from bot.targets import Target, resolve
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerReport:
+    assessment: Assessment
+    # Working set over the report range: (unix seconds, bytes), for the trend line.
+    working_set_history: tuple[tuple[float, float], ...]
+
+    @property
+    def peak_working_set_bytes(self) -> int | None:
+        if not self.working_set_history:
+            return None
+        return round(max(value for _, value in self.working_set_history))
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    evaluated_at: datetime
+    range_seconds: float
+    pods: tuple[PodName, ...]
+    containers: tuple[ContainerReport, ...]
+
+
+def build_report(
+    target: Target,
+    *,
+    source: MemorySource,
+    settings: Settings,
+    at: datetime,
+    range_seconds: float | None = None,
+) -> Report:
+    """Resolve the target, then fetch and judge only that pod's containers."""
+    pods = resolve(target, lambda scope: source.pods(at, scope))
+    span = range_seconds or settings.report_range_seconds
+    thresholds = Thresholds.from_settings(settings)
+    containers: list[ContainerReport] = []
+    # The same namespace/pod in two clusters resolves to two PodNames; one scoped query
+    # answers both, and the rows keep their own cluster label.
+    scope = Scope(namespace=pods[0].namespace, pod=pods[0].pod)
+    snapshot = source.snapshot(at, scope)
+    history = source.history(scope, at - timedelta(seconds=span), at)
+    wanted = set(pods)
+    for memory in snapshot.containers:
+        ref = memory.ref
+        if PodName(ref.cluster, ref.namespace, ref.pod) not in wanted:
+            continue
+        containers.append(
+            ContainerReport(assess(memory, thresholds), history.of(ref, "working_set"))
+        )
+    return Report(
+        evaluated_at=at, range_seconds=span, pods=tuple(pods), containers=tuple(containers)
+    )

@@ -1,0 +1,201 @@
+"""Writes a simulated cluster as OpenMetrics text, the input of `promtool tsdb create-blocks-
+from openmetrics`: what the kubelet's cAdvisor and kube-state-metrics would have exposed,
+scrape by scrape, with the mess real clusters have (pod-level cgroup series, the pause
+container, the same container scraped by two jobs, both KSM generations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TextIO
+
+from bot.scenarios.behaviours import MIB, ContainerState
+from bot.scenarios.cluster import ClusterSpec, ContainerSpec, PodSpec
+
+# What cgroup v1 reports as the limit of an unlimited container (PAGE_COUNTER_MAX pages).
+CGROUP_V1_UNLIMITED = 9223372036854771712
+PAUSE_BYTES = 1 * MIB
+
+
+def _labels(pairs: dict[str, str]) -> str:
+    body = ",".join(
+        f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        for key, value in pairs.items()
+    )
+    return "{" + body + "}"
+
+
+class _PodWriter:
+    """Emits one pod's series. Series-major: every sample of a series, then the next."""
+
+    def __init__(self, cluster: ClusterSpec, pod: PodSpec) -> None:
+        self.cluster, self.pod = cluster, pod
+        self.common = dict(cluster.extra_labels)
+        if pod.cluster:
+            self.common["cluster"] = pod.cluster
+        start = cluster.start.timestamp()
+        step = cluster.scrape_interval_seconds
+        count = int(cluster.duration.total_seconds() // step) + 1
+        first = max(0, int(-(-pod.started_after // step)))
+        self.times = [start + i * step for i in range(first, count)]
+        since_start = [t - start - pod.started_after for t in self.times]
+        self.states = {c.name: [c.behaviour.state(s) for s in since_start] for c in pod.containers}
+
+    def cadvisor_labels(self, container: str, job: str, image: str) -> dict[str, str]:
+        pod_cgroup = f"/kubepods/burstable/pod{self.pod.uid}"
+        container_id = f"{self.pod.uid.replace('-', '')}{container}"[:64] if container else ""
+        return {
+            **self.common,
+            "container": container,
+            "id": f"{pod_cgroup}/{container_id}" if container else pod_cgroup,
+            "image": image,
+            "instance": self.pod.node,
+            "job": job,
+            "metrics_path": "/metrics/cadvisor",
+            "name": container_id,
+            "namespace": self.pod.namespace,
+            "node": self.pod.node,
+            "pod": self.pod.name,
+        }
+
+    def ksm_labels(self, **extra: str) -> dict[str, str]:
+        return {
+            **self.common,
+            "instance": "kube-state-metrics:8080",
+            "job": "kube-state-metrics",
+            "namespace": self.pod.namespace,
+            "pod": self.pod.name,
+            "uid": self.pod.uid,
+            **extra,
+        }
+
+    def series(
+        self, name: str, labels: dict[str, str], values: Sequence[float | None]
+    ) -> Iterator[str]:
+        label_text = _labels(labels)
+        for t, value in zip(self.times, values, strict=True):
+            if value is not None:
+                yield f"{name}{label_text} {value:.0f} {t:.0f}\n"
+
+    def lines(self) -> Iterator[str]:
+        jobs = ["kubelet", "cadvisor"] if self.cluster.duplicate_cadvisor_series else ["kubelet"]
+        for container in self.pod.containers:
+            yield from self._container(container, jobs)
+        yield from self._pod_level(jobs)
+        yield from self._pod_ksm()
+
+    def _container(self, container: ContainerSpec, jobs: list[str]) -> Iterator[str]:
+        states = self.states[container.name]
+        samples = [state.sample for state in states]
+        figures = {
+            "container_memory_working_set_bytes": [
+                None if s is None else s.working_set for s in samples
+            ],
+            "container_memory_usage_bytes": [None if s is None else s.usage for s in samples],
+            "container_memory_rss": [None if s is None else s.rss for s in samples],
+            "container_memory_cache": [None if s is None else s.cache for s in samples],
+        }
+        if self.cluster.cgroup == "v1":
+            figures["container_memory_swap"] = [None if s is None else s.swap for s in samples]
+            figures["container_memory_failcnt"] = [
+                None if s is None else float(len(st.kills))
+                for s, st in zip(samples, states, strict=True)
+            ]
+        unlimited = CGROUP_V1_UNLIMITED if self.cluster.cgroup == "v1" else 0
+        limit = container.limit if container.limit is not None else unlimited
+        figures["container_spec_memory_limit_bytes"] = [
+            None if s is None else limit for s in samples
+        ]
+        figures["container_oom_events_total"] = [None if s is None else 0.0 for s in samples]
+        for job in jobs:
+            labels = self.cadvisor_labels(container.name, job, container.image)
+            for name, values in figures.items():
+                yield from self.series(name, labels, values)
+        yield from self._container_ksm(container, states)
+
+    def _container_ksm(
+        self, container: ContainerSpec, states: list[ContainerState]
+    ) -> Iterator[str]:
+        ksm = self.cluster.ksm
+        every = [1.0] * len(self.times)
+        base = self.ksm_labels(container=container.name)
+        if ksm == "none":
+            return
+        resources = {"limits": container.limit, "requests": container.request}
+        for kind, amount in resources.items():
+            if amount is None:
+                continue
+            if ksm == "v2":
+                name = f"kube_pod_container_resource_{kind}"
+                memory = {**base, "node": self.pod.node, "resource": "memory", "unit": "byte"}
+                cpu = {**base, "node": self.pod.node, "resource": "cpu", "unit": "core"}
+                yield from self.series(name, memory, [amount] * len(self.times))
+                yield from self.series(name, cpu, [0.5] * len(self.times))
+            else:
+                yield from self.series(
+                    f"kube_pod_container_resource_{kind}_memory_bytes",
+                    base,
+                    [amount] * len(self.times),
+                )
+                yield from self.series(
+                    f"kube_pod_container_resource_{kind}_cpu_cores", base, [0.5] * len(self.times)
+                )
+        yield from self.series(
+            "kube_pod_container_status_restarts_total", base, [float(s.restarts) for s in states]
+        )
+        yield from self.series(
+            "kube_pod_container_info",
+            {**base, "image": container.image, "container_id": f"containerd://{self.pod.uid}"},
+            every,
+        )
+        # A sticky gauge: it reads 1 from the first kill on, however old the kill is.
+        yield from self.series(
+            "kube_pod_container_status_last_terminated_reason",
+            {**base, "reason": "OOMKilled"},
+            [1.0 if s.kills else None for s in states],
+        )
+        yield from self.series(
+            "kube_pod_container_status_running", base, [1.0 if s.sample else 0.0 for s in states]
+        )
+
+    def _pod_level(self, jobs: list[str]) -> Iterator[str]:
+        """The pod cgroup (container="") and the pause container: both must never count."""
+        per_time = list(zip(*self.states.values(), strict=True))
+        working = [
+            sum(s.sample.working_set for s in row if s.sample) + PAUSE_BYTES for row in per_time
+        ]
+        usage = [sum(s.sample.usage for s in row if s.sample) + PAUSE_BYTES for row in per_time]
+        for job in jobs:
+            pod_labels = self.cadvisor_labels("", job, "")
+            pause_labels = self.cadvisor_labels("POD", job, "registry.k8s.io/pause:3.9")
+            yield from self.series("container_memory_working_set_bytes", pod_labels, list(working))
+            yield from self.series("container_memory_usage_bytes", pod_labels, list(usage))
+            yield from self.series(
+                "container_memory_working_set_bytes", pause_labels, [PAUSE_BYTES] * len(self.times)
+            )
+
+    def _pod_ksm(self) -> Iterator[str]:
+        if self.cluster.ksm == "none":
+            return
+        owner_kind, owner_name = self.pod.owner
+        every = [1.0] * len(self.times)
+        yield from self.series(
+            "kube_pod_info",
+            self.ksm_labels(
+                node=self.pod.node, created_by_kind=owner_kind, created_by_name=owner_name
+            ),
+            every,
+        )
+        yield from self.series(
+            "kube_pod_owner",
+            self.ksm_labels(
+                owner_kind=owner_kind, owner_name=owner_name, owner_is_controller="true"
+            ),
+            every,
+        )
+
+
+def write_openmetrics(cluster: ClusterSpec, out: TextIO) -> None:
+    for pod in cluster.pods:
+        out.writelines(_PodWriter(cluster, pod).lines())
+    out.write("# EOF\n")

@@ -1,0 +1,1 @@
+"""Sources only fetch and translate: PromQL answers (or simulated ones) into snapshots."""

@@ -1,0 +1,39 @@
+"""What every memory source offers, so the CLI, the bot and the demo share one pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.model import History, Snapshot
+from bot.promql import Scope
+
+
+class SourceError(RuntimeError):
+    """A source could not answer. The message is for humans and names what to check."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PodName:
+    cluster: str
+    namespace: str
+    pod: str
+
+    def __str__(self) -> str:
+        prefix = f"{self.cluster}:" if self.cluster else ""
+        return f"{prefix}{self.namespace}/{self.pod}"
+
+
+class MemorySource(Protocol):
+    def snapshot(self, at: datetime, scope: Scope) -> Snapshot:
+        """Every container in scope with its figures at `at`."""
+        ...
+
+    def pods(self, at: datetime, scope: Scope) -> list[PodName]:
+        """The pods in scope that exist at `at` (for resolving what a user typed)."""
+        ...
+
+    def history(self, scope: Scope, start: datetime, end: datetime) -> History:
+        """The figures of the scoped containers over [start, end]."""
+        ...

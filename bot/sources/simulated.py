@@ -1,0 +1,136 @@
+"""A source that reads a simulated cluster directly, for `podmem demo` (no Prometheus needed).
+
+It answers the same questions the PromQL does, with the same semantics: the last scrape
+within Prometheus's 5-minute lookback, min over the for-duration, least-squares slope over
+the trend window (what `deriv` computes), kube-state-metrics limits and requests.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from bot.model import ContainerMemory, ContainerRef, History, Series, Snapshot
+from bot.promql import Scope, range_step_seconds
+from bot.scenarios import ClusterSpec, ContainerSpec, PodSpec, Sample
+from bot.settings import Settings
+from bot.sources.base import PodName
+
+LOOKBACK_SECONDS = 300.0
+
+
+def _in_scope(pod: PodSpec, scope: Scope) -> bool:
+    if scope.namespace is not None and pod.namespace != scope.namespace:
+        return False
+    if scope.pod is not None:
+        return pod.name == scope.pod
+    return scope.pod_prefix is None or pod.name.startswith(scope.pod_prefix)
+
+
+def _slope(points: list[tuple[float, float]]) -> float | None:
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    if spread == 0:
+        return None
+    return sum((t - mean_t) * (v - mean_v) for t, v in points) / spread
+
+
+class SimulatedSource:
+    def __init__(self, cluster: ClusterSpec, settings: Settings) -> None:
+        self.cluster, self.settings = cluster, settings
+        self.step = cluster.scrape_interval_seconds
+
+    def _scrapes(self, start: float, end: float) -> list[float]:
+        """Scrape instants (seconds since the cluster start) in (start, end]."""
+        first = math.floor(start / self.step) + 1
+        last = math.floor(end / self.step)
+        return [i * self.step for i in range(max(0, first), last + 1)]
+
+    def _sample(self, pod: PodSpec, container: ContainerSpec, t: float) -> Sample | None:
+        since_start = t - pod.started_after
+        if since_start < 0:
+            return None
+        return container.behaviour.state(since_start).sample
+
+    def _series(
+        self, pod: PodSpec, container: ContainerSpec, start: float, end: float
+    ) -> list[tuple[float, Sample]]:
+        found = []
+        for t in self._scrapes(start, end):
+            sample = self._sample(pod, container, t)
+            if sample is not None:
+                found.append((t, sample))
+        return found
+
+    def snapshot(self, at: datetime, scope: Scope) -> Snapshot:
+        now = (at - self.cluster.start).total_seconds()
+        s = self.settings
+        rows = []
+        for pod in self.cluster.pods:
+            if not _in_scope(pod, scope) or now < pod.started_after:
+                continue
+            for container in pod.containers:
+                recent = self._series(pod, container, now - LOOKBACK_SECONDS, now)
+                window = [(t, x.working_set) for t, x in recent if t > now - s.for_duration_seconds]
+                trend = [
+                    (t, x.working_set)
+                    for t, x in self._series(pod, container, now - s.trend_window_seconds, now)
+                ]
+                last = recent[-1][1] if recent else None
+                state = container.behaviour.state(now - pod.started_after)
+                rows.append(
+                    ContainerMemory(
+                        ref=ContainerRef(pod.cluster, pod.namespace, pod.name, container.name),
+                        working_set_bytes=None if last is None else round(last.working_set),
+                        working_set_floor_bytes=round(min(v for _, v in window))
+                        if window
+                        else None,
+                        usage_bytes=None if last is None else round(last.usage),
+                        rss_bytes=None if last is None else round(last.rss),
+                        cache_bytes=None if last is None else round(last.cache),
+                        swap_bytes=None if last is None else round(last.swap),
+                        limit_bytes=None if container.limit is None else round(container.limit),
+                        request_bytes=None
+                        if container.request is None
+                        else round(container.request),
+                        restarts=state.restarts,
+                        growth_bytes_per_second=_slope(trend),
+                        limit_source="simulated" if container.limit is not None else None,
+                        node=pod.node,
+                    )
+                )
+        return Snapshot(evaluated_at=at, containers=tuple(rows))
+
+    def pods(self, at: datetime, scope: Scope) -> list[PodName]:
+        now = (at - self.cluster.start).total_seconds()
+        return sorted(
+            PodName(pod.cluster, pod.namespace, pod.name)
+            for pod in self.cluster.pods
+            if _in_scope(pod, scope) and now >= pod.started_after
+        )
+
+    def history(self, scope: Scope, start: datetime, end: datetime) -> History:
+        step = range_step_seconds((end - start).total_seconds(), minimum=self.step)
+        origin = self.cluster.start
+        begin, finish = (start - origin).total_seconds(), (end - origin).total_seconds()
+        series = []
+        for pod in self.cluster.pods:
+            if not _in_scope(pod, scope):
+                continue
+            for container in pod.containers:
+                ref = ContainerRef(pod.cluster, pod.namespace, pod.name, container.name)
+                points = [
+                    (origin.timestamp() + t, sample)
+                    for t, sample in self._series(pod, container, begin - step, finish)
+                ][:: max(1, round(step / self.step))]
+                for figure in ("working_set", "usage", "rss", "cache", "swap"):
+                    series.append(
+                        Series(
+                            ref, figure, tuple((t, float(getattr(x, figure))) for t, x in points)
+                        )
+                    )
+        return History(start=start, end=end, step_seconds=step, series=tuple(series))

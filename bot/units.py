@@ -1,0 +1,92 @@
+"""Parsing and formatting of the quantities users type and read: sizes, durations, instants."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
+_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class InputError(ValueError):
+    """A value a user gave us is malformed. The message is meant to be shown as is."""
+
+
+def format_bytes(value: float | None) -> str:
+    """Sizes the way an SRE reads them: MiB below 1 GiB, GiB above, `n/a` when unknown."""
+    if value is None:
+        return "n/a"
+    magnitude = abs(value)
+    if magnitude >= GIB:
+        return f"{value / GIB:.2f} GiB"
+    if magnitude >= MIB:
+        return f"{value / MIB:.1f} MiB"
+    if magnitude >= 1024:
+        return f"{value / 1024:.0f} KiB"
+    return f"{value:.0f} B"
+
+
+def format_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.0f} %"
+
+
+def format_rate(bytes_per_second: float | None) -> str:
+    """Growth per minute: per-second rates of memory are too small to read."""
+    if bytes_per_second is None:
+        return "n/a"
+    per_minute = bytes_per_second * 60
+    sign = "+" if per_minute >= 0 else "-"
+    return f"{sign}{format_bytes(abs(per_minute))}/min"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or math.isinf(seconds):
+        return "n/a"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400 * 2:
+        hours, rest = divmod(int(seconds), 3600)
+        return f"{hours} h {rest // 60:02d} min"
+    return f"{seconds / 86400:.1f} d"
+
+
+def parse_duration(text: str) -> float:
+    """Prometheus-style durations (`90s`, `5m`, `1h30m`, `7d`) to seconds."""
+    cleaned = text.strip()
+    if not cleaned or _DURATION_PART.sub("", cleaned) != "":
+        raise InputError(f"bad duration {text!r}: use forms like 30s, 5m, 6h, 1h30m or 7d")
+    seconds = sum(int(n) * _DURATION_SECONDS[unit] for n, unit in _DURATION_PART.findall(cleaned))
+    if seconds <= 0:
+        raise InputError(f"bad duration {text!r}: it must be longer than zero")
+    return float(seconds)
+
+
+def promql_duration(seconds: float) -> str:
+    """Seconds to a PromQL range literal. Whole seconds: PromQL rejects fractions."""
+    return f"{max(1, round(seconds))}s"
+
+
+def parse_instant(text: str) -> datetime:
+    """An instant given as RFC 3339 (with offset or Z) or as Unix seconds, to aware UTC."""
+    cleaned = text.strip()
+    if re.fullmatch(r"\d{9,11}(\.\d+)?", cleaned):
+        return datetime.fromtimestamp(float(cleaned), tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise InputError(
+            f"bad time {text!r}: use RFC 3339 like 2026-11-28T03:12:00Z or Unix seconds"
+        ) from None
+    if parsed.tzinfo is None:
+        raise InputError(
+            f"bad time {text!r}: say which time zone, e.g. {cleaned}Z for UTC or {cleaned}+01:00"
+        )
+    return parsed.astimezone(UTC)

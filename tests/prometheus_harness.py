@@ -1,0 +1,106 @@
+"""A real Prometheus holding generated data: backfill with promtool, serve on loopback.
+
+Debian's `prometheus` package provides both binaries. Without them the tests that need them
+skip loudly, unless PODMEM_REQUIRE_PROMETHEUS=1 (CI), where they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from bot.scenarios import ClusterSpec, write_openmetrics
+
+REQUIRED = os.environ.get("PODMEM_REQUIRE_PROMETHEUS") == "1"
+
+
+def require_binaries() -> tuple[str, str]:
+    prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    if prometheus and promtool:
+        return prometheus, promtool
+    reason = (
+        "REAL-PROMETHEUS TESTS NOT RUN: `prometheus`/`promtool` are not on PATH. "
+        "Install them with `apt-get install prometheus` (see .ci/run)."
+    )
+    if REQUIRED:
+        pytest.fail(reason + " PODMEM_REQUIRE_PROMETHEUS=1 forbids skipping.")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrometheusServer:
+    def __init__(self, cluster: ClusterSpec, workdir: Path) -> None:
+        prometheus, promtool = require_binaries()
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        data, tsdb = workdir / "data.om", workdir / "tsdb"
+        with data.open("w", encoding="utf-8") as out:
+            write_openmetrics(cluster, out)
+        subprocess.run(
+            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(data), str(tsdb)],
+            check=True,
+            capture_output=True,
+        )
+        config = workdir / "prometheus.yml"
+        config.write_text("global:\n  scrape_interval: 1h\n", encoding="utf-8")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (workdir / "prometheus.log").open("w")
+        self.process = subprocess.Popen(
+            [
+                prometheus,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tsdb}",
+                # Backfilled blocks are old; without a long retention they would be deleted.
+                "--storage.tsdb.retention.time=100y",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited; see {self.workdir / 'prometheus.log'}")
+            try:
+                if requests.get(f"{self.url}/-/ready", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("prometheus did not become ready within 60 s")
+
+    def query_requests_served(self) -> int:
+        """Prometheus's own count of query API calls: an outside view of what the bot sent."""
+        text = requests.get(f"{self.url}/metrics", timeout=5).text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("prometheus_http_requests_total{") and (
+                'handler="/api/v1/query"' in line or 'handler="/api/v1/query_range"' in line
+            ):
+                total += float(line.rsplit(" ", 1)[1])
+        return int(total)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
