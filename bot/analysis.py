@@ -134,7 +134,8 @@ def _judge(a: Assessment, t: Thresholds) -> tuple[Verdict, str]:
             f" It is {format_ratio(ratio)} right now, but has not stayed above "
             f"{format_ratio(t.warning_ratio)} for {format_duration(t.for_duration_seconds)} yet."
         )
-    if a.usage_to_limit is not None and a.usage_to_limit >= t.cache_heavy_usage_ratio:
+    usage_full = a.usage_to_limit is not None and a.usage_to_limit >= t.cache_heavy_usage_ratio
+    if usage_full and ratio < t.warning_ratio:
         return Verdict.CACHE_HEAVY, (
             f"Usage is at {format_ratio(a.usage_to_limit)} of the "
             f"{format_bytes(m.limit_bytes)} limit, but {format_bytes(a.reclaimable_bytes)} of it "

@@ -136,6 +136,11 @@ class QueryBuilder:
     def restarts(self, scope: Scope = CLUSTER_WIDE) -> str:
         return self.per_container(self.select("kube_pod_container_status_restarts_total", scope))
 
+    def restarted_within(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
+        """Restarts inside the trend window: a slope across a restart is meaningless."""
+        selector = self.select("kube_pod_container_status_restarts_total", scope)
+        return self.per_container(f"changes({selector}[{promql_duration(window_seconds)}])")
+
     def pod_nodes(self, scope: Scope = CLUSTER_WIDE) -> str:
         by = f"{self.cluster_label}, namespace, pod, node"
         return f"max by ({by}) ({self.select('kube_pod_info', scope)})"

@@ -45,8 +45,8 @@ class Settings(BaseSettings):
         10.0,
         gt=0,
         description="Timeout of each PromQL request, seconds. prometheus-api-client has none "
-        "by default, so a hung backend would hang the check; 10 s is well above what a "
-        "cluster-wide instant query takes at 20 000 containers.",
+        "by default, so a hung backend would hang the check; 10 s leaves room for a slow "
+        "long-term store while a dead one fails the check quickly.",
     )
     prometheus_bearer_token: SecretStr | None = Field(
         None, description="Bearer token sent as `Authorization: Bearer ...`. Never logged."

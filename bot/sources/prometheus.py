@@ -78,6 +78,7 @@ class PrometheusSource:
             "limit": q.limits(scope),
             "request": q.requests(scope),
             "restarts": q.restarts(scope),
+            "restarted": q.restarted_within(s.trend_window_seconds, scope),
             "node": q.pod_nodes(scope),
         }
         with ThreadPoolExecutor(PARALLEL_QUERIES) as pool:
@@ -158,7 +159,9 @@ class PrometheusSource:
                 limit_bytes=whole("limit", ref),
                 request_bytes=whole("request", ref),
                 restarts=whole("restarts", ref),
-                growth_bytes_per_second=by_figure["growth"].get(ref),
+                growth_bytes_per_second=(
+                    None if by_figure["restarted"].get(ref) else by_figure["growth"].get(ref)
+                ),
                 limit_source=limit_sources.get(ref),
                 node=nodes.get((ref.cluster, ref.namespace, ref.pod)),
             )

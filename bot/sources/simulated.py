@@ -82,6 +82,10 @@ class SimulatedSource:
                 ]
                 last = recent[-1][1] if recent else None
                 state = container.behaviour.state(now - pod.started_after)
+                earlier = container.behaviour.state(
+                    now - pod.started_after - s.trend_window_seconds
+                )
+                restarted = state.restarts != earlier.restarts
                 rows.append(
                     ContainerMemory(
                         ref=ContainerRef(pod.cluster, pod.namespace, pod.name, container.name),
@@ -98,7 +102,7 @@ class SimulatedSource:
                         if container.request is None
                         else round(container.request),
                         restarts=state.restarts,
-                        growth_bytes_per_second=_slope(trend),
+                        growth_bytes_per_second=None if restarted else _slope(trend),
                         limit_source="simulated" if container.limit is not None else None,
                         node=pod.node,
                     )

@@ -1,0 +1,54 @@
+"""The generated clusters the integration tests load into a real Prometheus.
+
+Module-level constants, so each is generated and served once per test session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from bot.scenarios import ClusterSpec, ContainerSpec, PodSpec, Steady, mixed_cluster, named_pod
+from bot.scenarios.behaviours import MIB
+
+START = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
+
+LEAK = named_pod("leak", "default", "leak-7d9f-x2")
+FILE_CACHE = named_pod("leak-file-cache", "default", "cache-5c4b-q1")
+NO_LIMIT = named_pod("no-limit", "batch", "reporter-84d2-t5k8s")
+STEADY = named_pod("steady", "default", "web-6b8c-m2n7v")
+TWO_CONTAINERS = PodSpec(
+    namespace="default",
+    name="api-7d9f-pair",
+    containers=(
+        ContainerSpec("app", Steady(rss=200 * MIB, limit=512 * MIB), 512 * MIB, 256 * MIB),
+        ContainerSpec("sidecar", Steady(rss=20 * MIB, limit=64 * MIB), 64 * MIB, 32 * MIB),
+    ),
+    workload_name="api",
+)
+TWINS = (named_pod("steady", "team-a", "twin-0001"), named_pod("steady", "team-b", "twin-0001"))
+
+MAIN_PODS = (LEAK, FILE_CACHE, NO_LIMIT, STEADY, TWO_CONTAINERS, *TWINS)
+
+MAIN = ClusterSpec(pods=MAIN_PODS, start=START, duration=timedelta(hours=4))
+# The same workloads seen through kube-state-metrics v1 names, through no KSM at all, and on
+# cgroup v2 nodes (no swap, no failcnt series).
+KSM_V1 = replace(MAIN, ksm="v1")
+NO_KSM = replace(MAIN, ksm="none", cgroup="v2")
+
+# Two clusters in one Prometheus, same namespace/pod names, different memory.
+MULTI = ClusterSpec(
+    pods=(
+        replace(named_pod("steady", "shop", "cart-5c4b-q1"), cluster="east"),
+        replace(named_pod("leak", "shop", "cart-5c4b-q1"), cluster="west"),
+    ),
+    start=START,
+    duration=timedelta(hours=4),
+)
+
+SMALL_FLEET = mixed_cluster(10, start=START, duration=timedelta(minutes=40))
+LARGE_FLEET = mixed_cluster(1000, start=START, duration=timedelta(minutes=40))
+
+
+def minutes(cluster: ClusterSpec, value: float) -> datetime:
+    return cluster.at(value * 60)

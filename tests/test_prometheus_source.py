@@ -1,0 +1,185 @@
+"""The memory engine against a real Prometheus holding generated data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from bot.analysis import Thresholds, assess
+from bot.check import run_check
+from bot.model import ContainerMemory, Snapshot, Verdict
+from bot.promql import CLUSTER_WIDE
+from bot.scenarios import ClusterSpec, PodSpec
+from bot.scenarios.behaviours import MIB
+from bot.settings import load_settings
+from bot.sources.prometheus import PrometheusSource
+from tests import datasets as d
+from tests.conftest import PrometheusFactory
+
+
+def source_for(prometheus_for: PrometheusFactory, cluster: ClusterSpec) -> PrometheusSource:
+    return PrometheusSource(load_settings(prometheus_url=prometheus_for(cluster).url))
+
+
+def row(
+    snapshot: Snapshot, pod: PodSpec, container: str = "app", cluster: str = ""
+) -> ContainerMemory:
+    for memory in snapshot.containers:
+        ref = memory.ref
+        if (ref.cluster, ref.namespace, ref.pod, ref.container) == (
+            cluster,
+            pod.namespace,
+            pod.name,
+            container,
+        ):
+            return memory
+    raise AssertionError(f"{pod.namespace}/{pod.name}/{container} not in snapshot")
+
+
+def truth(cluster: ClusterSpec, pod: PodSpec, at: datetime, container: int = 0):  # type: ignore[no-untyped-def]
+    seconds = (at - cluster.start).total_seconds() - pod.started_after
+    sample = pod.containers[container].behaviour.state(seconds).sample
+    assert sample is not None
+    return sample
+
+
+def test_experiment_2_usage_pinned_is_cache_heavy_not_an_alert(
+    prometheus_for: PrometheusFactory,
+) -> None:
+    source = source_for(prometheus_for, d.MAIN)
+    at = d.minutes(d.MAIN, 130)
+    memory = row(source.snapshot(at, CLUSTER_WIDE), d.FILE_CACHE)
+    expected = truth(d.MAIN, d.FILE_CACHE, at)
+    a = assess(memory, Thresholds())
+    assert a.usage_to_limit is not None and a.usage_to_limit > 0.99
+    assert 0.6 <= (a.working_set_to_limit or 0) <= 0.7
+    assert a.verdict is Verdict.CACHE_HEAVY
+    assert a.reclaimable_bytes == pytest.approx(expected.inactive_cache, abs=1.0)
+    assert "no OOM risk" in a.reason
+    result = run_check(source=source, settings=source.settings, at=at)
+    assert all(alert.assessment.memory.ref.pod != d.FILE_CACHE.name for alert in result.alerts)
+
+
+def test_experiment_1_is_critical_with_a_true_trend(prometheus_for: PrometheusFactory) -> None:
+    source = source_for(prometheus_for, d.MAIN)
+    at = d.minutes(d.MAIN, 206)
+    memory = row(source.snapshot(at, CLUSTER_WIDE), d.LEAK)
+    a = assess(memory, Thresholds())
+    expected = truth(d.MAIN, d.LEAK, at)
+    rate = d.LEAK.containers[0].behaviour.rate  # type: ignore[attr-defined]
+    limit = d.LEAK.containers[0].limit
+    assert limit is not None
+    assert (a.working_set_to_limit or 0) > 0.9
+    assert a.verdict is Verdict.CRITICAL
+    assert memory.growth_bytes_per_second == pytest.approx(rate, rel=0.2)
+    assert a.seconds_to_limit == pytest.approx((limit - expected.working_set) / rate, rel=0.2)
+    result = run_check(source=source, settings=source.settings, at=at)
+    assert [a.memory.ref.pod for a in (x.assessment for x in result.alerts)].count(d.LEAK.name) == 1
+
+
+def test_pause_and_pod_level_series_never_add(prometheus_for: PrometheusFactory) -> None:
+    source = source_for(prometheus_for, d.MAIN)
+    at = d.minutes(d.MAIN, 100)
+    snapshot = source.snapshot(at, CLUSTER_WIDE)
+    # Duplicate (two scrape jobs), pod-level and pause series exist in the data; none counts.
+    assert {m.ref.container for m in snapshot.containers} == {"app", "sidecar"}
+    for pod in (d.LEAK, d.STEADY):
+        assert row(snapshot, pod).working_set_bytes == pytest.approx(
+            truth(d.MAIN, pod, at).working_set, abs=1.0
+        )
+
+
+def test_two_containers_are_two_rows(prometheus_for: PrometheusFactory) -> None:
+    snapshot = source_for(prometheus_for, d.MAIN).snapshot(d.minutes(d.MAIN, 60), CLUSTER_WIDE)
+    app, sidecar = (
+        row(snapshot, d.TWO_CONTAINERS, "app"),
+        row(snapshot, d.TWO_CONTAINERS, "sidecar"),
+    )
+    assert (app.limit_bytes, sidecar.limit_bytes) == (512 * MIB, 64 * MIB)
+    assert app.working_set_bytes and sidecar.working_set_bytes
+    assert app.working_set_bytes > 5 * sidecar.working_set_bytes
+
+
+def test_no_limit_has_request_ratio(prometheus_for: PrometheusFactory) -> None:
+    memory = row(
+        source_for(prometheus_for, d.MAIN).snapshot(d.minutes(d.MAIN, 60), CLUSTER_WIDE), d.NO_LIMIT
+    )
+    a = assess(memory, Thresholds())
+    assert memory.limit_bytes is None
+    assert a.verdict is Verdict.NO_LIMIT
+    assert a.working_set_to_request == pytest.approx(1.5, rel=0.05)
+
+
+@pytest.mark.parametrize("minute", [60, 130, 206])
+def test_ksm_v1_and_v2_give_the_same_numbers(
+    prometheus_for: PrometheusFactory, minute: int
+) -> None:
+    at = d.minutes(d.MAIN, minute)
+    v2 = source_for(prometheus_for, d.MAIN).snapshot(at, CLUSTER_WIDE)
+    v1 = source_for(prometheus_for, d.KSM_V1).snapshot(at, CLUSTER_WIDE)
+
+    def figures(s: Snapshot) -> list[tuple[object, ...]]:
+        return [
+            (m.ref, m.working_set_bytes, m.limit_bytes, m.request_bytes, m.restarts)
+            for m in s.containers
+        ]
+
+    assert figures(v1) == figures(v2)
+    assert {m.limit_source for m in v2.containers} == {"kube-state-metrics v2", None}
+    assert {m.limit_source for m in v1.containers} == {"kube-state-metrics v1", None}
+
+
+def test_without_ksm_cadvisor_gives_the_limit(prometheus_for: PrometheusFactory) -> None:
+    snapshot = source_for(prometheus_for, d.NO_KSM).snapshot(d.minutes(d.NO_KSM, 60), CLUSTER_WIDE)
+    leak, no_limit = row(snapshot, d.LEAK), row(snapshot, d.NO_LIMIT)
+    assert (leak.limit_bytes, leak.limit_source) == (256 * MIB, "cAdvisor")
+    # cgroup v2 reports "unlimited" as 0: that is no limit, not a zero limit.
+    assert no_limit.limit_bytes is None
+    # cgroup v2 nodes export no swap series here: unknown, not zero, not an error.
+    assert leak.swap_bytes is None
+    assert leak.request_bytes is None
+
+
+def test_two_clusters_stay_apart(prometheus_for: PrometheusFactory) -> None:
+    at = d.minutes(d.MULTI, 200)
+    snapshot = source_for(prometheus_for, d.MULTI).snapshot(at, CLUSTER_WIDE)
+    east, west = (row(snapshot, pod, cluster=pod.cluster) for pod in d.MULTI.pods)
+    assert len(snapshot.containers) == 2
+    assert east.working_set_bytes == pytest.approx(
+        truth(d.MULTI, d.MULTI.pods[0], at).working_set, abs=1
+    )
+    assert west.working_set_bytes == pytest.approx(
+        truth(d.MULTI, d.MULTI.pods[1], at).working_set, abs=1
+    )
+    assert east.limit_bytes == 512 * MIB and west.limit_bytes == 256 * MIB
+
+
+def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFactory) -> None:
+    counts = []
+    for fleet in (d.SMALL_FLEET, d.LARGE_FLEET):
+        server = prometheus_for(fleet)
+        source = PrometheusSource(load_settings(prometheus_url=server.url))
+        before = server.query_requests_served()
+        result = run_check(source=source, settings=source.settings, at=d.minutes(fleet, 35))
+        counts.append(server.query_requests_served() - before)
+        assert len(result.assessments) == len(fleet.pods)
+    assert counts[0] == counts[1]
+    assert counts[0] <= 12
+
+
+def test_history_is_one_range_query_per_pod(prometheus_for: PrometheusFactory) -> None:
+    from bot.promql import Scope
+
+    server = prometheus_for(d.MAIN)
+    source = PrometheusSource(load_settings(prometheus_url=server.url))
+    before = server.query_requests_served()
+    history = source.history(
+        Scope("default", d.LEAK.name), d.minutes(d.MAIN, 0), d.minutes(d.MAIN, 180)
+    )
+    assert server.query_requests_served() - before == 1
+    points = history.of(
+        row(source.snapshot(d.minutes(d.MAIN, 180), CLUSTER_WIDE), d.LEAK).ref, "working_set"
+    )
+    assert len(points) > 100
+    assert points[-1][1] > points[0][1]  # the leak grows
