@@ -1,0 +1,66 @@
+"""Auth and tenant headers reach the PromQL API as configured, on real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bot.promql import CLUSTER_WIDE
+from bot.settings import load_settings
+from bot.sources.prometheus import PrometheusSource
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.server.seen.append((self.path, dict(self.headers)))  # type: ignore[attr-defined]
+        body = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    server.seen = []  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def test_bearer_token_and_tenant_header(
+    recorder: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PODMEM_PROMETHEUS_BEARER_TOKEN", "t0ken")
+    monkeypatch.setenv("PODMEM_PROMETHEUS_HEADERS", '{"X-Scope-OrgID": "tenant-1"}')
+    url = f"http://127.0.0.1:{recorder.server_address[1]}/prometheus"
+    source = PrometheusSource(load_settings(prometheus_url=url))
+    snapshot = source.snapshot(datetime(2026, 11, 1, tzinfo=UTC), CLUSTER_WIDE)
+    assert snapshot.containers == ()
+    seen = recorder.seen  # type: ignore[attr-defined]
+    assert len(seen) == 12
+    for path, headers in seen:
+        assert path.startswith("/prometheus/api/v1/query?")
+        assert headers["Authorization"] == "Bearer t0ken"
+        assert headers["X-Scope-OrgID"] == "tenant-1"
+
+
+def test_basic_auth(recorder: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODMEM_PROMETHEUS_USERNAME", "sre")
+    monkeypatch.setenv("PODMEM_PROMETHEUS_PASSWORD", "pa55")
+    url = f"http://127.0.0.1:{recorder.server_address[1]}"
+    PrometheusSource(load_settings(prometheus_url=url)).pods(
+        datetime(2026, 11, 1, tzinfo=UTC), CLUSTER_WIDE
+    )
+    (_, headers), *_ = recorder.seen  # type: ignore[attr-defined]
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"sre:pa55").decode()
