@@ -1,14 +1,25 @@
-"""One check cycle's findings: every container judged, the alerting ones picked out."""
+"""One check cycle's findings: every container judged, memory alerts and OOM kills picked out."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.analysis import Assessment, Thresholds, assess
-from bot.promql import CLUSTER_WIDE
+from bot.model import ContainerRef, History, OomKill, Snapshot
+from bot.oom import (
+    KillContext,
+    KillGroup,
+    group_kills,
+    kill_context,
+    kills_from_api,
+    kills_from_metrics,
+    merge_kills,
+)
+from bot.promql import CLUSTER_WIDE, Scope
 from bot.settings import Settings
 from bot.sources.base import MemorySource
+from bot.sources.kubernetes import KubernetesSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +34,31 @@ class MemoryAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class OomAlert:
+    kill: OomKill
+    context: KillContext
+    group: KillGroup
+    assessment: Assessment | None
+
+    kind = "oom_killed"
+    severity = "critical"
+
+
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     evaluated_at: datetime
     assessments: tuple[Assessment, ...]
     alerts: tuple[MemoryAlert, ...]
+    oom_alerts: tuple[OomAlert, ...] = ()
 
 
-def run_check(*, source: MemorySource, settings: Settings, at: datetime) -> CheckResult:
+def run_check(
+    *,
+    source: MemorySource,
+    settings: Settings,
+    at: datetime,
+    kubernetes: KubernetesSource | None = None,
+) -> CheckResult:
     snapshot = source.snapshot(at, CLUSTER_WIDE)
     thresholds = Thresholds.from_settings(settings)
     assessments = tuple(assess(memory, thresholds) for memory in snapshot.containers)
@@ -40,4 +69,81 @@ def run_check(*, source: MemorySource, settings: Settings, at: datetime) -> Chec
             key=lambda a: (a.verdict.value != "critical", -(a.working_set_to_limit or 0.0)),
         )
     )
-    return CheckResult(evaluated_at=at, assessments=assessments, alerts=alerts)
+    kills = find_kills(snapshot, settings=settings, at=at, kubernetes=kubernetes)
+    return CheckResult(
+        evaluated_at=at,
+        assessments=assessments,
+        alerts=alerts,
+        oom_alerts=explain_kills(kills, assessments, source=source, settings=settings, at=at),
+    )
+
+
+def find_kills(
+    snapshot: Snapshot,
+    *,
+    settings: Settings,
+    at: datetime,
+    kubernetes: KubernetesSource | None,
+    window_seconds: float | None = None,
+) -> list[OomKill]:
+    window = window_seconds or settings.oom_lookback_seconds
+    kills = kills_from_metrics(snapshot, at=at, window_seconds=window)
+    if kubernetes is None or not kubernetes.enabled:
+        return kills
+    # Ask the API only about pods that restarted in the window (plus Failed pods, inside).
+    restarted = sorted(
+        {
+            (m.ref.namespace, m.ref.pod)
+            for m in snapshot.containers
+            if (m.restarts_in_window or 0) > 0 and m.ref.cluster == settings.kubernetes_cluster
+        }
+    )
+    facts = kubernetes.terminations(restarted)
+    return merge_kills(kills, kills_from_api(facts, at=at, window_seconds=window))
+
+
+def explain_kills(
+    kills: list[OomKill],
+    assessments: tuple[Assessment, ...],
+    *,
+    source: MemorySource,
+    settings: Settings,
+    at: datetime,
+) -> tuple[OomAlert, ...]:
+    """Each kill with its memory story: one range query per killed pod, not per kill."""
+    by_ref = {a.memory.ref: a for a in assessments}
+    span = timedelta(seconds=settings.oom_context_seconds)
+    histories: dict[tuple[str, str, str], History] = {}
+    for kill in kills:
+        key = (kill.ref.cluster, kill.ref.namespace, kill.ref.pod)
+        if key not in histories:
+            earliest = min((k.finished_at or at) for k in kills if k.ref.pod == kill.ref.pod)
+            histories[key] = source.history(
+                Scope(kill.ref.namespace, kill.ref.pod), earliest - span, at
+            )
+    out = []
+    for group in group_kills(kills, window_seconds=settings.oom_group_window_seconds, at=at):
+        for kill in group.kills:
+            history = histories[(kill.ref.cluster, kill.ref.namespace, kill.ref.pod)]
+            end = (kill.finished_at or at).timestamp()
+            start = end - span.total_seconds()
+            assessment = by_ref.get(kill.ref)
+
+            memory = assessment.memory if assessment else None
+            context = kill_context(
+                kill,
+                working_set=_cut(history, kill.ref, "working_set", start, end),
+                rss=_cut(history, kill.ref, "rss", start, end),
+                cache=_cut(history, kill.ref, "cache", start, end),
+                usage=_cut(history, kill.ref, "usage", start, end),
+                limit_bytes=memory.limit_bytes if memory else None,
+                request_bytes=memory.request_bytes if memory else None,
+            )
+            out.append(OomAlert(kill, context, group, assessment))
+    return tuple(out)
+
+
+def _cut(
+    history: History, ref: ContainerRef, figure: str, start: float, end: float
+) -> tuple[tuple[float, float], ...]:
+    return tuple(point for point in history.of(ref, figure) if start <= point[0] <= end)

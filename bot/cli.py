@@ -22,6 +22,7 @@ from bot.render.text import render_check, render_report
 from bot.report import build_report
 from bot.settings import ConfigError, Settings, load_settings
 from bot.sources.base import SourceError
+from bot.sources.kubernetes import connect as connect_kubernetes
 from bot.sources.prometheus import PrometheusSource
 from bot.targets import parse_target
 from bot.units import InputError, parse_duration, parse_instant
@@ -101,7 +102,14 @@ def _report(args: argparse.Namespace) -> int:
     span = parse_duration(args.range_) if args.range_ else None
     settings = _settings(args)
     source = PrometheusSource(settings)
-    report = build_report(target, source=source, settings=settings, at=at, range_seconds=span)
+    report = build_report(
+        target,
+        source=source,
+        settings=settings,
+        at=at,
+        range_seconds=span,
+        kubernetes=connect_kubernetes(settings),
+    )
     _emit(args, render_report(report), report_json(report))
     return 0
 
@@ -115,7 +123,12 @@ def _check(args: argparse.Namespace) -> int:
         )
     at = _instant(args)
     settings = _settings(args)
-    result = run_check(source=PrometheusSource(settings), settings=settings, at=at)
+    result = run_check(
+        source=PrometheusSource(settings),
+        settings=settings,
+        at=at,
+        kubernetes=connect_kubernetes(settings),
+    )
     _emit(args, render_check(result), check_json(result))
     return 0
 

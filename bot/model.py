@@ -46,6 +46,11 @@ class ContainerMemory:
     limit_source: str | None = None
     node: str | None = None
     workload: str | None = None
+    # OOM evidence from kube-state-metrics and cAdvisor, over the OOM look-back window.
+    restarts_in_window: int | None = None
+    last_terminated_oom: bool = False
+    last_terminated_at: float | None = None  # unix seconds; KSM >= 2.9 only
+    oom_events_in_window: int | None = None  # container_oom_events_total: often absent or 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,25 @@ class History:
             if item.ref == ref and item.metric == metric:
                 return item.points
         return ()
+
+
+@dataclass(frozen=True, slots=True)
+class OomKill:
+    """One OOM kill of one container. `restart_count` is the count the dead container had:
+    it is what makes the identity stable across cycles, replicas and sources."""
+
+    ref: ContainerRef
+    restart_count: int
+    finished_at: datetime | None
+    started_at: datetime | None = None
+    exit_code: int | None = 137
+    workload: str | None = None
+    source: str = "prometheus"
+
+    @property
+    def identity(self) -> tuple[str, str, str, str, int]:
+        r = self.ref
+        return (r.cluster, r.namespace, r.pod, r.container, self.restart_count)
 
 
 class Verdict(StrEnum):

@@ -141,6 +141,40 @@ class QueryBuilder:
         selector = self.select("kube_pod_container_status_restarts_total", scope)
         return self.per_container(f"changes({selector}[{promql_duration(window_seconds)}])")
 
+    def restart_increase(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
+        """Restarts within the window. max-min, not increase(): the counter is exact, and
+        increase() extrapolates to fractions."""
+        selector = self.select("kube_pod_container_status_restarts_total", scope)
+        window = promql_duration(window_seconds)
+        return self.per_container(
+            f"max_over_time({selector}[{window}]) - min_over_time({selector}[{window}])"
+        )
+
+    def last_terminated_oom(self, scope: Scope = CLUSTER_WIDE) -> str:
+        """KSM's sticky 0/1 gauge: says how the *last* termination ended, however old."""
+        return self.per_container(
+            self.select(
+                "kube_pod_container_status_last_terminated_reason", scope, 'reason="OOMKilled"'
+            )
+        )
+
+    def last_terminated_at(self, scope: Scope = CLUSTER_WIDE) -> str:
+        return self.per_container(
+            self.select("kube_pod_container_status_last_terminated_timestamp", scope)
+        )
+
+    def oom_events(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
+        """cAdvisor's count of kernel OOM kills inside the cgroup (the container may live on)."""
+        selector = self.select("container_oom_events_total", scope, CADVISOR_ONLY)
+        window = promql_duration(window_seconds)
+        return self.per_container(
+            f"max_over_time({selector}[{window}]) - min_over_time({selector}[{window}])"
+        )
+
+    def pod_owners(self, scope: Scope = CLUSTER_WIDE) -> str:
+        by = f"{self.cluster_label}, namespace, pod, owner_kind, owner_name"
+        return f"max by ({by}) ({self.select('kube_pod_owner', scope)})"
+
     def pod_nodes(self, scope: Scope = CLUSTER_WIDE) -> str:
         by = f"{self.cluster_label}, namespace, pod, node"
         return f"max by ({by}) ({self.select('kube_pod_info', scope)})"

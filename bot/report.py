@@ -6,15 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.analysis import Assessment, Thresholds, assess
+from bot.check import find_kills
+from bot.model import OomKill
 from bot.promql import Scope
 from bot.settings import Settings
 from bot.sources.base import MemorySource, PodName
+from bot.sources.kubernetes import KubernetesSource
 from bot.targets import Target, resolve
 
 
 @dataclass(frozen=True, slots=True)
 class ContainerReport:
     assessment: Assessment
+    oom_kills: tuple[OomKill, ...]
     # Working set over the report range: (unix seconds, bytes), for the trend line.
     working_set_history: tuple[tuple[float, float], ...]
 
@@ -40,6 +44,7 @@ def build_report(
     settings: Settings,
     at: datetime,
     range_seconds: float | None = None,
+    kubernetes: KubernetesSource | None = None,
 ) -> Report:
     """Resolve the target, then fetch and judge only that pod's containers."""
     pods = resolve(target, lambda scope: source.pods(at, scope))
@@ -49,7 +54,10 @@ def build_report(
     # The same namespace/pod in two clusters resolves to two PodNames; one scoped query
     # answers both, and the rows keep their own cluster label.
     scope = Scope(namespace=pods[0].namespace, pod=pods[0].pod)
-    snapshot = source.snapshot(at, scope)
+    snapshot = source.snapshot(at, scope, oom_window_seconds=span)
+    kills = find_kills(
+        snapshot, settings=settings, at=at, kubernetes=kubernetes, window_seconds=span
+    )
     history = source.history(scope, at - timedelta(seconds=span), at)
     wanted = set(pods)
     for memory in snapshot.containers:
@@ -57,7 +65,11 @@ def build_report(
         if PodName(ref.cluster, ref.namespace, ref.pod) not in wanted:
             continue
         containers.append(
-            ContainerReport(assess(memory, thresholds), history.of(ref, "working_set"))
+            ContainerReport(
+                assess(memory, thresholds),
+                tuple(kill for kill in kills if kill.ref == ref),
+                history.of(ref, "working_set"),
+            )
         )
     return Report(
         evaluated_at=at, range_seconds=span, pods=tuple(pods), containers=tuple(containers)

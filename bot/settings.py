@@ -76,6 +76,34 @@ class Settings(BaseSettings):
         "kubeconfig); `off`: Prometheus-only mode.",
     )
 
+    kubernetes_cluster: str = Field(
+        "",
+        description="Value of `cluster_label` for the cluster whose Kubernetes API podmem "
+        "reaches; the API's facts are only joined to those rows. Empty: single-cluster.",
+    )
+    kubernetes_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of each Kubernetes API call, seconds."
+    )
+
+    # --- OOM kills ------------------------------------------------------------------------
+    oom_lookback_seconds: float = Field(
+        900,
+        ge=60,
+        description="Seconds: a kill older than this is history, not news. 15 min covers a "
+        "few missed check cycles without re-announcing yesterday's kills.",
+    )
+    oom_group_window_seconds: float = Field(
+        600,
+        ge=0,
+        description="Seconds: kills of pods of one workload this close together form one group "
+        "(one message), as a bad rollout kills many replicas at once.",
+    )
+    oom_context_seconds: float = Field(
+        900,
+        ge=60,
+        description="Seconds of memory history before a kill used for its peaks and story.",
+    )
+
     # --- Verdict thresholds ---------------------------------------------------------------
     warning_ratio: float = Field(
         0.80,

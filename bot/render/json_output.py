@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.analysis import Assessment
-from bot.check import CheckResult
+from bot.check import CheckResult, OomAlert
+from bot.model import OomKill
 from bot.report import ContainerReport, Report
 
 
@@ -49,12 +50,53 @@ def container_fields(a: Assessment) -> dict[str, Any]:
     }
 
 
+def _when(at: datetime | None) -> str | None:
+    return None if at is None else _instant(at)
+
+
+def kill_fields(kill: OomKill) -> dict[str, Any]:
+    return {
+        "finished_at": _when(kill.finished_at),
+        "started_at": _when(kill.started_at),
+        "exit_code": kill.exit_code,
+        "restart_count": kill.restart_count,
+        "source": kill.source,
+    }
+
+
+def oom_alert_fields(alert: OomAlert) -> dict[str, Any]:
+    kill, context = alert.kill, alert.context
+    current = container_fields(alert.assessment) if alert.assessment else {}
+    return {
+        **current,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "cluster": kill.ref.cluster,
+        "namespace": kill.ref.namespace,
+        "pod": kill.ref.pod,
+        "container": kill.ref.container,
+        "workload": kill.workload,
+        **kill_fields(kill),
+        "peak_working_set_bytes": context.peak_working_set_bytes,
+        "peak_rss_bytes": context.peak_rss_bytes,
+        "peak_cache_bytes": context.peak_cache_bytes,
+        "peak_usage_bytes": context.peak_usage_bytes,
+        "limit_bytes": context.limit_bytes,
+        "request_bytes": context.request_bytes,
+        "seconds_running": context.seconds_running,
+        "suggested_limit_bytes": context.suggested_limit_bytes,
+        "reason": context.story,
+        "group": alert.group.key,
+        "group_size": len(alert.group.kills),
+    }
+
+
 def report_json(report: Report) -> dict[str, Any]:
     def row(item: ContainerReport) -> dict[str, Any]:
         return {
             **container_fields(item.assessment),
             "peak_working_set_bytes": item.peak_working_set_bytes,
-            "oom_kills": [],
+            "oom_kills": [kill_fields(kill) for kill in item.oom_kills],
         }
 
     return {
@@ -71,5 +113,6 @@ def check_json(result: CheckResult) -> dict[str, Any]:
         "alerts": [
             {"kind": alert.kind, "severity": alert.severity, **container_fields(alert.assessment)}
             for alert in result.alerts
-        ],
+        ]
+        + [oom_alert_fields(alert) for alert in result.oom_alerts],
     }

@@ -112,6 +112,9 @@ def _container_block(item: ContainerReport) -> list[str]:
         trend += f" · limit in {format_duration(a.seconds_to_limit)}"
     lines.append(row("trend", "", "", trend))
     lines.append(row("restarts", "n/a" if m.restarts is None else str(m.restarts)))
+    for kill in item.oom_kills:
+        when = _when(kill.finished_at) if kill.finished_at else "time unknown"
+        lines.append(row("OOM kill", "", "", f"{when} · restart #{kill.restart_count}"))
     if item.working_set_history:
         values = [value for _, value in item.working_set_history]
         lines.append(
@@ -152,6 +155,18 @@ def render_check(result: CheckResult) -> str:
                 f"{format_duration(a.seconds_to_limit):>9}"
             )
             lines.append(_wrap(a.reason, "      "))
+    if result.oom_alerts:
+        lines += ["", f"  OOM kills in the look-back window: {len(result.oom_alerts)}"]
+        for oom in result.oom_alerts:
+            kill = oom.kill
+            when = _when(kill.finished_at) if kill.finished_at else "time unknown"
+            size = len(oom.group.kills)
+            group = f" · group of {size}" if size > 1 else ""
+            lines.append(
+                f"  oom_killed {kill.ref.pod_path} · {kill.ref.container} · restart "
+                f"#{kill.restart_count} · {when} · {kill.workload or 'no workload'}{group}"
+            )
+            lines.append(_wrap(oom.context.story, "      "))
     if counts[Verdict.CACHE_HEAVY]:
         lines += [
             "",

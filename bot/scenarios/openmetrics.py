@@ -154,6 +154,13 @@ class _PodWriter:
             {**base, "reason": "OOMKilled"},
             [1.0 if s.kills else None for s in states],
         )
+        if self.cluster.ksm == "v2":
+            origin = self.cluster.start.timestamp() + self.pod.started_after
+            yield from self.series(
+                "kube_pod_container_status_last_terminated_timestamp",
+                base,
+                [origin + s.kills[-1].finished_at if s.kills else None for s in states],
+            )
         yield from self.series(
             "kube_pod_container_status_running", base, [1.0 if s.sample else 0.0 for s in states]
         )

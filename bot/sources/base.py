@@ -26,8 +26,11 @@ class PodName:
 
 
 class MemorySource(Protocol):
-    def snapshot(self, at: datetime, scope: Scope) -> Snapshot:
-        """Every container in scope with its figures at `at`."""
+    def snapshot(
+        self, at: datetime, scope: Scope, *, oom_window_seconds: float | None = None
+    ) -> Snapshot:
+        """Every container in scope with its figures at `at`; OOM evidence over the window
+        (default: the configured look-back)."""
         ...
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:

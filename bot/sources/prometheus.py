@@ -24,8 +24,10 @@ from bot.model import ContainerMemory, ContainerRef, History, Series, Snapshot
 from bot.promql import CADVISOR_FIGURES, SOURCE_LABEL, QueryBuilder, Scope, range_step_seconds
 from bot.settings import Settings
 from bot.sources.base import PodName, SourceError
+from bot.workloads import guess_workload
 
 Row = dict[str, Any]
+POD_LEVEL_ANSWERS = ("node", "owner")
 # Queries per snapshot run side by side; more would only queue inside Prometheus.
 PARALLEL_QUERIES = 4
 
@@ -67,8 +69,11 @@ class PrometheusSource:
 
     # --- the MemorySource interface ------------------------------------------------------
 
-    def snapshot(self, at: datetime, scope: Scope) -> Snapshot:
+    def snapshot(
+        self, at: datetime, scope: Scope, *, oom_window_seconds: float | None = None
+    ) -> Snapshot:
         q, s = self.queries, self.settings
+        oom_window = oom_window_seconds or s.oom_lookback_seconds
         plan: dict[str, str] = {
             figure: q.figure(metric, scope) for figure, metric in CADVISOR_FIGURES.items()
         }
@@ -80,6 +85,11 @@ class PrometheusSource:
             "restarts": q.restarts(scope),
             "restarted": q.restarted_within(s.trend_window_seconds, scope),
             "node": q.pod_nodes(scope),
+            "owner": q.pod_owners(scope),
+            "restart_increase": q.restart_increase(oom_window, scope),
+            "last_terminated_oom": q.last_terminated_oom(scope),
+            "last_terminated_at": q.last_terminated_at(scope),
+            "oom_events": q.oom_events(oom_window, scope),
         }
         with ThreadPoolExecutor(PARALLEL_QUERIES) as pool:
             futures = {name: pool.submit(self._instant, query, at) for name, query in plan.items()}
@@ -122,7 +132,7 @@ class PrometheusSource:
         by_figure: dict[str, dict[ContainerRef, float]] = {}
         limit_sources: dict[ContainerRef, str] = {}
         for name, rows in answers.items():
-            if name == "node":
+            if name in POD_LEVEL_ANSWERS:
                 continue
             values: dict[ContainerRef, float] = {}
             for row in rows:
@@ -138,6 +148,17 @@ class PrometheusSource:
                 "metric"
             ].get("node")
             for row in answers.get("node", [])
+        }
+        owners = {
+            (
+                self._cluster(row),
+                row["metric"].get("namespace"),
+                row["metric"].get("pod"),
+            ): guess_workload(
+                row["metric"].get("owner_kind", ""), row["metric"].get("owner_name", "")
+            )
+            for row in answers.get("owner", [])
+            if row["metric"].get("owner_kind") not in (None, "", "<none>")
         }
         refs = set().union(
             *(by_figure[name].keys() for name in ("working_set", "limit", "request"))
@@ -164,6 +185,11 @@ class PrometheusSource:
                 ),
                 limit_source=limit_sources.get(ref),
                 node=nodes.get((ref.cluster, ref.namespace, ref.pod)),
+                workload=owners.get((ref.cluster, ref.namespace, ref.pod)),
+                restarts_in_window=whole("restart_increase", ref),
+                last_terminated_oom=bool(by_figure["last_terminated_oom"].get(ref)),
+                last_terminated_at=by_figure["last_terminated_at"].get(ref),
+                oom_events_in_window=whole("oom_events", ref),
             )
             for ref in sorted(refs)
         )

@@ -66,9 +66,12 @@ class SimulatedSource:
                 found.append((t, sample))
         return found
 
-    def snapshot(self, at: datetime, scope: Scope) -> Snapshot:
+    def snapshot(
+        self, at: datetime, scope: Scope, *, oom_window_seconds: float | None = None
+    ) -> Snapshot:
         now = (at - self.cluster.start).total_seconds()
         s = self.settings
+        oom_window = oom_window_seconds or s.oom_lookback_seconds
         rows = []
         for pod in self.cluster.pods:
             if not _in_scope(pod, scope) or now < pod.started_after:
@@ -86,6 +89,9 @@ class SimulatedSource:
                     now - pod.started_after - s.trend_window_seconds
                 )
                 restarted = state.restarts != earlier.restarts
+                before_window = container.behaviour.state(now - pod.started_after - oom_window)
+                last_kill = state.last_kill
+                origin = self.cluster.start.timestamp() + pod.started_after
                 rows.append(
                     ContainerMemory(
                         ref=ContainerRef(pod.cluster, pod.namespace, pod.name, container.name),
@@ -105,6 +111,10 @@ class SimulatedSource:
                         growth_bytes_per_second=None if restarted else _slope(trend),
                         limit_source="simulated" if container.limit is not None else None,
                         node=pod.node,
+                        workload=f"deployment/{pod.workload_name}",
+                        restarts_in_window=state.restarts - before_window.restarts,
+                        last_terminated_oom=last_kill is not None,
+                        last_terminated_at=origin + last_kill.finished_at if last_kill else None,
                     )
                 )
         return Snapshot(evaluated_at=at, containers=tuple(rows))

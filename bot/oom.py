@@ -1,0 +1,251 @@
+"""OOM kills: which containers were killed, once each, and what the memory did before.
+
+The traps this avoids, each seen in peers' bug trackers:
+- `kube_pod_container_status_last_terminated_reason` is a sticky 0/1 gauge: a kill from two
+  days ago still reads 1. A *new* kill is a restart-count increase inside the look-back window
+  while that reason says OOMKilled.
+- `lastState.terminated` in the API persists across restarts the same way: only a
+  `finishedAt` inside the window makes it news.
+- `container_oom_events_total` is often 0 or absent; its increases are reported as "a process
+  inside was killed, the container survived", and never relied on.
+A kill's identity is (cluster, namespace, pod, container, restart count of the dead
+container): the same from both sources, every cycle, on every replica.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from bot.model import ContainerMemory, ContainerRef, OomKill, Snapshot
+from bot.units import MIB, format_bytes, format_duration, format_ratio
+
+SUGGESTED_HEADROOM = 1.15
+# After an OOM, never suggest less than the old limit plus this, as VPA's OOM bump does.
+MIN_BUMP_AFTER_OOM_BYTES = 100 * MIB
+
+
+@dataclass(frozen=True, slots=True)
+class TerminationFacts:
+    """What the Kubernetes API says about one container's termination."""
+
+    ref: ContainerRef
+    restart_count: int  # the count the *dead* container had
+    reason: str
+    exit_code: int | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    workload: str | None = None
+
+
+def kills_from_metrics(snapshot: Snapshot, *, at: datetime, window_seconds: float) -> list[OomKill]:
+    """Kills seen by kube-state-metrics: restarts inside the window, last reason OOMKilled."""
+    kills: list[OomKill] = []
+    for memory in snapshot.containers:
+        kills.extend(_metric_kills(memory, at=at, window_seconds=window_seconds))
+    return kills
+
+
+def _metric_kills(m: ContainerMemory, *, at: datetime, window_seconds: float) -> list[OomKill]:
+    count = m.restarts_in_window or 0
+    if count <= 0 or not m.last_terminated_oom or m.restarts is None:
+        return []
+    last_finished = (
+        datetime.fromtimestamp(m.last_terminated_at, tz=UTC) if m.last_terminated_at else None
+    )
+    if last_finished is not None and last_finished < at - timedelta(seconds=window_seconds):
+        return []  # the restarts in the window ended some other way; the OOM is history
+    return [
+        OomKill(
+            ref=m.ref,
+            restart_count=m.restarts - count + index,
+            # KSM keeps only the last termination's time; earlier kills in the window have none.
+            finished_at=last_finished if index == count - 1 else None,
+            workload=m.workload,
+        )
+        for index in range(count)
+    ]
+
+
+def kills_from_api(
+    facts: Iterable[TerminationFacts], *, at: datetime, window_seconds: float
+) -> list[OomKill]:
+    oldest = at - timedelta(seconds=window_seconds)
+    return [
+        OomKill(
+            ref=f.ref,
+            restart_count=f.restart_count,
+            finished_at=f.finished_at,
+            started_at=f.started_at,
+            exit_code=f.exit_code,
+            workload=f.workload,
+            source="kubernetes",
+        )
+        for f in facts
+        if f.reason == "OOMKilled" and f.finished_at is not None and oldest <= f.finished_at <= at
+    ]
+
+
+def merge_kills(*sources: Iterable[OomKill]) -> list[OomKill]:
+    """One kill per identity; later sources (the API: exact times) refine earlier ones."""
+    merged: dict[tuple[str, str, str, str, int], OomKill] = {}
+    for kills in sources:
+        for kill in kills:
+            known = merged.get(kill.identity)
+            keep_workload = known is not None and kill.workload is None
+            merged[kill.identity] = (
+                replace(kill, workload=known.workload) if keep_workload and known else kill
+            )
+    return sorted(
+        merged.values(),
+        key=lambda k: (k.identity, k.finished_at or datetime.min.replace(tzinfo=UTC)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KillGroup:
+    """Kills of pods of one workload close together: one message, not ten."""
+
+    workload: str | None
+    kills: tuple[OomKill, ...]
+
+    @property
+    def key(self) -> str:
+        first = self.kills[0]
+        base = self.workload or first.ref.pod
+        return f"{first.ref.cluster}/{first.ref.namespace}/{base}/{first.restart_count}"
+
+
+def group_kills(
+    kills: Iterable[OomKill], *, window_seconds: float, at: datetime
+) -> list[KillGroup]:
+    by_workload: dict[tuple[str, str, str], list[OomKill]] = {}
+    for kill in kills:
+        owner = kill.workload or f"pod/{kill.ref.pod}"
+        by_workload.setdefault((kill.ref.cluster, kill.ref.namespace, owner), []).append(kill)
+    groups: list[KillGroup] = []
+    for members in (by_workload[key] for key in sorted(by_workload)):
+        members.sort(key=lambda k: k.finished_at or at)
+        current: list[OomKill] = []
+        for kill in members:
+            when = kill.finished_at or at
+            if current and (when - (current[0].finished_at or at)).total_seconds() > window_seconds:
+                groups.append(KillGroup(current[0].workload, tuple(current)))
+                current = []
+            current.append(kill)
+        if current:
+            groups.append(KillGroup(current[0].workload, tuple(current)))
+    return groups
+
+
+@dataclass(frozen=True, slots=True)
+class KillContext:
+    """The memory picture before a kill, and what it says."""
+
+    peak_working_set_bytes: int | None
+    peak_rss_bytes: int | None
+    peak_cache_bytes: int | None
+    peak_usage_bytes: int | None
+    limit_bytes: int | None
+    request_bytes: int | None
+    seconds_running: float | None
+    suggested_limit_bytes: int | None
+    story: str
+
+
+Points = tuple[tuple[float, float], ...]
+
+
+def _peak(points: Points) -> int | None:
+    return round(max(v for _, v in points)) if points else None
+
+
+def kill_context(
+    kill: OomKill,
+    *,
+    working_set: Points,
+    rss: Points,
+    cache: Points,
+    usage: Points,
+    limit_bytes: int | None,
+    request_bytes: int | None,
+) -> KillContext:
+    """Peaks and the story from the series in the window before the kill (already cut)."""
+    peak_ws, peak_rss = _peak(working_set), _peak(rss)
+    running = (
+        (kill.finished_at - kill.started_at).total_seconds()
+        if kill.finished_at and kill.started_at
+        else None
+    )
+    suggested = None
+    if peak_ws is not None or limit_bytes is not None:
+        candidates = [math.ceil((peak_ws or 0) * SUGGESTED_HEADROOM)]
+        if limit_bytes:
+            candidates.append(limit_bytes + MIN_BUMP_AFTER_OOM_BYTES)
+        suggested = math.ceil(max(candidates) / MIB) * MIB
+    return KillContext(
+        peak_working_set_bytes=peak_ws,
+        peak_rss_bytes=peak_rss,
+        peak_cache_bytes=_peak(cache),
+        peak_usage_bytes=_peak(usage),
+        limit_bytes=limit_bytes,
+        request_bytes=request_bytes,
+        seconds_running=running,
+        suggested_limit_bytes=suggested,
+        story=_story(kill, rss, peak_ws, peak_rss, limit_bytes, running, suggested),
+    )
+
+
+def _story(  # noqa: PLR0917 -- private, called once with named figures
+    kill: OomKill,
+    rss: Points,
+    peak_ws: int | None,
+    peak_rss: int | None,
+    limit: int | None,
+    running: float | None,
+    suggested: int | None,
+) -> str:
+    where = f"{kill.ref.namespace}/{kill.ref.pod} container {kill.ref.container}"
+    text = f"{where} was OOM-killed (exit code {kill.exit_code or 137})"
+    text += f" after running {format_duration(running)}." if running is not None else "."
+    advice = f" Suggested limit: {format_bytes(suggested)}." if suggested else ""
+    if peak_ws is None or not limit:
+        return (
+            text + " No memory samples before the kill: it may have died between scrapes." + advice
+        )
+    ws_ratio = peak_ws / limit
+    if ws_ratio < 0.8:
+        return text + (
+            f" The last samples peaked at {format_ratio(ws_ratio)} of the limit: memory spiked "
+            "between scrapes, a burst allocation rather than slow growth." + advice
+        )
+    rss_ratio = (peak_rss or 0) / limit
+    if rss_ratio < ws_ratio / 2:
+        return text + (
+            f" The working set peaked at {format_ratio(ws_ratio)} of the limit but RSS only at "
+            f"{format_ratio(rss_ratio)}: active page cache (tmpfs, shared memory or hot file "
+            "pages) filled the limit." + advice
+        )
+    third = max(1, len(rss) // 3)
+    early = sum(v for _, v in rss[:third]) / third
+    late = sum(v for _, v in rss[-third:]) / third
+    if late - early > 0.1 * limit:
+        return text + (
+            f" RSS climbed steadily to {format_bytes(peak_rss)} ({format_ratio(rss_ratio)} of "
+            f"the {format_bytes(limit)} limit): a leak, or a limit too small for the load." + advice
+        )
+    return text + (
+        f" RSS sat at {format_ratio(rss_ratio)} of the {format_bytes(limit)} limit: the limit "
+        "is too small for this workload's steady state." + advice
+    )
+
+
+def survived_oom_events(snapshot: Snapshot) -> list[ContainerMemory]:
+    """Containers whose cgroup saw kernel OOM kills of some process, yet did not restart."""
+    return [
+        m
+        for m in snapshot.containers
+        if (m.oom_events_in_window or 0) > 0 and not (m.restarts_in_window or 0)
+    ]
