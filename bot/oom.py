@@ -231,7 +231,8 @@ def _story(  # noqa: PLR0917 -- private, called once with named figures
     third = max(1, len(rss) // 3)
     early = sum(v for _, v in rss[:third]) / third
     late = sum(v for _, v in rss[-third:]) / third
-    if late - early > 0.1 * limit:
+    # Thirds of the window, averaged: a rise of 2 % of the limit is a trend, not GC noise.
+    if late - early > 0.02 * limit:
         return text + (
             f" RSS climbed steadily to {format_bytes(peak_rss)} ({format_ratio(rss_ratio)} of "
             f"the {format_bytes(limit)} limit): a leak, or a limit too small for the load." + advice

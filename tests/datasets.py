@@ -52,3 +52,24 @@ LARGE_FLEET = mixed_cluster(1000, start=START, duration=timedelta(minutes=40))
 
 def minutes(cluster: ClusterSpec, value: float) -> datetime:
     return cluster.at(value * 60)
+
+
+def _leak_replica(index: int) -> PodSpec:
+    # Ten replicas of one Deployment, started 5 s apart: all killed within a minute (~224 min).
+    return replace(named_pod("leak", "shop", f"api-7d9f-{index:02d}"), started_after=5.0 * index)
+
+
+OOM = ClusterSpec(
+    pods=(
+        replace(named_pod("crashloop-oom", "batch", "resizer-3a7b-z8x2c"), cluster="east"),
+        replace(
+            named_pod("crashloop-oom", "batch", "resizer-3a7b-z8x2c", started_after=60),
+            cluster="west",
+        ),
+        replace(LEAK, cluster="east"),
+        *(replace(_leak_replica(i), cluster="east") for i in range(10)),
+    ),
+    start=START,
+    duration=timedelta(hours=5),
+    scrape_interval_seconds=15,
+)
