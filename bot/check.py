@@ -123,7 +123,7 @@ def explain_kills(
             )
     out = []
     for group in group_kills(kills, window_seconds=settings.oom_group_window_seconds, at=at):
-        for kill in group.kills:
+        for kill in sorted(group.kills, key=lambda k: k.identity):
             history = histories[(kill.ref.cluster, kill.ref.namespace, kill.ref.pod)]
             end = (kill.finished_at or at).timestamp()
             start = end - span.total_seconds()
