@@ -85,20 +85,25 @@ def find_kills(
     at: datetime,
     kubernetes: KubernetesSource | None,
     window_seconds: float | None = None,
+    pods: list[tuple[str, str]] | None = None,
 ) -> list[OomKill]:
+    """Kills in the window. A check asks the API about the pods that restarted plus every
+    Failed pod; a report passes its own `pods` and asks about nothing else."""
     window = window_seconds or settings.oom_lookback_seconds
     kills = kills_from_metrics(snapshot, at=at, window_seconds=window)
     if kubernetes is None or not kubernetes.enabled:
         return kills
-    # Ask the API only about pods that restarted in the window (plus Failed pods, inside).
-    restarted = sorted(
-        {
-            (m.ref.namespace, m.ref.pod)
-            for m in snapshot.containers
-            if (m.restarts_in_window or 0) > 0 and m.ref.cluster == settings.kubernetes_cluster
-        }
-    )
-    facts = kubernetes.terminations(restarted)
+    if pods is None:
+        asked = sorted(
+            {
+                (m.ref.namespace, m.ref.pod)
+                for m in snapshot.containers
+                if (m.restarts_in_window or 0) > 0 and m.ref.cluster == settings.kubernetes_cluster
+            }
+        )
+        facts = kubernetes.terminations(asked)
+    else:
+        facts = kubernetes.terminations(pods, failed_pods=False)
     return merge_kills(kills, kills_from_api(facts, at=at, window_seconds=window))
 
 
@@ -113,18 +118,18 @@ def explain_kills(
     """Each kill with its memory story: one range query per killed pod, not per kill."""
     by_ref = {a.memory.ref: a for a in assessments}
     span = timedelta(seconds=settings.oom_context_seconds)
-    histories: dict[tuple[str, str, str], History] = {}
+    # One range query per namespace/pod: it answers every cluster's pod of that name at once.
+    earliest: dict[tuple[str, str], datetime] = {}
     for kill in kills:
-        key = (kill.ref.cluster, kill.ref.namespace, kill.ref.pod)
-        if key not in histories:
-            earliest = min((k.finished_at or at) for k in kills if k.ref.pod == kill.ref.pod)
-            histories[key] = source.history(
-                Scope(kill.ref.namespace, kill.ref.pod), earliest - span, at
-            )
+        key = (kill.ref.namespace, kill.ref.pod)
+        earliest[key] = min(earliest.get(key, at), kill.finished_at or at)
+    histories: dict[tuple[str, str], History] = {
+        key: source.history(Scope(*key), first - span, at) for key, first in earliest.items()
+    }
     out = []
     for group in group_kills(kills, window_seconds=settings.oom_group_window_seconds, at=at):
         for kill in sorted(group.kills, key=lambda k: k.identity):
-            history = histories[(kill.ref.cluster, kill.ref.namespace, kill.ref.pod)]
+            history = histories[(kill.ref.namespace, kill.ref.pod)]
             end = (kill.finished_at or at).timestamp()
             start = end - span.total_seconds()
             assessment = by_ref.get(kill.ref)

@@ -8,6 +8,17 @@ from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True, order=True)
+class PodName:
+    cluster: str
+    namespace: str
+    pod: str
+
+    def __str__(self) -> str:
+        prefix = f"{self.cluster}:" if self.cluster else ""
+        return f"{prefix}{self.namespace}/{self.pod}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
 class ContainerRef:
     """Identity of a container. `cluster` is "" when Prometheus has no cluster label."""
 
@@ -17,9 +28,8 @@ class ContainerRef:
     container: str
 
     @property
-    def pod_path(self) -> str:
-        prefix = f"{self.cluster}:" if self.cluster else ""
-        return f"{prefix}{self.namespace}/{self.pod}"
+    def pod_name(self) -> PodName:
+        return PodName(self.cluster, self.namespace, self.pod)
 
 
 @dataclass(frozen=True, slots=True)

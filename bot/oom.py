@@ -6,8 +6,8 @@ The traps this avoids, each seen in peers' bug trackers:
   while that reason says OOMKilled.
 - `lastState.terminated` in the API persists across restarts the same way: only a
   `finishedAt` inside the window makes it news.
-- `container_oom_events_total` is often 0 or absent; its increases are reported as "a process
-  inside was killed, the container survived", and never relied on.
+- `container_oom_events_total` is often 0 or absent: it is collected (`oom_events_in_window`)
+  but never relied on.
 A kill's identity is (cluster, namespace, pod, container, restart count of the dead
 container): the same from both sources, every cycle, on every replica.
 """
@@ -241,12 +241,3 @@ def _story(  # noqa: PLR0917 -- private, called once with named figures
         f" RSS sat at {format_ratio(rss_ratio)} of the {format_bytes(limit)} limit: the limit "
         "is too small for this workload's steady state." + advice
     )
-
-
-def survived_oom_events(snapshot: Snapshot) -> list[ContainerMemory]:
-    """Containers whose cgroup saw kernel OOM kills of some process, yet did not restart."""
-    return [
-        m
-        for m in snapshot.containers
-        if (m.oom_events_in_window or 0) > 0 and not (m.restarts_in_window or 0)
-    ]

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 from bot.analysis import Assessment, Thresholds, assess
 from bot.check import find_kills
-from bot.model import OomKill
+from bot.model import OomKill, PodName
 from bot.promql import Scope
 from bot.settings import Settings
-from bot.sources.base import MemorySource, PodName
+from bot.sources.base import MemorySource
 from bot.sources.kubernetes import KubernetesSource
 from bot.targets import Target, resolve
 
@@ -56,13 +56,20 @@ def build_report(
     scope = Scope(namespace=pods[0].namespace, pod=pods[0].pod)
     snapshot = source.snapshot(at, scope, oom_window_seconds=span)
     kills = find_kills(
-        snapshot, settings=settings, at=at, kubernetes=kubernetes, window_seconds=span
+        snapshot,
+        settings=settings,
+        at=at,
+        kubernetes=kubernetes,
+        window_seconds=span,
+        pods=[
+            (pod.namespace, pod.pod) for pod in pods if pod.cluster == settings.kubernetes_cluster
+        ],
     )
     history = source.history(scope, at - timedelta(seconds=span), at)
     wanted = set(pods)
     for memory in snapshot.containers:
         ref = memory.ref
-        if PodName(ref.cluster, ref.namespace, ref.pod) not in wanted:
+        if ref.pod_name not in wanted:
             continue
         containers.append(
             ContainerReport(

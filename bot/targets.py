@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.model import PodName
 from bot.promql import Scope
-from bot.sources.base import PodName
 from bot.units import InputError
 
 # DNS-1123 subdomain (pod names) and label (namespaces), as the API server enforces them.

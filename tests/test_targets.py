@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.model import PodName
 from bot.promql import Scope
-from bot.sources.base import PodName
 from bot.targets import ResolutionError, Target, parse_target, resolve
 from bot.units import InputError
 

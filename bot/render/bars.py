@@ -38,20 +38,11 @@ def sparkline(values: list[float], width: int = 32, ceiling: float | None = None
     """The shape of a series in `width` characters; `ceiling` (the limit) is the top."""
     if not values:
         return ""
+    count = min(width, len(values))
+    # Each character shows the peak of its slice: a spike must not vanish in an average.
     buckets = [
-        max(
-            values[
-                i * len(values) // width : max(
-                    i * len(values) // width + 1, (i + 1) * len(values) // width
-                )
-            ]
-        )
-        for i in range(min(width, len(values)))
+        max(values[i * len(values) // count : (i + 1) * len(values) // count]) for i in range(count)
     ]
-    top = ceiling or max(buckets)
-    bottom = 0.0
-    span = (top - bottom) or 1.0
-    return "".join(
-        SPARKS[min(len(SPARKS) - 1, max(0, int((v - bottom) / span * (len(SPARKS) - 1) + 0.5)))]
-        for v in buckets
-    )
+    top = ceiling or max(buckets) or 1.0
+    levels = len(SPARKS) - 1
+    return "".join(SPARKS[min(levels, max(0, round(v / top * levels)))] for v in buckets)

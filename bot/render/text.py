@@ -25,7 +25,7 @@ def _wrap(text: str, indent: str = "  ") -> str:
 
 
 def _pod(a: Assessment) -> str:
-    return a.memory.ref.pod_path
+    return str(a.memory.ref.pod_name)
 
 
 def render_report(report: Report) -> str:
@@ -163,7 +163,7 @@ def render_check(result: CheckResult) -> str:
             size = len(oom.group.kills)
             group = f" · group of {size}" if size > 1 else ""
             lines.append(
-                f"  oom_killed {kill.ref.pod_path} · {kill.ref.container} · restart "
+                f"  oom_killed {kill.ref.pod_name} · {kill.ref.container} · restart "
                 f"#{kill.restart_count} · {when} · {kill.workload or 'no workload'}{group}"
             )
             lines.append(_wrap(oom.context.story, "      "))

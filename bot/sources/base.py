@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.model import History, Snapshot
+from bot.model import History, PodName, Snapshot
 from bot.promql import Scope
 
 
 class SourceError(RuntimeError):
     """A source could not answer. The message is for humans and names what to check."""
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class PodName:
-    cluster: str
-    namespace: str
-    pod: str
-
-    def __str__(self) -> str:
-        prefix = f"{self.cluster}:" if self.cluster else ""
-        return f"{prefix}{self.namespace}/{self.pod}"
 
 
 class MemorySource(Protocol):

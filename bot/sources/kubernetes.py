@@ -54,10 +54,12 @@ class KubernetesSource:
         self.calls = 0
         self._owners: dict[tuple[str, str, str], tuple[str, str] | None] = {}
 
-    def terminations(self, pods: Iterable[tuple[str, str]]) -> list[TerminationFacts]:
-        """Termination facts of the named pods and of every Failed pod in the cluster."""
+    def terminations(
+        self, pods: Iterable[tuple[str, str]], *, failed_pods: bool = True
+    ) -> list[TerminationFacts]:
+        """Termination facts of the named pods and, for a check, of every Failed pod."""
         found: dict[tuple[str, str], Any] = {}
-        for pod in self._failed_pods():
+        for pod in self._failed_pods() if failed_pods else []:
             found[(pod.metadata.namespace, pod.metadata.name)] = pod
         for namespace, name in pods:
             if (namespace, name) in found or not self.enabled:

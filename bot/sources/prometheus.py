@@ -9,7 +9,6 @@ since they are independent and Prometheus answers them in parallel.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -20,10 +19,10 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from bot.model import ContainerMemory, ContainerRef, History, Series, Snapshot
+from bot.model import ContainerMemory, ContainerRef, History, PodName, Series, Snapshot
 from bot.promql import CADVISOR_FIGURES, SOURCE_LABEL, QueryBuilder, Scope, range_step_seconds
 from bot.settings import Settings
-from bot.sources.base import PodName, SourceError
+from bot.sources.base import SourceError
 from bot.workloads import guess_workload
 
 Row = dict[str, Any]
@@ -37,8 +36,6 @@ class PrometheusSource:
         self.settings = settings
         self.url = settings.prometheus_url
         self.queries = QueryBuilder(settings.cluster_label)
-        self._lock = threading.Lock()
-        self.requests_sent = 0
         headers = dict(settings.prometheus_headers)
         if settings.prometheus_bearer_token is not None:
             headers["Authorization"] = (
@@ -98,12 +95,7 @@ class PrometheusSource:
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:
         rows = self._instant(self.queries.pods(scope), at)
-        names = {
-            PodName(self._cluster(row), row["metric"]["namespace"], row["metric"]["pod"])
-            for row in rows
-            if {"namespace", "pod"} <= row["metric"].keys()
-        }
-        return sorted(names)
+        return sorted({name for row in rows if (name := self._pod(row)) is not None})
 
     def history(self, scope: Scope, start: datetime, end: datetime) -> History:
         step = range_step_seconds((end - start).total_seconds())
@@ -143,22 +135,12 @@ class PrometheusSource:
                 if name == "limit":
                     limit_sources[ref] = row["metric"].get(SOURCE_LABEL, "")
             by_figure[name] = values
-        nodes = {
-            (self._cluster(row), row["metric"].get("namespace"), row["metric"].get("pod")): row[
-                "metric"
-            ].get("node")
-            for row in answers.get("node", [])
-        }
+        nodes = {self._pod(row): row["metric"].get("node") for row in answers.get("node", [])}
         owners = {
-            (
-                self._cluster(row),
-                row["metric"].get("namespace"),
-                row["metric"].get("pod"),
-            ): guess_workload(
-                row["metric"].get("owner_kind", ""), row["metric"].get("owner_name", "")
-            )
+            self._pod(row): guess_workload(row["metric"]["owner_kind"], row["metric"]["owner_name"])
             for row in answers.get("owner", [])
             if row["metric"].get("owner_kind") not in (None, "", "<none>")
+            and row["metric"].get("owner_name")
         }
         refs = set().union(
             *(by_figure[name].keys() for name in ("working_set", "limit", "request"))
@@ -184,8 +166,8 @@ class PrometheusSource:
                     None if by_figure["restarted"].get(ref) else by_figure["growth"].get(ref)
                 ),
                 limit_source=limit_sources.get(ref),
-                node=nodes.get((ref.cluster, ref.namespace, ref.pod)),
-                workload=owners.get((ref.cluster, ref.namespace, ref.pod)),
+                node=nodes.get(ref.pod_name),
+                workload=owners.get(ref.pod_name),
                 restarts_in_window=whole("restart_increase", ref),
                 last_terminated_oom=bool(by_figure["last_terminated_oom"].get(ref)),
                 last_terminated_at=by_figure["last_terminated_at"].get(ref),
@@ -196,6 +178,12 @@ class PrometheusSource:
 
     def _cluster(self, row: Row) -> str:
         return str(row["metric"].get(self.settings.cluster_label, ""))
+
+    def _pod(self, row: Row) -> PodName | None:
+        labels = row.get("metric", {})
+        if "namespace" not in labels or "pod" not in labels:
+            return None
+        return PodName(self._cluster(row), labels["namespace"], labels["pod"])
 
     def _ref(self, row: Row) -> ContainerRef | None:
         labels = row.get("metric", {})
@@ -214,8 +202,6 @@ class PrometheusSource:
         )
 
     def _call(self, send: Callable[[], Any]) -> list[Row]:
-        with self._lock:
-            self.requests_sent += 1
         try:
             result = send()
         except requests.Timeout:

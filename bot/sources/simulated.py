@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from bot.model import ContainerMemory, ContainerRef, History, Series, Snapshot
+from bot.model import ContainerMemory, ContainerRef, History, PodName, Series, Snapshot
 from bot.promql import Scope, range_step_seconds
 from bot.scenarios import ClusterSpec, ContainerSpec, PodSpec, Sample
 from bot.settings import Settings
-from bot.sources.base import PodName
 
 LOOKBACK_SECONDS = 300.0
 
