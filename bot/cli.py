@@ -7,28 +7,27 @@ ends as one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from bot import __version__
-from bot.check import run_check
+from bot.commands.check import check_command
+from bot.commands.common import EXIT_INPUT, EXIT_SOURCE, emit, instant, settings_from
+from bot.commands.run import run_command
+from bot.commands.silence import silence_command
 from bot.demo import run_demo
-from bot.render.json_output import check_json, report_json
-from bot.render.text import render_check, render_report
+from bot.render.json_output import report_json
+from bot.render.text import render_report
 from bot.report import build_report
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import ConfigError
+from bot.silences import SCOPES
 from bot.sources.base import SourceError
 from bot.sources.kubernetes import connect as connect_kubernetes
 from bot.sources.prometheus import PrometheusSource
+from bot.state.document import StateError
 from bot.targets import parse_target
-from bot.units import InputError, parse_duration, parse_instant
-
-EXIT_INPUT = 2  # the user's input or configuration is wrong
-EXIT_SOURCE = 3  # a data source could not answer
+from bot.units import InputError, parse_duration
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,35 +71,40 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dry-run", action="store_true", help="print alerts, send nothing")
     _common(check)
 
+    run = commands.add_parser("run", help="the bot: scheduled checks, digest, health port")
+    run.add_argument("--config", type=Path, help="YAML settings file (PODMEM_* env wins)")
+    run.add_argument(
+        "--replay-from",
+        help="run against historical data: the bot's clock starts at this instant",
+    )
+
+    for verb, text in (
+        ("snooze", "silence alerts for a while (--for)"),
+        ("mute", "silence alerts until unmuted (or --for)"),
+        ("unmute", "remove a snooze or mute"),
+    ):
+        sub = commands.add_parser(verb, help=text)
+        sub.add_argument("scope", choices=SCOPES, help="what to silence")
+        sub.add_argument("target", help="NS/POD/CONTAINER, NS/POD, NS/KIND/NAME or NS")
+        sub.add_argument("--cluster", help="only in this cluster (multi-cluster Prometheus)")
+        sub.add_argument("--config", type=Path, help="YAML settings file")
+        if verb != "unmute":
+            sub.add_argument("--for", dest="for_", help="how long, e.g. 1h or 24h")
+            sub.add_argument("--by", help="who (default: your user name)")
+            sub.add_argument("--reason", help="why, shown beside the silence")
+    silences = commands.add_parser("silences", help="list snoozes and mutes")
+    silences.add_argument("--config", type=Path, help="YAML settings file")
+
     demo = commands.add_parser("demo", help="see podmem work on simulated workloads")
     demo.add_argument("--output-dir", type=Path, default=Path("podmem-demo"))
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(
-        getattr(args, "config", None),
-        prometheus_url=getattr(args, "prometheus_url", None),
-        kubernetes=getattr(args, "kubernetes", None),
-    )
-
-
-def _instant(args: argparse.Namespace) -> datetime:
-    return parse_instant(args.at) if getattr(args, "at", None) else datetime.now(UTC)
-
-
-def _emit(args: argparse.Namespace, text: str, data: dict[str, Any]) -> None:
-    if args.output == "json":
-        print(json.dumps(data, indent=2))
-    else:
-        print(text)
-
-
 def _report(args: argparse.Namespace) -> int:
     target = parse_target(args.target, args.namespace)
-    at = _instant(args)
+    at = instant(args)
     span = parse_duration(args.range_) if args.range_ else None
-    settings = _settings(args)
+    settings = settings_from(args)
     source = PrometheusSource(settings)
     report = build_report(
         target,
@@ -110,26 +114,7 @@ def _report(args: argparse.Namespace) -> int:
         range_seconds=span,
         kubernetes=connect_kubernetes(settings),
     )
-    _emit(args, render_report(report), report_json(report))
-    return 0
-
-
-def _check(args: argparse.Namespace) -> int:
-    if not args.once:
-        raise InputError("check runs one cycle: pass --once (the long-running bot is `podmem run`)")
-    if not args.dry_run:
-        raise InputError(
-            "this version only prints alerts: pass --dry-run (Slack delivery is not built yet)"
-        )
-    at = _instant(args)
-    settings = _settings(args)
-    result = run_check(
-        source=PrometheusSource(settings),
-        settings=settings,
-        at=at,
-        kubernetes=connect_kubernetes(settings),
-    )
-    _emit(args, render_check(result), check_json(result))
+    emit(args, render_report(report), report_json(report))
     return 0
 
 
@@ -140,12 +125,21 @@ def _demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        handlers = {"report": _report, "check": _check, "demo": _demo}
+        handlers = {
+            "report": _report,
+            "check": check_command,
+            "demo": _demo,
+            "run": run_command,
+            "snooze": silence_command,
+            "mute": silence_command,
+            "unmute": silence_command,
+            "silences": silence_command,
+        }
         return handlers[args.command](args)
     except (InputError, ConfigError) as error:
         print(f"podmem: error: {error}", file=sys.stderr)
         return EXIT_INPUT
-    except SourceError as error:
+    except (SourceError, StateError) as error:
         print(f"podmem: error: {error}", file=sys.stderr)
         return EXIT_SOURCE
     except KeyboardInterrupt:

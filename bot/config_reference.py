@@ -1,9 +1,13 @@
 """The README's configuration table, generated from the settings model so it cannot drift.
 
-`python -m bot.config_reference` prints it; a test fails when the README's copy differs.
+`python -m bot.config_reference` prints it, `... --write README.md` puts it between the
+README's markers; a test fails when the README's copy differs.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 from pydantic_core import PydanticUndefined
 
@@ -29,5 +33,18 @@ def config_table() -> str:
     return "\n".join(rows)
 
 
+START, END = "<!-- config-table:start -->\n", "<!-- config-table:end -->"
+
+
+def write_into(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    path.write_text(f"{head}{START}{config_table()}\n{END}{tail}", encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(config_table())
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        write_into(Path(sys.argv[2]))
+    else:
+        print(config_table())

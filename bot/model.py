@@ -61,6 +61,8 @@ class ContainerMemory:
     last_terminated_oom: bool = False
     last_terminated_at: float | None = None  # unix seconds; KSM >= 2.9 only
     oom_events_in_window: int | None = None  # container_oom_events_total: often absent or 0
+    # Pod labels as kube-state-metrics exposes them (sanitised names), for routing.
+    pod_labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,6 +175,10 @@ class QueryBuilder:
         by = f"{self.cluster_label}, namespace, pod, owner_kind, owner_name"
         return f"max by ({by}) ({self.select('kube_pod_owner', scope)})"
 
+    def pod_labels(self, scope: Scope = CLUSTER_WIDE) -> str:
+        """Pod labels (KSM exports only allow-listed ones in v2: label_<name>)."""
+        return self.select("kube_pod_labels", scope)
+
     def pod_nodes(self, scope: Scope = CLUSTER_WIDE) -> str:
         by = f"{self.cluster_label}, namespace, pod, node"
         return f"max by ({by}) ({self.select('kube_pod_info', scope)})"

@@ -156,7 +156,7 @@ def test_two_clusters_stay_apart(prometheus_for: PrometheusFactory) -> None:
 
 
 def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFactory) -> None:
-    """17 instant queries at any size; the only extra is one range query per OOM-killed pod,
+    """18 instant queries at any size; the only extra is one range query per OOM-killed pod,
     for that kill's memory story."""
     for fleet in (d.SMALL_FLEET, d.LARGE_FLEET):
         server = prometheus_for(fleet)
@@ -165,7 +165,7 @@ def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFa
         result = run_check(source=source, settings=source.settings, at=d.minutes(fleet, 35))
         killed_pods = {alert.kill.ref for alert in result.oom_alerts}
         assert len(result.assessments) == len(fleet.pods)
-        assert server.query_requests_served() - before == 17 + len(killed_pods)
+        assert server.query_requests_served() - before == 18 + len(killed_pods)
 
 
 def test_history_is_one_range_query_per_pod(prometheus_for: PrometheusFactory) -> None:

@@ -114,7 +114,7 @@ def _container_block(item: ContainerReport) -> list[str]:
     lines.append(row("restarts", "n/a" if m.restarts is None else str(m.restarts)))
     for kill in item.oom_kills:
         when = _when(kill.finished_at) if kill.finished_at else "time unknown"
-        lines.append(row("OOM kill", "", "", f"{when} · restart #{kill.restart_count}"))
+        lines.append(row("OOM kill", "", "", f"{when} · restart count {kill.restart_count}"))
     if item.working_set_history:
         values = [value for _, value in item.working_set_history]
         lines.append(
@@ -164,7 +164,7 @@ def render_check(result: CheckResult) -> str:
             group = f" · group of {size}" if size > 1 else ""
             lines.append(
                 f"  oom_killed {kill.ref.pod_name} · {kill.ref.container} · restart "
-                f"#{kill.restart_count} · {when} · {kill.workload or 'no workload'}{group}"
+                f"count {kill.restart_count} · {when} · {kill.workload or 'no workload'}{group}"
             )
             lines.append(_wrap(oom.context.story, "      "))
     if counts[Verdict.CACHE_HEAVY]:

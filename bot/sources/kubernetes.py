@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from bot.kube_client import api_client
 from bot.model import ContainerRef
 from bot.oom import TerminationFacts
 from bot.settings import Settings
@@ -28,19 +29,9 @@ GONE, FORBIDDEN, NOT_FOUND = 410, 403, 404
 
 
 def connect(settings: Settings) -> KubernetesSource | None:
-    """In-cluster config, then kubeconfig; None (Prometheus-only) when off or unreachable."""
-    if settings.kubernetes == "off":
-        return None
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        try:
-            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except (config.ConfigException, OSError) as error:
-            log.info("no Kubernetes API access (%s): Prometheus-only mode", error)
-            return None
-    return KubernetesSource(settings, client.ApiClient(configuration))
+    """The source, or None (Prometheus-only) when the API is off or unreachable."""
+    found = api_client(settings)
+    return None if found is None else KubernetesSource(settings, found)
 
 
 class KubernetesSource:

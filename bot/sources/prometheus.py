@@ -26,7 +26,7 @@ from bot.sources.base import SourceError
 from bot.workloads import guess_workload
 
 Row = dict[str, Any]
-POD_LEVEL_ANSWERS = ("node", "owner")
+POD_LEVEL_ANSWERS = ("node", "owner", "labels")
 # Queries per snapshot run side by side; more would only queue inside Prometheus.
 PARALLEL_QUERIES = 4
 
@@ -83,6 +83,7 @@ class PrometheusSource:
             "restarted": q.restarted_within(s.trend_window_seconds, scope),
             "node": q.pod_nodes(scope),
             "owner": q.pod_owners(scope),
+            "labels": q.pod_labels(scope),
             "restart_increase": q.restart_increase(oom_window, scope),
             "last_terminated_oom": q.last_terminated_oom(scope),
             "last_terminated_at": q.last_terminated_at(scope),
@@ -142,6 +143,16 @@ class PrometheusSource:
             if row["metric"].get("owner_kind") not in (None, "", "<none>")
             and row["metric"].get("owner_name")
         }
+        labels: dict[PodName | None, tuple[tuple[str, str], ...]] = {}
+        for row in answers.get("labels", []):
+            found = {
+                key.removeprefix("label_"): value
+                for key, value in row["metric"].items()
+                if key.startswith("label_")
+            }
+            labels[self._pod(row)] = tuple(
+                sorted({**dict(labels.get(self._pod(row), ())), **found}.items())
+            )
         refs = set().union(
             *(by_figure[name].keys() for name in ("working_set", "limit", "request"))
         )
@@ -168,6 +179,7 @@ class PrometheusSource:
                 limit_source=limit_sources.get(ref),
                 node=nodes.get(ref.pod_name),
                 workload=owners.get(ref.pod_name),
+                pod_labels=labels.get(ref.pod_name, ()),
                 restarts_in_window=whole("restart_increase", ref),
                 last_terminated_oom=bool(by_figure["last_terminated_oom"].get(ref)),
                 last_terminated_at=by_figure["last_terminated_at"].get(ref),

@@ -1,0 +1,59 @@
+"""`podmem check --once [--dry-run]`: one cycle, printed or delivered."""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.check import run_check
+from bot.commands.common import EXIT_SOURCE, emit, instant, require_slack, settings_from
+from bot.cycle import run_cycle
+from bot.delivery.slack import SlackSender
+from bot.render.json_output import check_json
+from bot.render.text import render_check
+from bot.sources.kubernetes import connect as connect_kubernetes
+from bot.sources.prometheus import PrometheusSource
+from bot.state.open import open_store
+from bot.units import InputError
+
+
+def check_command(args: argparse.Namespace) -> int:
+    if not args.once:
+        raise InputError("check runs one cycle: pass --once (the long-running bot is `podmem run`)")
+    at = instant(args)
+    settings = settings_from(args)
+    source = PrometheusSource(settings)
+    kubernetes = connect_kubernetes(settings)
+    if args.dry_run:
+        result = run_check(source=source, settings=settings, at=at, kubernetes=kubernetes)
+        emit(args, render_check(result), check_json(result))
+        return 0
+    require_slack(settings)
+    report = run_cycle(
+        source=source,
+        kubernetes=kubernetes,
+        store=open_store(settings),
+        sender=SlackSender(settings),
+        settings=settings,
+        at=at,
+    )
+    delivery = report.delivery
+    summary = (
+        f"podmem check · {at:%Y-%m-%d %H:%M:%S} UTC · "
+        + (f"{len(report.result.assessments)} containers · " if report.result else "")
+        + f"{delivery.sent} sent · {delivery.pending} waiting · {delivery.dead} refused"
+        + (f" · degraded: {report.error}" if report.error else "")
+        + (f" · Slack: {delivery.error}" if delivery.error else "")
+    )
+    data = {
+        **(check_json(report.result) if report.result else {"evaluated_at": at.isoformat()}),
+        "ok": report.ok,
+        "error": report.error,
+        "delivery": {
+            "sent": delivery.sent,
+            "pending": delivery.pending,
+            "dead_letters": delivery.dead,
+            "error": delivery.error,
+        },
+    }
+    emit(args, summary, data)
+    return 0 if report.ok else EXIT_SOURCE

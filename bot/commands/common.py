@@ -1,0 +1,40 @@
+"""What every command shares: settings from flags, the evaluation instant, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.settings import Settings, load_settings
+from bot.units import InputError, parse_instant
+
+EXIT_INPUT = 2  # the user's input or configuration is wrong
+EXIT_SOURCE = 3  # a data source or the state store could not answer
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        getattr(args, "config", None),
+        prometheus_url=getattr(args, "prometheus_url", None),
+        kubernetes=getattr(args, "kubernetes", None),
+    )
+
+
+def instant(args: argparse.Namespace) -> datetime:
+    return parse_instant(args.at) if getattr(args, "at", None) else datetime.now(UTC)
+
+
+def emit(args: argparse.Namespace, text: str, data: dict[str, Any]) -> None:
+    if getattr(args, "output", "text") == "json":
+        print(json.dumps(data, indent=2))
+    else:
+        print(text)
+
+
+def require_slack(settings: Settings) -> None:
+    if settings.slack_bot_token is None:
+        raise InputError("posting to Slack needs SLACK_BOT_TOKEN (or use --dry-run)")
+    if settings.slack_channel is None and not settings.routes:
+        raise InputError("posting to Slack needs PODMEM_SLACK_CHANNEL or routes (or --dry-run)")

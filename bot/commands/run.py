@@ -1,0 +1,25 @@
+"""`podmem run`: start the long-running bot."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from bot.commands.common import require_slack, settings_from
+from bot.logs import setup_logging
+from bot.runner import run_bot
+from bot.units import parse_instant
+
+
+def run_command(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    require_slack(settings)
+    setup_logging()
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+    if args.replay_from:
+        # Replay: time flows from the given instant at the normal rate (tests, demos, drills).
+        origin, started = parse_instant(args.replay_from), time.monotonic()
+        clock = lambda: origin + timedelta(seconds=time.monotonic() - started)  # noqa: E731
+    return run_bot(settings, clock=clock)

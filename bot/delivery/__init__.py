@@ -1,0 +1,1 @@
+"""Delivery only sends: from the persisted outbox to Slack, in order, until Slack accepts."""

@@ -1,0 +1,110 @@
+"""Sending one notification to the Slack Web API, with the SDK's retry handlers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.settings import Settings
+from bot.state.document import Notification
+
+# Errors no retry can fix: the notification is kept as a dead letter and the queue moves on.
+# Auth errors are NOT here: a fixed token must still deliver everything that waited.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "no_text",
+        "message_not_found",
+        "cant_update_message",
+        "edit_window_closed",
+        "restricted_action",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    ok: bool
+    ts: str | None = None
+    channel: str | None = None
+    error: str | None = None
+    permanent: bool = False
+
+
+class SlackSender:
+    """Sends notifications; paces each channel to about one message per second."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        self.client = WebClient(
+            token=token,
+            base_url=settings.slack_api_url,
+            timeout=int(settings.slack_timeout_seconds),
+            # 429: wait the Retry-After Slack asks for; 5xx and resets: short backoff. What
+            # still fails stays in the outbox and is retried by the next drain.
+            retry_handlers=[
+                RateLimitErrorRetryHandler(max_retry_count=3),
+                ServerErrorRetryHandler(max_retry_count=2),
+                ConnectionErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+        self.interval = settings.slack_channel_interval_seconds
+        self._sleep, self._clock = sleep, clock
+        self._last_sent: dict[str, float] = {}
+
+    def send(self, note: Notification, ts: str | None) -> SendResult:
+        self._pace(note.channel)
+        try:
+            response = self._call(note, ts)
+        except SlackApiError as error:
+            code = str(error.response.get("error", "")) or f"HTTP {error.response.status_code}"
+            return SendResult(ok=False, error=code, permanent=code in PERMANENT_ERRORS)
+        except (SlackClientError, OSError) as error:
+            return SendResult(ok=False, error=f"{type(error).__name__}: {error}")
+        finally:
+            self._last_sent[note.channel] = self._clock()
+        data: dict[str, Any] = response.data if isinstance(response.data, dict) else {}
+        return SendResult(ok=True, ts=data.get("ts") or ts, channel=data.get("channel"))
+
+    def _call(self, note: Notification, ts: str | None) -> Any:
+        if note.action == "post":
+            return self.client.chat_postMessage(
+                channel=note.channel, text=note.text, blocks=note.blocks, unfurl_links=False
+            )
+        if ts is None:
+            raise ValueError("an update or reply needs the ts of its message")
+        if note.action == "update":
+            return self.client.chat_update(
+                channel=note.channel, ts=ts, text=note.text, blocks=note.blocks
+            )
+        return self.client.chat_postMessage(
+            channel=note.channel, thread_ts=ts, text=note.text, blocks=note.blocks
+        )
+
+    def _pace(self, channel: str) -> None:
+        last = self._last_sent.get(channel)
+        if last is not None:
+            wait = last + self.interval - self._clock()
+            if wait > 0:
+                self._sleep(wait)

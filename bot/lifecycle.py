@@ -1,0 +1,242 @@
+"""The alert lifecycle: from one check's findings and the remembered state, what to say.
+
+Pure decisions (no I/O, the time is an argument): the caller runs them inside a state
+transaction, which also persists the notifications they queue — the outbox.
+
+- A memory alert fires once its verdict is warning/critical (the for-duration is already in
+  the verdict), escalates warning → critical by editing its message and noting it in the
+  thread, reminds in the thread every repeat interval, and resolves — edit + thread reply —
+  only when the working set is back below warning − hysteresis. Missing data never resolves:
+  after `stale_after_seconds` without data the alert is closed as stale, and says so.
+- An OOM kill is announced once per identity (one message per group of kills); kills that
+  happened before podmem started watching are remembered silently.
+- Silences suppress new alerts, reminders and escalation notes; a message already in the
+  channel is still kept truthful (edits).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Literal
+
+from bot.analysis import Assessment
+from bot.check import CheckResult, OomAlert
+from bot.model import ContainerRef, OomKill, Verdict
+from bot.render import messages
+from bot.routing import active_silence, channel_for
+from bot.settings import Settings
+from bot.state.document import AlertRecord, Degraded, Notification, State
+
+# Seen kills are remembered this long: far beyond any look-back window, small in the state.
+KILL_MEMORY_SECONDS = 86400
+
+
+def alert_key(ref: ContainerRef) -> str:
+    return f"memory/{ref.cluster}/{ref.namespace}/{ref.pod}/{ref.container}"
+
+
+def kill_key(kill: OomKill) -> str:
+    r = kill.ref
+    return f"{r.cluster}/{r.namespace}/{r.pod}/{r.container}#{kill.restart_count}"
+
+
+def enqueue(
+    state: State,
+    action: Literal["post", "update", "reply"],
+    *,
+    channel: str,
+    thread: str,
+    text: str,
+    at: float,
+) -> None:
+    if action != "post" and thread in state.messages:
+        channel = state.messages[thread].channel
+    state.outbox.append(
+        Notification(
+            id=state.new_id(),
+            action=action,
+            channel=channel,
+            thread=thread,
+            text=text,
+            created_at=at,
+        )
+    )
+
+
+def apply_check(state: State, result: CheckResult, *, at: float, settings: Settings) -> None:
+    """Fold one successful check into the state, queueing what must be said."""
+    first_cycle = state.watching_since is None
+    if first_cycle:
+        state.watching_since = at
+    if state.degraded is not None:
+        _announce(state, settings, messages.recovered_message(state.degraded.since, at), at)
+        state.degraded = None
+    state.silences = [s for s in state.silences if s.until is None or s.until > at]
+    _apply_kills(state, result, at=at, settings=settings, first_cycle=first_cycle)
+    _apply_memory(state, result, at=at, settings=settings)
+    state.kills_seen = {k: t for k, t in state.kills_seen.items() if at - t < KILL_MEMORY_SECONDS}
+
+
+def apply_failure(state: State, error: str, *, at: float, settings: Settings) -> None:
+    """A check could not read its data: say so once, and change nothing else."""
+    if state.degraded is None:
+        state.degraded = Degraded(since=at, error=error)
+        _announce(state, settings, messages.degraded_message(error), at)
+
+
+def _announce(state: State, settings: Settings, text: str, at: float) -> None:
+    channel = settings.slack_channel or next((r.channel for r in settings.routes), None)
+    if channel is not None:
+        enqueue(state, "post", channel=channel, thread=f"notice/{state.next_id}", text=text, at=at)
+
+
+def _channel(a: Assessment | None, namespace: str, settings: Settings) -> str | None:
+    labels = dict(a.memory.pod_labels) if a else {}
+    return channel_for(namespace, labels, settings)
+
+
+def _apply_kills(
+    state: State, result: CheckResult, *, at: float, settings: Settings, first_cycle: bool
+) -> None:
+    watching_since = state.watching_since or at
+    fresh: dict[str, list[OomAlert]] = defaultdict(list)
+    for alert in result.oom_alerts:
+        key = kill_key(alert.kill)
+        if key in state.kills_seen:
+            continue
+        state.kills_seen[key] = at
+        finished = alert.kill.finished_at.timestamp() if alert.kill.finished_at else None
+        before_watching = (finished is not None and finished < watching_since) or (
+            finished is None and first_cycle
+        )
+        silenced = active_silence(state.silences, alert.kill.ref, alert.kill.workload, at)
+        if not before_watching and silenced is None:
+            fresh[alert.group.key].append(alert)
+    for group_key, alerts in fresh.items():
+        ref = alerts[0].kill.ref
+        channel = _channel(alerts[0].assessment, ref.namespace, settings)
+        if channel is not None:
+            text = messages.oom_message(alerts)
+            enqueue(state, "post", channel=channel, thread=f"oom/{group_key}", text=text, at=at)
+
+
+def _apply_memory(state: State, result: CheckResult, *, at: float, settings: Settings) -> None:
+    seen: set[str] = set()
+    for a in result.assessments:
+        key = alert_key(a.memory.ref)
+        seen.add(key)
+        record = state.alerts.get(key)
+        if a.verdict is Verdict.NO_DATA:
+            if record is not None:
+                _maybe_stale(state, record, at=at, settings=settings)
+            continue
+        if record is not None:
+            record.last_seen_at = at
+        if a.verdict.is_alert:
+            _firing(state, a, record, at=at, settings=settings)
+        elif record is not None and _recovered(a, settings):
+            del state.alerts[key]
+            enqueue(
+                state,
+                "update",
+                channel=record.channel,
+                thread=key,
+                text=messages.resolved_message(record, a),
+                at=at,
+            )
+            enqueue(
+                state,
+                "reply",
+                channel=record.channel,
+                thread=key,
+                text=messages.resolved_reply(record, a, at),
+                at=at,
+            )
+    # A container that vanished from the metrics altogether is missing data, not resolved.
+    for key in list(state.alerts):
+        if key not in seen:
+            _maybe_stale(state, state.alerts[key], at=at, settings=settings)
+
+
+def _recovered(a: Assessment, settings: Settings) -> bool:
+    ratio = a.working_set_to_limit
+    return ratio is None or ratio < settings.warning_ratio - settings.resolve_hysteresis_ratio
+
+
+def _firing(
+    state: State, a: Assessment, record: AlertRecord | None, *, at: float, settings: Settings
+) -> None:
+    ref, severity = a.memory.ref, a.verdict.value
+    key = alert_key(ref)
+    silence = active_silence(state.silences, ref, a.memory.workload, at)
+    if record is None:
+        channel = _channel(a, ref.namespace, settings)
+        if silence is not None or channel is None:
+            return
+        state.alerts[key] = AlertRecord(
+            key=key,
+            cluster=ref.cluster,
+            namespace=ref.namespace,
+            pod=ref.pod,
+            container=ref.container,
+            workload=a.memory.workload,
+            severity=severity,  # type: ignore[arg-type]
+            channel=channel,
+            fired_at=at,
+            last_notified_at=at,
+            last_seen_at=at,
+        )
+        enqueue(
+            state,
+            "post",
+            channel=channel,
+            thread=key,
+            text=messages.memory_alert(a, severity),
+            at=at,
+        )
+        return
+    record.silenced = silence is not None
+    if severity == "critical" and record.severity == "warning":
+        record.severity = "critical"
+        enqueue(
+            state,
+            "update",
+            channel=record.channel,
+            thread=key,
+            text=messages.memory_alert(a, "critical"),
+            at=at,
+        )
+        if silence is None:
+            record.last_notified_at = at
+            enqueue(
+                state,
+                "reply",
+                channel=record.channel,
+                thread=key,
+                text=messages.escalated(a, at),
+                at=at,
+            )
+    elif silence is None and at - record.last_notified_at >= settings.repeat_interval_seconds:
+        record.last_notified_at = at
+        enqueue(
+            state,
+            "reply",
+            channel=record.channel,
+            thread=key,
+            text=messages.reminder(a, record, at),
+            at=at,
+        )
+
+
+def _maybe_stale(state: State, record: AlertRecord, *, at: float, settings: Settings) -> None:
+    if at - record.last_seen_at < settings.stale_after_seconds:
+        return
+    del state.alerts[record.key]
+    enqueue(
+        state,
+        "update",
+        channel=record.channel,
+        thread=record.key,
+        text=messages.stale_message(record, at),
+        at=at,
+    )

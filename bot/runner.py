@@ -1,0 +1,199 @@
+"""`podmem run`: the long-running bot — scheduler, leader election, health and metrics.
+
+Only the leader runs scheduled jobs (always, with leader election off). A job that raises is
+logged and counted and the next run happens; a check that cannot read its data backs off.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.check import run_check
+from bot.cycle import run_cycle
+from bot.delivery.outbox import drain
+from bot.delivery.slack import SlackSender
+from bot.digest import digest_text
+from bot.health import serve_health
+from bot.kube_client import api_client
+from bot.leader import start_election
+from bot.lifecycle import enqueue
+from bot.metrics import Metrics
+from bot.settings import Settings
+from bot.sources.kubernetes import KubernetesSource
+from bot.sources.prometheus import PrometheusSource
+from bot.state.document import State
+from bot.state.open import open_store
+from bot.state.store import StateStore, transact
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 300.0
+DAY = 86400.0
+
+
+class Runner:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime],
+        store: StateStore,
+        source: PrometheusSource,
+        kubernetes: KubernetesSource | None,
+        sender: SlackSender,
+        metrics: Metrics,
+    ) -> None:
+        self.settings, self.clock, self.store = settings, clock, store
+        self.source, self.kubernetes, self.sender, self.metrics = (
+            source,
+            kubernetes,
+            sender,
+            metrics,
+        )
+        self.scheduler = BackgroundScheduler(timezone=settings.timezone)
+        self._failures = 0
+        self._resume_at = 0.0
+        self._lock = threading.Lock()
+        job = {
+            "max_instances": 1,
+            "coalesce": True,
+            "misfire_grace_time": int(settings.misfire_grace_seconds),
+        }
+        self.scheduler.add_job(
+            self.check_job, "interval", id="check", seconds=settings.check_interval_seconds, **job
+        )
+        self.scheduler.add_job(
+            self.digest_job,
+            CronTrigger.from_crontab(settings.digest_cron, timezone=settings.timezone),
+            id="digest",
+            **job,
+        )
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    def check_job(self) -> None:
+        if time.monotonic() < self._resume_at:
+            return  # backing off after failed checks
+        started = time.monotonic()
+        try:
+            report = run_cycle(
+                source=self.source,
+                kubernetes=self.kubernetes,
+                store=self.store,
+                sender=self.sender,
+                settings=self.settings,
+                at=self.clock(),
+            )
+        except Exception:
+            log.exception("check job failed")
+            self.metrics.job_errors.labels("check").inc()
+            return
+        finally:
+            self.metrics.check_duration.observe(time.monotonic() - started)
+        self.metrics.checks.labels("ok" if report.ok else "degraded").inc()
+        self.metrics.deliveries.labels("sent").inc(report.delivery.sent)
+        self.metrics.deliveries.labels("dead_letter").inc(report.delivery.dead)
+        self.metrics.observe_state(self.store.read()[0])
+        if report.ok:
+            self._failures = 0
+            self._resume_at = 0.0
+        else:
+            self._failures += 1
+            delay = min(
+                MAX_BACKOFF_SECONDS,
+                self.settings.check_interval_seconds * 2 ** (self._failures - 1),
+            )
+            # The job itself runs every interval; skip runs until the back-off has passed.
+            self._resume_at = started + delay - self.settings.check_interval_seconds / 2
+            log.warning("check failed (%s); next attempt in about %.0f s", report.error, delay)
+
+    def digest_job(self) -> None:
+        try:
+            at = self.clock()
+            result = run_check(source=self.source, settings=self.settings, at=at, kubernetes=None)
+            channel = self.settings.slack_channel
+            if channel is None:
+                return
+            stamp = at.timestamp()
+
+            def queue(state: State) -> None:
+                kills = sum(1 for seen in state.kills_seen.values() if stamp - seen < DAY)
+                enqueue(
+                    state,
+                    "post",
+                    channel=channel,
+                    thread=f"digest/{int(stamp)}",
+                    text=digest_text(result, kills),
+                    at=stamp,
+                )
+
+            transact(self.store, queue)
+            drain(self.store, self.sender)
+        except Exception:
+            log.exception("digest job failed")
+            self.metrics.job_errors.labels("digest").inc()
+
+    # --- leadership ---------------------------------------------------------------------
+
+    def lead(self) -> None:
+        with self._lock:
+            log.info("leading: scheduled jobs run here")
+            self.metrics.leader.set(1)
+            self.scheduler.resume()
+            # The first check runs now, not one interval from now.
+            self.scheduler.modify_job("check", next_run_time=datetime.now(self.scheduler.timezone))
+
+    def follow(self) -> None:
+        with self._lock:
+            log.info("not leading: scheduled jobs stopped")
+            self.metrics.leader.set(0)
+            self.scheduler.pause()
+
+    def ready(self) -> bool:
+        try:
+            self.store.read()
+        except Exception:
+            return False
+        return True
+
+
+def run_bot(settings: Settings, *, clock: Callable[[], datetime]) -> int:
+    metrics = Metrics()
+    store = open_store(settings)
+    kube = api_client(settings)
+    runner = Runner(
+        settings,
+        clock=clock,
+        store=store,
+        source=PrometheusSource(settings),
+        kubernetes=KubernetesSource(settings, kube) if kube is not None else None,
+        sender=SlackSender(settings),
+        metrics=metrics,
+    )
+    health = serve_health(settings.http_port, metrics, runner.ready) if settings.http_port else None
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    runner.scheduler.start(paused=True)
+    if settings.leader_election:
+        if kube is None:
+            log.error("leader_election needs the Kubernetes API; running as a follower only")
+        else:
+            start_election(
+                settings, kube, on_started=runner.lead, on_stopped=runner.follow, stop=stop
+            )
+    else:
+        runner.lead()
+    stop.wait()
+    log.info("stopping")
+    runner.scheduler.shutdown(wait=True)
+    if health is not None:
+        health.shutdown()
+    return 0

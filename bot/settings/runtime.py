@@ -1,0 +1,55 @@
+"""How the long-running bot behaves: schedule, state, HTTP port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import available_timezones
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, Field, field_validator
+
+
+class RuntimeFields(BaseModel):
+    check_interval_seconds: float = Field(
+        60, ge=5, description="Seconds between checks. 60 s: cAdvisor is scraped every 15-60 s."
+    )
+    digest_cron: str = Field(
+        "0 9 * * *", description="When the daily digest is posted (crontab, 5 fields)."
+    )
+    timezone: str = Field("UTC", description="Time zone of digest_cron and of times in messages.")
+    misfire_grace_seconds: float = Field(
+        30,
+        ge=1,
+        description="A scheduled run late by more than this is skipped, not run twice.",
+    )
+    state_backend: Literal["sqlite", "kubernetes"] = Field(
+        "sqlite",
+        description="Where alert state, seen kills, silences and the outbox live. "
+        "`kubernetes` (a ConfigMap) for replicas > 1.",
+    )
+    state_path: Path = Field(
+        Path("podmem-state.db"), description="SQLite file for state_backend=sqlite."
+    )
+    state_configmap: str = Field(
+        "podmem-state", description="ConfigMap for state_backend=kubernetes."
+    )
+    http_port: int = Field(
+        8080, ge=0, le=65535, description="Port of /healthz, /readyz and /metrics; 0 = off."
+    )
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _is_cron(cls, value: str) -> str:
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as error:
+            raise ValueError(f"not a 5-field crontab: {error}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _is_zone(cls, value: str) -> str:
+        if value not in available_timezones():
+            raise ValueError("not an IANA time zone, e.g. Europe/Berlin or UTC")
+        return value

@@ -1,0 +1,67 @@
+"""Where alerts go: the Slack Web API, channels and routing."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+
+
+class Route(BaseModel):
+    """Send a namespace's (or labelled pods') alerts to a channel. First match wins."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    channel: str = Field(description="Channel name or ID, e.g. #team-shop.")
+    namespaces: list[str] = Field(default_factory=list, description="Namespace globs, e.g. shop-*.")
+    namespace_regex: str | None = Field(None, description="A regex the namespace must match.")
+    pod_labels: dict[str, str] = Field(
+        default_factory=dict, description="Pod labels that must all match (from KSM)."
+    )
+
+    @field_validator("namespace_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"not a valid regex: {error}") from None
+        return value
+
+
+class SlackFields(BaseModel):
+    slack_bot_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"),
+        description="Bot token (xoxb-...). Env: SLACK_BOT_TOKEN. Never logged.",
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/",
+        description="Slack Web API base URL: change for GovSlack (https://slack-gov.com/api/) "
+        "or an egress proxy.",
+    )
+    slack_channel: str | None = Field(
+        None, description="Default channel for alerts no route claims, and for degraded notices."
+    )
+    routes: list[Route] = Field(
+        default_factory=list,
+        description="Routing rules, first match wins: [{channel, namespaces: [globs], "
+        "namespace_regex, pod_labels: {k: v}}]. As env: JSON.",
+    )
+    slack_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of each Slack Web API call, seconds."
+    )
+    slack_channel_interval_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds between messages to one channel: Slack allows about one per "
+        "second per channel before it answers 429.",
+    )
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _ends_with_slash(cls, value: str) -> str:
+        if not re.match(r"https?://", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value if value.endswith("/") else value + "/"

@@ -1,0 +1,97 @@
+"""What counts as a problem: verdict thresholds, OOM windows, alert lifecycle timings."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class ThresholdFields(BaseModel):
+    warning_ratio: float = Field(
+        0.80,
+        gt=0,
+        lt=1,
+        description="Working set / limit at or above which a container is `warning`.",
+    )
+    critical_ratio: float = Field(
+        0.90,
+        gt=0,
+        le=1,
+        description="Working set / limit at or above which a container is `critical`.",
+    )
+    critical_time_to_limit_seconds: float = Field(
+        1800,
+        ge=0,
+        description="Seconds: a container whose working set, growing at its current rate, "
+        "reaches the limit sooner than this is `critical` whatever its ratio. 30 min leaves "
+        "time to act before the kill.",
+    )
+    cache_heavy_usage_ratio: float = Field(
+        0.90,
+        gt=0,
+        le=1,
+        description="Usage / limit at or above which a container whose working set is below "
+        "the warning ratio is called `cache_heavy`: it looks full, but the kernel will "
+        "reclaim the cache before it kills anything.",
+    )
+    for_duration_seconds: float = Field(
+        300,
+        ge=0,
+        description="Seconds a ratio must hold before it counts, evaluated statelessly as "
+        "min_over_time in PromQL, so a restart of the bot changes nothing. 5 min, as in "
+        "most Alertmanager memory rules: one GC spike does not page anyone.",
+    )
+    trend_window_seconds: float = Field(
+        1800,
+        ge=120,
+        description="Seconds of history used for the growth rate (PromQL deriv). 30 min "
+        "smooths GC saw-teeth yet still sees a leak start.",
+    )
+    report_range_seconds: float = Field(
+        10800,
+        ge=300,
+        description="Seconds of history a report shows by default (3 h).",
+    )
+
+    oom_lookback_seconds: float = Field(
+        900,
+        ge=60,
+        description="Seconds: a kill older than this is history, not news. 15 min covers a "
+        "few missed check cycles without re-announcing yesterday's kills.",
+    )
+    oom_group_window_seconds: float = Field(
+        600,
+        ge=0,
+        description="Seconds: kills of pods of one workload this close together form one group "
+        "(one message), as a bad rollout kills many replicas at once.",
+    )
+    oom_context_seconds: float = Field(
+        900,
+        ge=60,
+        description="Seconds of memory history before a kill used for its peaks and story.",
+    )
+
+    repeat_interval_seconds: float = Field(
+        14400,
+        ge=60,
+        description="Seconds between reminders in the thread of an alert that keeps firing "
+        "(4 h, as Alertmanager's repeat_interval).",
+    )
+    resolve_hysteresis_ratio: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="A memory alert resolves only when working set / limit falls this far "
+        "below the warning ratio (default: below 75 %), so it does not flap on the line.",
+    )
+    stale_after_seconds: float = Field(
+        3600,
+        ge=60,
+        description="Seconds without data after which a firing alert is closed as stale "
+        "(pod gone or metrics missing), said as such. Missing data never resolves.",
+    )
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> ThresholdFields:
+        if self.critical_ratio < self.warning_ratio:
+            raise ValueError("critical_ratio must be at or above warning_ratio")
+        return self

@@ -1,0 +1,74 @@
+"""Snoozes and mutes from the command line (the Slack buttons call the same functions)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from bot.state.document import Silence, State
+from bot.targets import validate_namespace, validate_pod_prefix
+from bot.units import InputError
+
+Scope = Literal["container", "pod", "workload", "namespace"]
+SCOPES: tuple[Scope, ...] = ("container", "pod", "workload", "namespace")
+FORMS = {
+    "container": "NAMESPACE/POD/CONTAINER",
+    "pod": "NAMESPACE/POD",
+    "workload": "NAMESPACE/KIND/NAME, e.g. shop/deployment/api",
+    "namespace": "NAMESPACE",
+}
+WORKLOAD_KINDS = ("deployment", "statefulset", "daemonset", "job", "cronjob", "replicaset")
+
+
+def parse_silence_target(scope: str, target: str) -> tuple[Scope, str, str]:
+    """(scope, namespace, name) from what a user typed, every part validated."""
+    if scope not in SCOPES:
+        raise InputError(f"silence what? one of: {', '.join(SCOPES)}")
+    parts = target.strip().split("/")
+    expected = {"namespace": 1, "pod": 2, "container": 3, "workload": 3}[scope]
+    if len(parts) != expected or not all(parts):
+        raise InputError(f"a {scope} is given as {FORMS[scope]}, not {target!r}")
+    namespace = validate_namespace(parts[0])
+    for part in parts[1:]:
+        validate_pod_prefix(part)
+    if scope == "workload" and parts[1] not in WORKLOAD_KINDS:
+        raise InputError(f"workload kind {parts[1]!r}: one of {', '.join(WORKLOAD_KINDS)}")
+    return scope, namespace, "/".join(parts[1:])
+
+
+def add_silence(
+    state: State,
+    *,
+    scope: Scope,
+    namespace: str,
+    name: str,
+    cluster: str,
+    until: float | None,
+    by: str,
+    reason: str,
+    at: float,
+) -> Silence:
+    """Add (or replace: one silence per target) a silence."""
+    remove_silence(state, scope=scope, namespace=namespace, name=name, cluster=cluster)
+    silence = Silence(
+        id=state.new_id(),
+        scope=scope,
+        cluster=cluster,
+        namespace=namespace,
+        name=name,
+        until=until,
+        created_by=by,
+        created_at=at,
+        reason=reason,
+    )
+    state.silences.append(silence)
+    return silence
+
+
+def remove_silence(state: State, *, scope: Scope, namespace: str, name: str, cluster: str) -> int:
+    before = len(state.silences)
+    state.silences = [
+        s
+        for s in state.silences
+        if (s.scope, s.namespace, s.name, s.cluster) != (scope, namespace, name, cluster)
+    ]
+    return before - len(state.silences)

@@ -1,0 +1,1 @@
+"""Alert state, seen kills, silences and the outbox: one versioned document, two homes."""

@@ -1,0 +1,67 @@
+"""Kubernetes state store: the document in a ConfigMap, written under resourceVersion.
+
+For replicas > 1: whichever replica leads reads what the last leader wrote, so a failover
+neither forgets a firing alert nor posts a kill twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from bot.state.document import Conflict, State, StateError, dump_state, load_state
+
+KEY = "state.json"
+NOT_FOUND, CONFLICT = 404, 409
+
+
+class ConfigMapStore:
+    def __init__(
+        self, api_client: client.ApiClient, *, namespace: str, name: str, timeout: float
+    ) -> None:
+        self.core = client.CoreV1Api(api_client)
+        self.namespace, self.name, self.timeout = namespace, name, timeout
+
+    def read(self) -> tuple[State, str]:
+        try:
+            found: Any = self.core.read_namespaced_config_map(
+                self.name, self.namespace, _request_timeout=self.timeout
+            )
+        except ApiException as error:
+            if error.status == NOT_FOUND:
+                return State(), ""
+            raise self._error("read", error) from None
+        return load_state((found.data or {}).get(KEY)), found.metadata.resource_version
+
+    def write(self, state: State, version: str) -> str:
+        body = client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(
+                name=self.name,
+                namespace=self.namespace,
+                resource_version=version or None,
+                labels={"app.kubernetes.io/name": "podmem"},
+            ),
+            data={KEY: dump_state(state)},
+        )
+        try:
+            if not version:
+                written: Any = self.core.create_namespaced_config_map(
+                    self.namespace, body, _request_timeout=self.timeout
+                )
+            else:
+                written = self.core.replace_namespaced_config_map(
+                    self.name, self.namespace, body, _request_timeout=self.timeout
+                )
+        except ApiException as error:
+            if error.status == CONFLICT:  # stale resourceVersion, or created meanwhile
+                raise Conflict("state ConfigMap changed since it was read") from None
+            raise self._error("write", error) from None
+        return str(written.metadata.resource_version)
+
+    def _error(self, verb: str, error: ApiException) -> StateError:
+        return StateError(
+            f"cannot {verb} ConfigMap {self.namespace}/{self.name} ({error.status} "
+            f"{error.reason}): podmem needs get/create/update on configmaps in its namespace"
+        )
