@@ -73,7 +73,7 @@ def apply_check(state: State, result: CheckResult, *, at: float, settings: Setti
         state.degraded = None
     state.silences = [s for s in state.silences if s.until is None or s.until > at]
     _apply_kills(state, result, at=at, settings=settings, first_cycle=first_cycle)
-    _apply_memory(state, result, at=at, settings=settings)
+    _apply_memory(state, result, at=at, settings=settings, killed=_kill_times(result, at))
     state.kills_seen = {k: t for k, t in state.kills_seen.items() if at - t < KILL_MEMORY_SECONDS}
 
 
@@ -120,7 +120,23 @@ def _apply_kills(
             enqueue(state, "post", channel=channel, thread=f"oom/{group_key}", text=text, at=at)
 
 
-def _apply_memory(state: State, result: CheckResult, *, at: float, settings: Settings) -> None:
+def _kill_times(result: CheckResult, at: float) -> dict[ContainerRef, float]:
+    """When each container was last OOM-killed within this check's look-back."""
+    times: dict[ContainerRef, float] = {}
+    for alert in result.oom_alerts:
+        finished = alert.kill.finished_at.timestamp() if alert.kill.finished_at else at
+        times[alert.kill.ref] = max(times.get(alert.kill.ref, 0.0), finished)
+    return times
+
+
+def _apply_memory(
+    state: State,
+    result: CheckResult,
+    *,
+    at: float,
+    settings: Settings,
+    killed: dict[ContainerRef, float],
+) -> None:
     seen: set[str] = set()
     for a in result.assessments:
         key = alert_key(a.memory.ref)
@@ -136,12 +152,13 @@ def _apply_memory(state: State, result: CheckResult, *, at: float, settings: Set
             _firing(state, a, record, at=at, settings=settings)
         elif record is not None and _recovered(a, settings):
             del state.alerts[key]
+            # A restart after an OOM kill "resolves" the figures: the messages say what happened.
             enqueue(
                 state,
                 "update",
                 channel=record.channel,
                 thread=key,
-                text=messages.resolved_message(record, a),
+                text=messages.resolved_message(record, a, killed.get(a.memory.ref)),
                 at=at,
             )
             enqueue(
@@ -149,7 +166,7 @@ def _apply_memory(state: State, result: CheckResult, *, at: float, settings: Set
                 "reply",
                 channel=record.channel,
                 thread=key,
-                text=messages.resolved_reply(record, a, at),
+                text=messages.resolved_reply(record, a, at, killed.get(a.memory.ref)),
                 at=at,
             )
     # A container that vanished from the metrics altogether is missing data, not resolved.

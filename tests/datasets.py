@@ -73,3 +73,7 @@ OOM = ClusterSpec(
     duration=timedelta(hours=5),
     scrape_interval_seconds=15,
 )
+
+# One leaking pod, for the alert-lifecycle timeline: healthy, warning (~180 min), critical
+# (~200 min), OOM-killed (~222 min), restarted and healthy.
+TIMELINE = ClusterSpec(pods=(LEAK,), start=START, duration=timedelta(hours=5))

@@ -12,10 +12,10 @@ it over HTTP, unpatched::
         slack.fail_next("chat.postMessage", status=429, retry_after=1)  # or down()/up(), delay()
 
 What slack_sdk 3.48 sends, and so what is served here:
-- ``WebClient`` builds URLs with ``urljoin(base_url, method)``, so ``base_url`` must end
-  in ``/api/`` (``api_url``); without the slash, ``urljoin`` would drop the ``api``.
-- ``chat.*`` calls send JSON with ``Authorization: Bearer``; most other methods send a
-  urlencoded form, with JSON-valued fields (``files``, ``blocks``) as JSON strings.
+- URLs are ``urljoin(base_url, method)``, so ``base_url`` must include ``/api``
+  (``api_url``; the client adds a missing trailing slash itself).
+- ``chat.*`` calls send JSON; most others a urlencoded form with JSON-valued fields
+  (``files``, ``blocks``) as strings. The token always rides in ``Authorization: Bearer``.
 - ``files_upload_v2`` calls ``files.getUploadURLExternal`` (filename, length) per file,
   POSTs the raw bytes to ``upload_url`` (no token, urllib's default form content type),
   then ``files.completeUploadExternal`` once (files=[{"id", "title"?}], channel_id,
@@ -114,6 +114,7 @@ class _Reply:
 
 
 _DROP = _Reply(status=0)  # close the connection without answering
+_UNAVAILABLE = _Reply(503, {"ok": False, "error": "service_unavailable"})
 
 
 class _ApiError(Exception):
@@ -168,8 +169,6 @@ def _block_problems(blocks: list[Any]) -> list[str]:
             continue
         text = block.get("text")
         body = text.get("text") if isinstance(text, dict) else None
-        if len(str(block.get("block_id", ""))) > 255:
-            problems.append(f"must be less than 256 characters [json-pointer:{at}/block_id]")
         if block["type"] == "section":
             fields = block.get("fields") or []
             if body is None and not fields:
@@ -218,6 +217,9 @@ def _public(message: JSON) -> JSON:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops SYNs when a test fires a burst of
+    # concurrent calls; the client then retransmits after a full second.
+    request_queue_size = 128
     slack: SlackStandIn
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -281,7 +283,9 @@ class SlackStandIn:
         self.valid_tokens = set(valid_tokens)
         self._lock = threading.RLock()
         self._names: dict[str, str] = {}  # channel id -> name, for conversations.info
-        self._known = None if known_channels is None else {self.channel_id(c) for c in known_channels}
+        self._known = (
+            None if known_channels is None else {self.channel_id(c) for c in known_channels}
+        )
         self._not_in: set[str] = set()
         self._calls: list[Call] = []
         self._messages: dict[str, list[JSON]] = {}
@@ -343,7 +347,7 @@ class SlackStandIn:
 
     @property
     def api_url(self) -> str:
-        """What ``WebClient(base_url=...)`` wants: the trailing slash matters (urljoin)."""
+        """What ``WebClient(base_url=...)`` wants (it urljoins method names onto it)."""
         return self.url + "/api/"
 
     def client(self, token: str | None = "xoxb-test", **kwargs: Any) -> WebClient:
@@ -440,7 +444,7 @@ class SlackStandIn:
         """Every request fails until up(): HTTP 503, or with ``disconnect`` the connection
         closes unanswered (``RemoteDisconnected``, which the SDK's default handler retries)."""
         with self._lock:
-            self._down = _DROP if disconnect else _Reply(503, {"ok": False, "error": "service_unavailable"})
+            self._down = _DROP if disconnect else _UNAVAILABLE
 
     def up(self) -> None:
         with self._lock:
@@ -485,7 +489,8 @@ class SlackStandIn:
                 if fault.times <= 0:
                     self._faults.remove(fault)
                 if fault.status == 429:
-                    after = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+                    wait = fault.retry_after
+                    after = {} if wait is None else {"Retry-After": str(wait)}
                     return _Reply(429, {"ok": False, "error": fault.error or "ratelimited"}, after)
                 error = fault.error or _5XX_ERRORS.get(fault.status, "internal_error")
                 return _Reply(fault.status, {"ok": False, "error": error})
@@ -515,12 +520,15 @@ class SlackStandIn:
             raise _ApiError("not_in_channel")
         return cid
 
-    def _add_message(self, cid: str, args: JSON, files: list[JSON] | None = None) -> JSON:
+    def _next_ts(self) -> str:
         us = _TS_ORIGIN_US + next(self._ts_seq) * 100
+        return f"{us // 1_000_000}.{us % 1_000_000:06d}"
+
+    def _add_message(self, cid: str, args: JSON, files: list[JSON] | None = None) -> JSON:
         thread_ts = args.get("thread_ts") or None
         message: JSON = {
             "type": "message",
-            "ts": f"{us // 1_000_000}.{us % 1_000_000:06d}",
+            "ts": self._next_ts(),
             "thread_ts": thread_ts,
             "text": args.get("text") or "",
             "blocks": args.get("blocks"),
@@ -556,18 +564,17 @@ class SlackStandIn:
             if key in args:
                 message[key] = args[key]
         message["edits"] += 1
-        public = _public(message)
-        return {"ok": True, "channel": cid, "ts": message["ts"], "text": message["text"], "message": public}
+        reply = {"ok": True, "channel": cid, "ts": message["ts"], "text": message["text"]}
+        return reply | {"message": _public(message)}
 
     def _post_ephemeral(self, args: JSON) -> JSON:
         cid = self._channel(args.get("channel"), posting=True)
         if not args.get("user"):
             raise _missing("user")
         _check_content(args, required=True)
-        us = _TS_ORIGIN_US + next(self._ts_seq) * 100
-        ts = f"{us // 1_000_000}.{us % 1_000_000:06d}"
-        stored = {"ts": ts, "user": args["user"], "text": args.get("text") or "", "blocks": args.get("blocks")}
-        self._ephemeral.setdefault(cid, []).append(stored)
+        ts = self._next_ts()
+        stored = {"ts": ts, "user": args["user"], "text": args.get("text") or ""}
+        self._ephemeral.setdefault(cid, []).append(stored | {"blocks": args.get("blocks")})
         return {"ok": True, "message_ts": ts}
 
     def _conversation_info(self, args: JSON) -> JSON:
@@ -597,7 +604,7 @@ class SlackStandIn:
         cids = [self._channel(t, posting=True) for t in targets]
         uploads = []
         for entry in entries:  # check everything before changing anything
-            upload = self._files.get(entry.get("id")) if isinstance(entry, dict) else None
+            upload = self._files.get(str(entry.get("id"))) if isinstance(entry, dict) else None
             if upload is None or upload.data is None:  # unknown, or bytes never POSTed
                 raise _ApiError("file_not_found")
             uploads.append((upload, entry.get("title") or upload.filename))
@@ -605,7 +612,8 @@ class SlackStandIn:
         for upload, title in uploads:
             upload.title, upload.thread_ts = title, args.get("thread_ts") or None
             upload.channels += cids
-            shared.append({"id": upload.id, "name": upload.filename, "title": title, "size": len(upload.data or b"")})
+            size = len(upload.data or b"")
+            shared.append({"id": upload.id, "name": upload.filename, "title": title, "size": size})
         comment = {"text": args.get("initial_comment"), "thread_ts": args.get("thread_ts")}
         if not args.get("initial_comment"):  # Slack ignores blocks when there is a comment
             comment["blocks"] = args.get("blocks")
@@ -633,7 +641,7 @@ class SlackStandIn:
         try:
             payload = json.loads(body)
         except ValueError:
-            return _Reply(400, {"ok": False, "error": "invalid_payload"})
+            payload = None
         if not isinstance(payload, dict):
             return _Reply(400, {"ok": False, "error": "invalid_payload"})
         posted.append(payload)

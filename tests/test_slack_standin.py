@@ -86,7 +86,9 @@ def test_post_update_and_thread_reply(slack: SlackStandIn) -> None:
 def test_form_body_with_token_field_and_json_string_blocks(slack: SlackStandIn) -> None:
     blocks = [{"type": "divider"}]
     form = {"token": "xoxb-test", "channel": "alerts", "text": "t", "blocks": json.dumps(blocks)}
-    request = urllib.request.Request(slack.api_url + "chat.postMessage", data=urlencode(form).encode())
+    request = urllib.request.Request(
+        slack.api_url + "chat.postMessage", data=urlencode(form).encode()
+    )
     with urllib.request.urlopen(request) as response:
         assert json.load(response)["ok"] is True
     (call,) = slack.calls
@@ -100,31 +102,46 @@ def test_many_threads_get_unique_increasing_ts(slack: SlackStandIn) -> None:
         results.append(client.chat_postMessage(channel="load", text=str(i))["ts"])
 
     threads = [threading.Thread(target=post, args=(i,)) for i in range(16)]
+    started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     stored = [m["ts"] for m in slack.messages("load")]
     assert len(set(results)) == 16 and sorted(results) == stored
+    assert time.monotonic() - started < 0.8  # a full listen backlog costs a 1 s SYN retry
     assert len(slack.calls) == 16
 
 
+SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "x"}}
+
+
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
 @pytest.mark.parametrize(
     ("kwargs", "error", "pointer"),
     [
-        ({"blocks": [{"type": "divider"}] * 51}, "invalid_blocks", "/blocks]"),
+        ({"text": "t", "blocks": [SECTION] * 51}, "invalid_blocks", "/blocks]"),
         (
-            {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]},
+            {
+                "text": "t",
+                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+            },
             "invalid_blocks",
             "/blocks/0/text/text",
         ),
         (
-            {"blocks": [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}]},
+            {
+                "text": "t",
+                "blocks": [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}],
+            },
             "invalid_blocks",
             "/blocks/0/text/text",
         ),
         (
-            {"blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}]},
+            {
+                "text": "t",
+                "blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}],
+            },
             "invalid_blocks",
             "/blocks/0/fields",
         ),
@@ -132,9 +149,11 @@ def test_many_threads_get_unique_increasing_ts(slack: SlackStandIn) -> None:
         ({}, "no_text", None),
     ],
 )
-def test_block_kit_limits(slack: SlackStandIn, kwargs: dict[str, Any], error: str, pointer: str | None) -> None:
+def test_block_kit_limits(
+    slack: SlackStandIn, kwargs: dict[str, Any], error: str, pointer: str | None
+) -> None:
     with pytest.raises(SlackApiError) as exc:
-        slack.client().chat_postMessage(channel="alerts", **({"text": "fallback"} | kwargs if kwargs else {}))
+        slack.client().chat_postMessage(channel="alerts", **kwargs)
     assert error_of(exc) == error
     if pointer:
         assert any(pointer in e for e in exc.value.response["errors"])
@@ -157,7 +176,12 @@ def test_rate_limit_honoured_by_sdk_retry_handler(slack: SlackStandIn) -> None:
     slack.fail_next("chat.postMessage", status=429, retry_after=1)
     assert client.chat_postMessage(channel="alerts", text="hi")["ok"]
     first, second = slack.calls_to("chat.postMessage")
-    assert (first.status, first.error, second.status, second.error) == (429, "ratelimited", 200, None)
+    assert (first.status, first.error, second.status, second.error) == (
+        429,
+        "ratelimited",
+        200,
+        None,
+    )
     assert second.at - first.at >= 1.0
     assert len(slack.messages("alerts")) == 1
 
@@ -185,7 +209,10 @@ def test_files_upload_v2_lands_in_thread(slack: SlackStandIn) -> None:
     parent = client.chat_postMessage(channel="#alerts", text="memory report")
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
     result = client.files_upload_v2(
-        channel=parent["channel"], file=png, filename="chart.png", thread_ts=parent["ts"],
+        channel=parent["channel"],
+        file=png,
+        filename="chart.png",
+        thread_ts=parent["ts"],
         initial_comment="working set, last 24h",
     )
     assert result["file"]["title"] == "chart.png"  # title defaults to the filename
@@ -260,7 +287,7 @@ def test_delay_trips_client_timeout(slack: SlackStandIn) -> None:
     started = time.monotonic()
     with pytest.raises(TimeoutError):
         slack.client(timeout=1, retry_handlers=[]).auth_test()
-    assert 0.9 < time.monotonic() - started < 1.3
+    assert time.monotonic() - started >= 0.9  # the client gave up, not the server
     slack.delay(0)
     assert slack.client().auth_test()["ok"]
 

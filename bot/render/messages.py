@@ -72,19 +72,26 @@ def reminder(a: Assessment, record: AlertRecord, at: float) -> str:
     )
 
 
-def resolved_message(record: AlertRecord, a: Assessment) -> str:
-    return (
-        f":white_check_mark: *RESOLVED* memory · "
-        f"{_where(record.cluster, record.namespace, record.pod, record.container)}\n"
-        f"Was {record.severity}; now {a.reason}"
+def resolved_message(record: AlertRecord, a: Assessment, killed_at: float | None) -> str:
+    where = _where(record.cluster, record.namespace, record.pod, record.container)
+    if killed_at is not None:
+        return (
+            f":boom: *ENDED BY OOM KILL* memory · {where}\n"
+            f"Was {record.severity}; OOM-killed at {_clock(killed_at)} and restarted. "
+            f"Now: {a.reason}"
+        )
+    return f":white_check_mark: *RESOLVED* memory · {where}\nWas {record.severity}. Now: {a.reason}"
+
+
+def resolved_reply(record: AlertRecord, a: Assessment, at: float, killed_at: float | None) -> str:
+    how = (
+        f"Ended by the OOM kill at {_clock(killed_at)}; after the restart"
+        if killed_at is not None
+        else f"Resolved at {_clock(at)} after {format_duration(at - record.fired_at)}:"
     )
-
-
-def resolved_reply(record: AlertRecord, a: Assessment, at: float) -> str:
     return (
-        f"Resolved at {_clock(at)} after {format_duration(at - record.fired_at)}: working set "
-        f"{format_bytes(a.memory.working_set_bytes)} = {format_ratio(a.working_set_to_limit)} "
-        "of the limit."
+        f"{how} working set {format_bytes(a.memory.working_set_bytes)} = "
+        f"{format_ratio(a.working_set_to_limit)} of the limit."
     )
 
 
@@ -116,7 +123,7 @@ def oom_message(alerts: list[OomAlert]) -> str:
         return (
             f":boom: *OOMKilled* · "
             f"{_where(k.ref.cluster, k.ref.namespace, k.ref.pod, k.ref.container)}"
-            f" · restart count {k.restart_count} · {when}"
+            f" · killed {when}, restart #{k.restart_count + 1}"
             + (f" · {k.workload}" if k.workload else "")
             + f"\n{c.story}\n{figures}"
         )

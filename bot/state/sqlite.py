@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 from bot.state.document import Conflict, State, StateError, dump_state, load_state
@@ -22,8 +23,10 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # an outbox entry must survive a crash
             self._migrate()
-        except sqlite3.Error as error:
+        except (sqlite3.Error, OSError) as error:
             raise StateError(f"cannot open state file {path}: {error}") from None
+        # One connection, shared by the scheduler's and the health server's threads.
+        self._lock = threading.Lock()
 
     def _migrate(self) -> None:
         (current,) = self._db.execute("PRAGMA user_version").fetchone()
@@ -39,7 +42,8 @@ class SqliteStore:
             self._db.execute(f"PRAGMA user_version = {TABLES_VERSION}")
 
     def read(self) -> tuple[State, str]:
-        row = self._db.execute("SELECT version, body FROM state WHERE id = 1").fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT version, body FROM state WHERE id = 1").fetchone()
         if row is None:
             return State(), "0"
         return load_state(row[1]), str(row[0])
@@ -47,6 +51,13 @@ class SqliteStore:
     def write(self, state: State, version: str) -> str:
         new = int(version) + 1
         body = dump_state(state)
+        with self._lock:
+            changed = self._write(body, version, new)
+        if changed != 1:
+            raise Conflict("state changed since it was read")
+        return str(new)
+
+    def _write(self, body: str, version: str, new: int) -> int:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             if version == "0":
@@ -63,9 +74,7 @@ class SqliteStore:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
             raise StateError(f"cannot write state file {self.path}: {error}") from None
-        if changed != 1:
-            raise Conflict("state changed since it was read")
-        return str(new)
+        return int(changed)
 
     def close(self) -> None:
         self._db.close()
