@@ -58,19 +58,20 @@ class PrometheusServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = (workdir / "prometheus.log").open("w")
-        self.process = subprocess.Popen(
-            [
-                prometheus,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tsdb}",
-                # Backfilled blocks are old; without a long retention they would be deleted.
-                "--storage.tsdb.retention.time=100y",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        self.command = [
+            prometheus,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tsdb}",
+            # Backfilled blocks are old; without a long retention they would be deleted.
+            "--storage.tsdb.retention.time=100y",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
+        self.start()
+
+    def start(self) -> None:
+        """Start (or restart, same port and data) the server and wait until it is ready."""
+        self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_ready()
 
     def _wait_ready(self) -> None:
@@ -97,10 +98,14 @@ class PrometheusServer:
                 total += float(line.rsplit(" ", 1)[1])
         return int(total)
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server but keep its data, so `start()` can bring it back."""
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+    def stop(self) -> None:
+        self.halt()
         self.log.close()
