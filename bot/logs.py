@@ -29,3 +29,6 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # Both narrate every run and every lease renewal at INFO; podmem logs what matters.
+    for chatty in ("apscheduler", "leaderelection"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

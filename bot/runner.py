@@ -98,6 +98,15 @@ class Runner:
         finally:
             self.metrics.check_duration.observe(time.monotonic() - started)
         self.metrics.checks.labels("ok" if report.ok else "degraded").inc()
+        delivery = report.delivery
+        log.info(
+            "check at %s: %s containers, %d sent, %d waiting, %d refused",
+            report.evaluated_at.strftime("%H:%M:%S"),
+            len(report.result.assessments) if report.result else "no",
+            delivery.sent,
+            delivery.pending,
+            delivery.dead,
+        )
         self.metrics.deliveries.labels("sent").inc(report.delivery.sent)
         self.metrics.deliveries.labels("dead_letter").inc(report.delivery.dead)
         self.metrics.observe_state(self.store.read()[0])

@@ -168,3 +168,19 @@ def test_prometheus_gone_mid_incident(
     # No resolve while blind: the alert was still open when data came back.
     assert texts.index(degraded[0]) < texts.index(recovered[0])
     assert not any("RESOLVED" in t for t in texts[: texts.index(recovered[0])])
+
+
+def test_tokens_never_reach_the_log(
+    env: dict[str, str],
+    slack: SlackStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PODMEM_LOG_LEVEL", "DEBUG")
+    monkeypatch.setenv("PODMEM_PROMETHEUS_BEARER_TOKEN", "prom-secret-123")
+    slack.fail_next("chat.postMessage", status=500)
+    main(["check", "--once", "--at", d.minutes(d.TIMELINE, 100).isoformat()])
+    main(["check", "--once", "--at", d.minutes(d.TIMELINE, 180).isoformat()])
+    err = capsys.readouterr().err
+    assert "Sending a request" in err  # the SDK's debug log really was on
+    assert "xoxb-test" not in err and "prom-secret-123" not in err

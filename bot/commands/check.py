@@ -8,6 +8,7 @@ from bot.check import run_check
 from bot.commands.common import EXIT_SOURCE, emit, instant, require_slack, settings_from
 from bot.cycle import run_cycle
 from bot.delivery.slack import SlackSender
+from bot.logs import setup_logging
 from bot.render.json_output import check_json
 from bot.render.text import render_check
 from bot.sources.kubernetes import connect as connect_kubernetes
@@ -28,6 +29,7 @@ def check_command(args: argparse.Namespace) -> int:
         emit(args, render_check(result), check_json(result))
         return 0
     require_slack(settings)
+    setup_logging(settings.log_level)
     report = run_cycle(
         source=source,
         kubernetes=kubernetes,

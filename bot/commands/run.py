@@ -16,7 +16,7 @@ from bot.units import parse_instant
 def run_command(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     require_slack(settings)
-    setup_logging()
+    setup_logging(settings.log_level)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
     if args.replay_from:
         # Replay: time flows from the given instant at the normal rate (tests, demos, drills).

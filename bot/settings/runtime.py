@@ -34,6 +34,9 @@ class RuntimeFields(BaseModel):
     state_configmap: str = Field(
         "podmem-state", description="ConfigMap for state_backend=kubernetes."
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of `podmem run` and `podmem check --once`."
+    )
     http_port: int = Field(
         8080, ge=0, le=65535, description="Port of /healthz, /readyz and /metrics; 0 = off."
     )

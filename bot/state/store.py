@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
@@ -10,7 +12,7 @@ from bot.state.document import Conflict, State, StateError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 20
 
 
 class StateStore(Protocol):
@@ -28,13 +30,15 @@ def transact(store: StateStore, change: Callable[[State], T]) -> T:
 
     `change` mutates the State it is given and may run several times: keep it free of I/O.
     """
-    for _ in range(MAX_ATTEMPTS):
+    for attempt in range(MAX_ATTEMPTS):
         state, version = store.read()
         result = change(state)
         try:
             store.write(state, version)
         except Conflict:
+            # Jittered pause: writers that collided must not collide again in lock-step.
             log.debug("state write conflict; retrying")
+            time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311
             continue
         return result
     raise StateError(f"state kept changing under us: {MAX_ATTEMPTS} conflicting writes")
