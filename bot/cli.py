@@ -14,6 +14,7 @@ from pathlib import Path
 from bot import __version__
 from bot.commands.check import check_command
 from bot.commands.common import EXIT_INPUT, EXIT_SOURCE, emit, instant, settings_from
+from bot.commands.digest import digest_command
 from bot.commands.run import run_command
 from bot.commands.silence import silence_command
 from bot.demo import run_demo
@@ -70,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--once", action="store_true", help="run one cycle and exit")
     check.add_argument("--dry-run", action="store_true", help="print alerts, send nothing")
     _common(check)
+
+    digest = commands.add_parser("digest", help="the daily digest now (--dry-run to preview)")
+    digest.add_argument("--dry-run", action="store_true", help="print it, post nothing")
+    digest.add_argument("--config", type=Path, help="YAML settings file (PODMEM_* env wins)")
+    digest.add_argument("--prometheus-url", help="PromQL API base URL (PODMEM_PROMETHEUS_URL)")
+    digest.add_argument("--kubernetes", choices=["auto", "off"], help="off: Prometheus-only")
+    digest.add_argument("--at", help="evaluate at this instant (RFC 3339 or Unix seconds)")
+    digest.add_argument("--output", choices=["text", "json", "blocks"], default="text")
 
     run = commands.add_parser("run", help="the bot: scheduled checks, digest, health port")
     run.add_argument("--config", type=Path, help="YAML settings file (PODMEM_* env wins)")
@@ -130,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "check": check_command,
             "demo": _demo,
             "run": run_command,
+            "digest": digest_command,
             "snooze": silence_command,
             "mute": silence_command,
             "unmute": silence_command,

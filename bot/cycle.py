@@ -7,10 +7,13 @@ from datetime import datetime
 
 from bot.check import CheckResult, run_check
 from bot.delivery.outbox import DrainReport, Sender, drain
-from bot.lifecycle import apply_check, apply_failure
+from bot.digest import Digest, build, gather
+from bot.lifecycle import apply_check, apply_failure, attach_chart, say
+from bot.render.digest import DigestRenderer
 from bot.settings import Settings
 from bot.sources.base import MemorySource, SourceError
 from bot.sources.kubernetes import KubernetesSource
+from bot.state.document import Bar, ChartRequest, State
 from bot.state.store import StateStore, transact
 
 
@@ -45,3 +48,58 @@ def run_cycle(
         return CycleReport(at, None, message, drain(store, sender))
     transact(store, lambda s: apply_check(s, result, at=stamp, settings=settings))
     return CycleReport(at, result, None, drain(store, sender))
+
+
+def run_digest(
+    *,
+    source: MemorySource,
+    kubernetes: KubernetesSource | None,
+    store: StateStore,
+    sender: Sender,
+    settings: Settings,
+    at: datetime,
+) -> list[Digest]:
+    """Post the digest to every routed channel: message, full lists and chart in its thread."""
+    gathered = gather(source=source, kubernetes=kubernetes, settings=settings, at=at)
+    render = DigestRenderer(settings)
+    stamp = at.timestamp()
+
+    def queue(state: State) -> list[Digest]:
+        digests = build(gathered, settings=settings, at=at, previous=state.digests)
+        for digest in digests:
+            thread = f"digest/{digest.channel}/{int(stamp)}"
+            say(
+                state,
+                "post",
+                channel=digest.channel,
+                thread=thread,
+                message=render.message(digest),
+                at=stamp,
+            )
+            details = render.details(digest)
+            if details is not None:
+                say(
+                    state, "reply", channel=digest.channel, thread=thread, message=details, at=stamp
+                )
+            bars = [
+                Bar(
+                    label=f"{a.memory.ref.namespace}/{a.memory.ref.pod} · {a.memory.ref.container}",
+                    working_set_ratio=a.working_set_to_limit or 0.0,
+                    usage_ratio=a.usage_to_limit,
+                )
+                for a in digest.top[: settings.digest_top]
+            ]
+            if bars:
+                attach_chart(
+                    state,
+                    channel=digest.channel,
+                    thread=thread,
+                    chart=ChartRequest(bars=bars),
+                    at=stamp,
+                )
+            state.digests[digest.channel] = digest.summary()
+        return digests
+
+    digests = transact(store, queue)
+    drain(store, sender)
+    return digests

@@ -1,42 +1,160 @@
-"""The daily digest, in words: the state of memory across the cluster in one message.
+"""The daily digest: one message per routed channel that is worth reading over coffee.
 
-This is the first, plain form; the next issue adds right-sizing, charts and per-channel runs.
+Top risks by working set / limit, OOM kills of the last 24 h by workload, containers with no
+limit, the ones that look full but are cache, right-sizing with its evidence, and the change
+against the day before. Gathering does the I/O once for all channels; `build` is pure.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from bot.check import CheckResult
-from bot.model import Verdict
-from bot.units import format_bytes, format_ratio
+from bot.analysis import Assessment, Thresholds, assess
+from bot.check import find_kills
+from bot.model import ContainerRef, OomKill, Profile, Verdict
+from bot.promql import CLUSTER_WIDE
+from bot.rightsizing import Finding, right_size
+from bot.routing import channel_for
+from bot.settings import Settings
+from bot.sources.base import MemorySource, SourceError
+from bot.sources.kubernetes import KubernetesSource
+from bot.state.document import DigestSummary
 
-TOP = 5
+DAY = 86400.0
 
 
-def digest_text(result: CheckResult, kills_last_day: int) -> str:
-    counts = Counter(a.verdict for a in result.assessments)
-    limited = sorted(
-        (a for a in result.assessments if a.working_set_to_limit is not None),
-        key=lambda a: -(a.working_set_to_limit or 0.0),
-    )[:TOP]
-    lines = [
-        f":bar_chart: *podmem daily digest* · {len(result.assessments)} containers · "
-        f"{counts[Verdict.CRITICAL]} critical · {counts[Verdict.WARNING]} warning · "
-        f"{kills_last_day} OOM kill(s) in 24 h",
-        "*Closest to their limit (working set / limit):*",
-    ]
-    for a in limited:
-        m = a.memory
-        lines.append(
-            f"• {m.ref.pod_name} · {m.ref.container}: {format_ratio(a.working_set_to_limit)} "
-            f"({format_bytes(m.working_set_bytes)} of {format_bytes(m.limit_bytes)})"
+@dataclass(frozen=True)
+class Digest:
+    channel: str
+    evaluated_at: datetime
+    assessments: tuple[Assessment, ...]
+    kills: tuple[OomKill, ...]
+    findings: tuple[Finding, ...]
+    rightsizing_error: str | None = None
+    previous: DigestSummary | None = None
+    counts: Counter[Verdict] = field(default_factory=Counter)
+
+    @property
+    def top(self) -> list[Assessment]:
+        limited = [a for a in self.assessments if a.working_set_to_limit is not None]
+        return sorted(limited, key=lambda a: -(a.working_set_to_limit or 0.0))
+
+    @property
+    def no_limit(self) -> list[Assessment]:
+        return sorted(
+            (a for a in self.assessments if a.verdict is Verdict.NO_LIMIT),
+            key=lambda a: -(a.memory.working_set_bytes or 0),
         )
-    if counts[Verdict.NO_LIMIT]:
-        lines.append(f"{counts[Verdict.NO_LIMIT]} container(s) have no memory limit.")
-    if counts[Verdict.CACHE_HEAVY]:
-        lines.append(
-            f"{counts[Verdict.CACHE_HEAVY]} container(s) look full by usage but it is page "
-            "cache the kernel reclaims first: no risk."
+
+    @property
+    def cache_heavy(self) -> list[Assessment]:
+        return [a for a in self.top if a.verdict is Verdict.CACHE_HEAVY]
+
+    @property
+    def kills_by_workload(self) -> dict[str, list[OomKill]]:
+        groups: dict[str, list[OomKill]] = defaultdict(list)
+        for kill in self.kills:
+            groups[f"{kill.ref.namespace}/{kill.workload or 'pod/' + kill.ref.pod}"].append(kill)
+        return dict(sorted(groups.items(), key=lambda item: -len(item[1])))
+
+    @property
+    def freeable_bytes(self) -> int:
+        return sum(f.freed_bytes for f in self.findings if f.kind == "over_provisioned_request")
+
+    def summary(self) -> DigestSummary:
+        return DigestSummary(
+            at=self.evaluated_at.timestamp(),
+            critical=self.counts[Verdict.CRITICAL],
+            warning=self.counts[Verdict.WARNING],
+            kills=len(self.kills),
+            no_limit=self.counts[Verdict.NO_LIMIT],
+            freeable_bytes=self.freeable_bytes,
         )
-    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    assessments: tuple[Assessment, ...]
+    kills: tuple[OomKill, ...]
+    profiles: dict[ContainerRef, Profile] | None
+    profile_error: str | None
+
+
+def gather(
+    *,
+    source: MemorySource,
+    kubernetes: KubernetesSource | None,
+    settings: Settings,
+    at: datetime,
+) -> Gathered:
+    """Everything the digests need, in one snapshot and one profile query pair."""
+    snapshot = source.snapshot(at, CLUSTER_WIDE, oom_window_seconds=DAY)
+    thresholds = Thresholds.from_settings(settings)
+    assessments = tuple(assess(m, thresholds) for m in snapshot.containers)
+    kills = tuple(
+        find_kills(snapshot, settings=settings, at=at, kubernetes=kubernetes, window_seconds=DAY)
+    )
+    try:
+        profiles = source.profiles(
+            at,
+            CLUSTER_WIDE,
+            window_seconds=settings.rightsizing_window_seconds,
+            step_seconds=settings.rightsizing_step_seconds,
+        )
+        error = None
+    except SourceError as failure:
+        # Right-sizing is the heaviest query; without it the digest still says the rest.
+        profiles, error = None, str(failure)
+    return Gathered(assessments, kills, profiles, error)
+
+
+def build(
+    gathered: Gathered,
+    *,
+    settings: Settings,
+    at: datetime,
+    previous: dict[str, DigestSummary],
+) -> list[Digest]:
+    """One digest per channel that owns at least one container (or the default channel)."""
+    by_channel: dict[str, list[Assessment]] = defaultdict(list)
+    for a in gathered.assessments:
+        channel = channel_for(a.memory.ref.namespace, dict(a.memory.pod_labels), settings)
+        if channel is not None:
+            by_channel[channel].append(a)
+    if settings.slack_channel and settings.slack_channel not in by_channel:
+        by_channel[settings.slack_channel] = []
+    killed = frozenset(k.ref for k in gathered.kills)
+    digests = []
+    for channel, assessments in sorted(by_channel.items()):
+        refs = {a.memory.ref for a in assessments}
+        findings = (
+            right_size(
+                assessments,
+                gathered.profiles,
+                headroom=settings.rightsizing_headroom_ratio,
+                min_freed_bytes=settings.rightsizing_min_freed_bytes,
+                oom_killed=killed,
+            )
+            if gathered.profiles is not None
+            else []
+        )
+        digests.append(
+            Digest(
+                channel=channel,
+                evaluated_at=at,
+                assessments=tuple(assessments),
+                kills=tuple(k for k in gathered.kills if k.ref in refs),
+                findings=tuple(findings),
+                rightsizing_error=gathered.profile_error,
+                previous=previous.get(channel),
+                counts=Counter(a.verdict for a in assessments),
+            )
+        )
+    return digests
+
+
+def top_bars(digest: Digest, count: int) -> Sequence[Assessment]:
+    return digest.top[:count]

@@ -12,6 +12,8 @@ transaction, which also persists the notifications they queue — the outbox.
   happened before podmem started watching are remembered silently.
 - Silences suppress new alerts, reminders and escalation notes; a message already in the
   channel is still kept truthful (edits).
+Every message goes through `render.slack.fit`, the one chokepoint that makes it legal for
+Slack; what does not fit goes into the thread.
 """
 
 from __future__ import annotations
@@ -22,13 +24,20 @@ from typing import Literal
 from bot.analysis import Assessment
 from bot.check import CheckResult, OomAlert
 from bot.model import ContainerRef, OomKill, Verdict
-from bot.render import messages
+from bot.render.messages import Renderer
+from bot.render.slack import Message, fit
 from bot.routing import active_silence, channel_for
 from bot.settings import Settings
-from bot.state.document import AlertRecord, Degraded, Notification, State
+from bot.state.document import AlertRecord, ChartRequest, Degraded, Notification, State
 
 # Seen kills are remembered this long: far beyond any look-back window, small in the state.
 KILL_MEMORY_SECONDS = 86400
+# Message locations are kept this long after their alert is gone (buttons, late replies).
+MESSAGE_MEMORY_SECONDS = 7 * 86400
+# A kill's chart shows this much before the kill.
+KILL_CHART_SECONDS = 3600
+
+Action = Literal["post", "update", "reply"]
 
 
 def alert_key(ref: ContainerRef) -> str:
@@ -40,24 +49,37 @@ def kill_key(kill: OomKill) -> str:
     return f"{r.cluster}/{r.namespace}/{r.pod}/{r.container}#{kill.restart_count}"
 
 
-def enqueue(
-    state: State,
-    action: Literal["post", "update", "reply"],
-    *,
-    channel: str,
-    thread: str,
-    text: str,
-    at: float,
+def say(
+    state: State, action: Action, *, channel: str, thread: str, message: Message, at: float
 ) -> None:
+    """Queue a message; parts that do not fit Slack's limits follow as thread replies."""
     if action != "post" and thread in state.messages:
         channel = state.messages[thread].channel
+    for index, part in enumerate(fit(message)):
+        state.outbox.append(
+            Notification(
+                id=state.new_id(),
+                action=action if index == 0 else "reply",
+                channel=channel,
+                thread=thread,
+                text=part.text,
+                blocks=part.blocks or None,
+                created_at=at,
+            )
+        )
+
+
+def attach_chart(
+    state: State, *, channel: str, thread: str, chart: ChartRequest, at: float
+) -> None:
     state.outbox.append(
         Notification(
             id=state.new_id(),
-            action=action,
+            action="upload",
             channel=channel,
             thread=thread,
-            text=text,
+            text="memory chart",
+            chart=chart,
             created_at=at,
         )
     )
@@ -65,29 +87,38 @@ def enqueue(
 
 def apply_check(state: State, result: CheckResult, *, at: float, settings: Settings) -> None:
     """Fold one successful check into the state, queueing what must be said."""
+    render = Renderer(settings)
     first_cycle = state.watching_since is None
     if first_cycle:
         state.watching_since = at
     if state.degraded is not None:
-        _announce(state, settings, messages.recovered_message(state.degraded.since, at), at)
+        _announce(state, settings, render.recovered(state.degraded.since, at), at)
         state.degraded = None
     state.silences = [s for s in state.silences if s.until is None or s.until > at]
-    _apply_kills(state, result, at=at, settings=settings, first_cycle=first_cycle)
-    _apply_memory(state, result, at=at, settings=settings, killed=_kill_times(result, at))
+    _apply_kills(state, result, render, at=at, settings=settings, first_cycle=first_cycle)
+    _apply_memory(state, result, render, at=at, settings=settings, killed=_kill_times(result, at))
     state.kills_seen = {k: t for k, t in state.kills_seen.items() if at - t < KILL_MEMORY_SECONDS}
+    live = set(state.alerts) | {n.thread for n in state.outbox}
+    state.messages = {
+        k: m
+        for k, m in state.messages.items()
+        if k in live or at - m.posted_at < MESSAGE_MEMORY_SECONDS
+    }
 
 
 def apply_failure(state: State, error: str, *, at: float, settings: Settings) -> None:
     """A check could not read its data: say so once, and change nothing else."""
     if state.degraded is None:
         state.degraded = Degraded(since=at, error=error)
-        _announce(state, settings, messages.degraded_message(error), at)
+        _announce(state, settings, Renderer(settings).degraded(error), at)
 
 
-def _announce(state: State, settings: Settings, text: str, at: float) -> None:
+def _announce(state: State, settings: Settings, message: Message, at: float) -> None:
     channel = settings.slack_channel or next((r.channel for r in settings.routes), None)
     if channel is not None:
-        enqueue(state, "post", channel=channel, thread=f"notice/{state.next_id}", text=text, at=at)
+        say(
+            state, "post", channel=channel, thread=f"notice/{state.next_id}", message=message, at=at
+        )
 
 
 def _channel(a: Assessment | None, namespace: str, settings: Settings) -> str | None:
@@ -96,7 +127,13 @@ def _channel(a: Assessment | None, namespace: str, settings: Settings) -> str | 
 
 
 def _apply_kills(
-    state: State, result: CheckResult, *, at: float, settings: Settings, first_cycle: bool
+    state: State,
+    result: CheckResult,
+    render: Renderer,
+    *,
+    at: float,
+    settings: Settings,
+    first_cycle: bool,
 ) -> None:
     watching_since = state.watching_since or at
     fresh: dict[str, list[OomAlert]] = defaultdict(list)
@@ -115,9 +152,28 @@ def _apply_kills(
     for group_key, alerts in fresh.items():
         ref = alerts[0].kill.ref
         channel = _channel(alerts[0].assessment, ref.namespace, settings)
-        if channel is not None:
-            text = messages.oom_message(alerts)
-            enqueue(state, "post", channel=channel, thread=f"oom/{group_key}", text=text, at=at)
+        if channel is None:
+            continue
+        thread = f"oom/{group_key}"
+        say(state, "post", channel=channel, thread=thread, message=render.oom(alerts), at=at)
+        kills = [
+            a.kill.finished_at.timestamp()
+            for a in alerts
+            if a.kill.ref == ref and a.kill.finished_at
+        ]
+        first = min(kills, default=at)
+        chart = ChartRequest(
+            cluster=ref.cluster,
+            namespace=ref.namespace,
+            pod=ref.pod,
+            container=ref.container,
+            start=first - KILL_CHART_SECONDS,
+            end=at,
+            kills=kills,
+            limit_bytes=alerts[0].context.limit_bytes,
+            request_bytes=alerts[0].context.request_bytes,
+        )
+        attach_chart(state, channel=channel, thread=thread, chart=chart, at=at)
 
 
 def _kill_times(result: CheckResult, at: float) -> dict[ContainerRef, float]:
@@ -132,6 +188,7 @@ def _kill_times(result: CheckResult, at: float) -> dict[ContainerRef, float]:
 def _apply_memory(
     state: State,
     result: CheckResult,
+    render: Renderer,
     *,
     at: float,
     settings: Settings,
@@ -144,35 +201,36 @@ def _apply_memory(
         record = state.alerts.get(key)
         if a.verdict is Verdict.NO_DATA:
             if record is not None:
-                _maybe_stale(state, record, at=at, settings=settings)
+                _maybe_stale(state, record, render, at=at, settings=settings)
             continue
         if record is not None:
             record.last_seen_at = at
         if a.verdict.is_alert:
-            _firing(state, a, record, at=at, settings=settings)
+            _firing(state, a, record, render, at=at, settings=settings)
         elif record is not None and _recovered(a, settings):
             del state.alerts[key]
             # A restart after an OOM kill "resolves" the figures: the messages say what happened.
-            enqueue(
+            kill = killed.get(a.memory.ref)
+            say(
                 state,
                 "update",
                 channel=record.channel,
                 thread=key,
-                text=messages.resolved_message(record, a, killed.get(a.memory.ref)),
+                message=render.resolved(record, a, kill),
                 at=at,
             )
-            enqueue(
+            say(
                 state,
                 "reply",
                 channel=record.channel,
                 thread=key,
-                text=messages.resolved_reply(record, a, at, killed.get(a.memory.ref)),
+                message=render.resolved_reply(record, a, at, kill),
                 at=at,
             )
     # A container that vanished from the metrics altogether is missing data, not resolved.
     for key in list(state.alerts):
         if key not in seen:
-            _maybe_stale(state, state.alerts[key], at=at, settings=settings)
+            _maybe_stale(state, state.alerts[key], render, at=at, settings=settings)
 
 
 def _recovered(a: Assessment, settings: Settings) -> bool:
@@ -181,7 +239,13 @@ def _recovered(a: Assessment, settings: Settings) -> bool:
 
 
 def _firing(
-    state: State, a: Assessment, record: AlertRecord | None, *, at: float, settings: Settings
+    state: State,
+    a: Assessment,
+    record: AlertRecord | None,
+    render: Renderer,
+    *,
+    at: float,
+    settings: Settings,
 ) -> None:
     ref, severity = a.memory.ref, a.verdict.value
     key = alert_key(ref)
@@ -203,57 +267,70 @@ def _firing(
             last_notified_at=at,
             last_seen_at=at,
         )
-        enqueue(
+        say(
             state,
             "post",
             channel=channel,
             thread=key,
-            text=messages.memory_alert(a, severity),
+            message=render.memory_alert(a, severity),
             at=at,
         )
+        chart = ChartRequest(
+            cluster=ref.cluster,
+            namespace=ref.namespace,
+            pod=ref.pod,
+            container=ref.container,
+            start=at - settings.report_range_seconds,
+            end=at,
+            limit_bytes=a.memory.limit_bytes,
+            request_bytes=a.memory.request_bytes,
+        )
+        attach_chart(state, channel=channel, thread=key, chart=chart, at=at)
         return
     record.silenced = silence is not None
     if severity == "critical" and record.severity == "warning":
         record.severity = "critical"
-        enqueue(
+        say(
             state,
             "update",
             channel=record.channel,
             thread=key,
-            text=messages.memory_alert(a, "critical"),
+            message=render.memory_alert(a, "critical", silence),
             at=at,
         )
         if silence is None:
             record.last_notified_at = at
-            enqueue(
+            say(
                 state,
                 "reply",
                 channel=record.channel,
                 thread=key,
-                text=messages.escalated(a, at),
+                message=render.escalated(a, at),
                 at=at,
             )
     elif silence is None and at - record.last_notified_at >= settings.repeat_interval_seconds:
         record.last_notified_at = at
-        enqueue(
+        say(
             state,
             "reply",
             channel=record.channel,
             thread=key,
-            text=messages.reminder(a, record, at),
+            message=render.reminder(a, record, at),
             at=at,
         )
 
 
-def _maybe_stale(state: State, record: AlertRecord, *, at: float, settings: Settings) -> None:
+def _maybe_stale(
+    state: State, record: AlertRecord, render: Renderer, *, at: float, settings: Settings
+) -> None:
     if at - record.last_seen_at < settings.stale_after_seconds:
         return
     del state.alerts[record.key]
-    enqueue(
+    say(
         state,
         "update",
         channel=record.channel,
         thread=record.key,
-        text=messages.stale_message(record, at),
+        message=render.stale(record, at),
         at=at,
     )

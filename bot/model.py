@@ -97,6 +97,14 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class Profile:
+    """A container's working set over a long window (days): what right-sizing stands on."""
+
+    p95_bytes: int
+    peak_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class OomKill:
     """One OOM kill of one container. `restart_count` is the count the dead container had:
     it is what makes the identity stable across cycles, replicas and sources."""

@@ -175,6 +175,26 @@ class QueryBuilder:
         by = f"{self.cluster_label}, namespace, pod, owner_kind, owner_name"
         return f"max by ({by}) ({self.select('kube_pod_owner', scope)})"
 
+    def working_set_quantile(
+        self,
+        quantile: float,
+        window_seconds: float,
+        step_seconds: float,
+        scope: Scope = CLUSTER_WIDE,
+    ) -> str:
+        """Over days, through a subquery at a coarse step: raw samples would exceed
+        Prometheus's per-query sample limit on large clusters."""
+        inner = self.figure(CADVISOR_FIGURES["working_set"], scope)
+        window = f"[{promql_duration(window_seconds)}:{promql_duration(step_seconds)}]"
+        return f"quantile_over_time({quantile:g}, ({inner}){window})"
+
+    def working_set_peak(
+        self, window_seconds: float, step_seconds: float, scope: Scope = CLUSTER_WIDE
+    ) -> str:
+        inner = self.figure(CADVISOR_FIGURES["working_set"], scope)
+        window = f"[{promql_duration(window_seconds)}:{promql_duration(step_seconds)}]"
+        return f"max_over_time(({inner}){window})"
+
     def pod_labels(self, scope: Scope = CLUSTER_WIDE) -> str:
         """Pod labels (KSM exports only allow-listed ones in v2: label_<name>)."""
         return self.select("kube_pod_labels", scope)

@@ -16,26 +16,21 @@ from datetime import datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.check import run_check
-from bot.cycle import run_cycle
-from bot.delivery.outbox import drain
+from bot.cycle import run_cycle, run_digest
+from bot.delivery.charts import ChartMaker
 from bot.delivery.slack import SlackSender
-from bot.digest import digest_text
 from bot.health import serve_health
 from bot.kube_client import api_client
 from bot.leader import start_election
-from bot.lifecycle import enqueue
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
-from bot.state.document import State
 from bot.state.open import open_store
-from bot.state.store import StateStore, transact
+from bot.state.store import StateStore
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
-DAY = 86400.0
 
 
 class Runner:
@@ -125,26 +120,15 @@ class Runner:
 
     def digest_job(self) -> None:
         try:
-            at = self.clock()
-            result = run_check(source=self.source, settings=self.settings, at=at, kubernetes=None)
-            channel = self.settings.slack_channel
-            if channel is None:
-                return
-            stamp = at.timestamp()
-
-            def queue(state: State) -> None:
-                kills = sum(1 for seen in state.kills_seen.values() if stamp - seen < DAY)
-                enqueue(
-                    state,
-                    "post",
-                    channel=channel,
-                    thread=f"digest/{int(stamp)}",
-                    text=digest_text(result, kills),
-                    at=stamp,
-                )
-
-            transact(self.store, queue)
-            drain(self.store, self.sender)
+            digests = run_digest(
+                source=self.source,
+                kubernetes=self.kubernetes,
+                store=self.store,
+                sender=self.sender,
+                settings=self.settings,
+                at=self.clock(),
+            )
+            log.info("digest posted to %d channel(s)", len(digests))
         except Exception:
             log.exception("digest job failed")
             self.metrics.job_errors.labels("digest").inc()
@@ -177,13 +161,14 @@ def run_bot(settings: Settings, *, clock: Callable[[], datetime]) -> int:
     metrics = Metrics()
     store = open_store(settings)
     kube = api_client(settings)
+    source = PrometheusSource(settings)
     runner = Runner(
         settings,
         clock=clock,
         store=store,
-        source=PrometheusSource(settings),
+        source=source,
         kubernetes=KubernetesSource(settings, kube) if kube is not None else None,
-        sender=SlackSender(settings),
+        sender=SlackSender(settings, charts=ChartMaker(source, settings)),
         metrics=metrics,
     )
     health = serve_health(settings.http_port, metrics, runner.ready) if settings.http_port else None

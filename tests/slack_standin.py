@@ -31,6 +31,12 @@ Deliberate simplifications: one workspace, one bot user (``BOT``); every token i
 replies may name a ``thread_ts`` that matches no message. A ``response_url`` takes five
 posts (Slack documents "up to 5 times within 30 minutes"), then answers HTTP 404
 ``{"ok": false, "error": "used_url"}``; the exact body of Slack's refusal is not documented.
+
+Socket Mode: ``apps.connections.open`` takes only an app-level token (``xapp-``) listed in
+``app_tokens``: another ``xapp-`` token answers ``invalid_auth``, a bot token
+``not_allowed_token_type``. Its ``url`` comes from ``socket_mode_link``, which
+``tests.socket_standin.SocketModeStandIn(slack)`` installs; without one the method answers
+``internal_error``. (Slack also refuses the token as a form field; this stand-in does not.)
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ _JSON_FIELDS = ("blocks", "attachments", "files", "metadata")  # JSON strings in
 _TS_ORIGIN_US = 1_700_000_000_000_000  # message ts values count up from here, 100 µs apart
 _PSEUDO_METHODS = ("upload", "response_url")  # fail_next(None) leaves these alone
 _5XX_ERRORS = {500: "internal_error", 503: "service_unavailable"}
+_APP_TOKEN_METHODS = ("apps.connections.open",)  # app-level (xapp-) tokens only
 
 
 @dataclass(frozen=True)
@@ -279,8 +286,13 @@ class SlackStandIn:
         *,
         valid_tokens: Iterable[str] = ("xoxb-test",),
         known_channels: Iterable[str] | None = None,
+        app_tokens: Iterable[str] = ("xapp-test",),
     ) -> None:
         self.valid_tokens = set(valid_tokens)
+        self.app_tokens = set(app_tokens)  # what apps.connections.open accepts
+        # Given the app token, mints the WebSocket URL apps.connections.open answers
+        # (SocketModeStandIn installs one); called with this stand-in's lock held.
+        self.socket_mode_link: Callable[[str], str] | None = None
         self._lock = threading.RLock()
         self._names: dict[str, str] = {}  # channel id -> name, for conversations.info
         self._known = (
@@ -301,6 +313,7 @@ class SlackStandIn:
         self._server: _Server | None = None
         self._routes: dict[str, Callable[[JSON], JSON]] = {
             "auth.test": lambda _args: {"ok": True, **BOT},
+            "apps.connections.open": self._connections_open,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
@@ -502,6 +515,15 @@ class SlackStandIn:
             return _Reply(200, {"ok": False, "error": "unknown_method", "req_method": method})
         if token is None:
             return _Reply(200, {"ok": False, "error": "not_authed"})
+        if method in _APP_TOKEN_METHODS:
+            if not token.startswith("xapp-"):
+                return _Reply(200, {"ok": False, "error": "not_allowed_token_type"})
+            if token not in self.app_tokens:
+                return _Reply(200, {"ok": False, "error": "invalid_auth"})
+            try:
+                return _Reply(200, handler({**args, "token": token}))
+            except _ApiError as exc:
+                return _Reply(200, exc.body)
         if token not in self.valid_tokens:
             return _Reply(200, {"ok": False, "error": "invalid_auth"})
         try:
@@ -620,6 +642,11 @@ class SlackStandIn:
         for cid in cids:
             self._add_message(cid, comment, files=copy.deepcopy(shared))
         return {"ok": True, "files": [{"id": f["id"], "title": f["title"]} for f in shared]}
+
+    def _connections_open(self, args: JSON) -> JSON:
+        if self.socket_mode_link is None:
+            raise _ApiError("internal_error", detail="no SocketModeStandIn attached")
+        return {"ok": True, "url": self.socket_mode_link(args["token"])}
 
     def _files_upload_v1(self, args: JSON) -> JSON:
         raise _ApiError("method_deprecated")  # retired by Slack; files_upload_v2 replaces it

@@ -7,6 +7,7 @@ import argparse
 from bot.check import run_check
 from bot.commands.common import EXIT_SOURCE, emit, instant, require_slack, settings_from
 from bot.cycle import run_cycle
+from bot.delivery.charts import ChartMaker
 from bot.delivery.slack import SlackSender
 from bot.logs import setup_logging
 from bot.render.json_output import check_json
@@ -34,7 +35,7 @@ def check_command(args: argparse.Namespace) -> int:
         source=source,
         kubernetes=kubernetes,
         store=open_store(settings),
-        sender=SlackSender(settings),
+        sender=SlackSender(settings, charts=ChartMaker(source, settings)),
         settings=settings,
         at=at,
     )

@@ -24,6 +24,9 @@ from bot.state.store import StateStore, transact
 
 log = logging.getLogger(__name__)
 DEAD_LETTERS_KEPT = 200
+# A chart is a courtesy: after this many failed drains its upload is dropped (as a dead
+# letter) so that it never holds back the messages queued behind it.
+MAX_UPLOAD_ATTEMPTS = 3
 
 
 class Sender(Protocol):
@@ -51,6 +54,9 @@ def drain(
         if note.action != "post" and message is None:
             result = SendResult(ok=False, error="its message was never posted", permanent=True)
         else:
+            if message is not None and note.action != "post":
+                # Reply where the message is: Slack's channel ID, which uploads require.
+                note = note.model_copy(update={"channel": message.channel})
             result = sender.send(note, message.ts if message else None)
         transact(store, _Recorder(note, result, now()))
         if result.ok:
@@ -93,7 +99,9 @@ def _record(state: State, note: Notification, result: SendResult, at: float) -> 
             state.messages[note.thread] = MessageRef(
                 channel=result.channel or note.channel, ts=result.ts, posted_at=at
             )
-    elif result.permanent:
+    elif result.permanent or (
+        note.action == "upload" and state.outbox[index].attempts + 1 >= MAX_UPLOAD_ATTEMPTS
+    ):
         failed = state.outbox.pop(index)
         failed.last_error = result.error
         state.dead_letters = [*state.dead_letters, failed][-DEAD_LETTERS_KEPT:]

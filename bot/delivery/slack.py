@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.settings import Settings
-from bot.state.document import Notification
+from bot.state.document import ChartRequest, Notification
 
 # Errors no retry can fix: the notification is kept as a dead letter and the queue moves on.
 # Auth errors are NOT here: a fixed token must still deliver everything that waited.
@@ -37,6 +37,14 @@ PERMANENT_ERRORS = frozenset(
 )
 
 
+class ChartUnavailable(RuntimeError):
+    """The chart cannot be drawn now; the upload waits for the next drain."""
+
+
+class NoChart(RuntimeError):
+    """There is nothing to draw, or nothing to draw with: give up on this upload."""
+
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     ok: bool
@@ -53,6 +61,7 @@ class SlackSender:
         self,
         settings: Settings,
         *,
+        charts: Callable[[ChartRequest], bytes | None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -70,6 +79,7 @@ class SlackSender:
             ],
         )
         self.interval = settings.slack_channel_interval_seconds
+        self.charts = charts
         self._sleep, self._clock = sleep, clock
         self._last_sent: dict[str, float] = {}
 
@@ -80,6 +90,10 @@ class SlackSender:
         except SlackApiError as error:
             code = str(error.response.get("error", "")) or f"HTTP {error.response.status_code}"
             return SendResult(ok=False, error=code, permanent=code in PERMANENT_ERRORS)
+        except NoChart as error:
+            return SendResult(ok=False, error=str(error), permanent=True)
+        except ChartUnavailable as error:
+            return SendResult(ok=False, error=str(error))
         except (SlackClientError, OSError) as error:
             return SendResult(ok=False, error=f"{type(error).__name__}: {error}")
         finally:
@@ -88,6 +102,8 @@ class SlackSender:
         return SendResult(ok=True, ts=data.get("ts") or ts, channel=data.get("channel"))
 
     def _call(self, note: Notification, ts: str | None) -> Any:
+        if note.action == "upload":
+            return self._upload(note, ts)
         if note.action == "post":
             return self.client.chat_postMessage(
                 channel=note.channel, text=note.text, blocks=note.blocks, unfurl_links=False
@@ -100,6 +116,22 @@ class SlackSender:
             )
         return self.client.chat_postMessage(
             channel=note.channel, thread_ts=ts, text=note.text, blocks=note.blocks
+        )
+
+    def _upload(self, note: Notification, ts: str | None) -> Any:
+        if note.chart is None or self.charts is None:
+            raise NoChart("this podmem cannot draw charts here")
+        png = self.charts(note.chart)
+        if png is None:
+            raise ChartUnavailable("chart data not readable now")
+        c = note.chart
+        # files_upload_v2 needs the channel ID: `note.channel` is the one Slack returned.
+        return self.client.files_upload_v2(
+            channel=note.channel,
+            thread_ts=ts,
+            file=png,
+            filename=f"podmem-{c.namespace}-{c.pod}-{c.container}.png",
+            title=f"Memory of {c.namespace}/{c.pod} · {c.container}",
         )
 
     def _pace(self, channel: str) -> None:

@@ -1,159 +1,309 @@
-"""The words of each Slack message. Plain text with every figure; issue-5 blocks build on it.
+"""The Slack messages of the alert lifecycle: text that stands alone, blocks that explain.
 
-Each function returns the text of one message; the lifecycle decides which to send.
+`text` carries every figure (it is what phones and search show); the blocks lay the same out
+for a reader in the channel: what, how bad, the breakdown, the bar, the trend, where, links,
+and the buttons. One renderer per settings (time zone, links).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import Block
 
 from bot.analysis import Assessment
 from bot.check import OomAlert
+from bot.model import ContainerRef
+from bot.render.bars import memory_bar
+from bot.render.slack import Message, buttons, context, fields, header, section
+from bot.settings import Settings
 from bot.state.document import AlertRecord, Silence
 from bot.units import format_bytes, format_duration, format_rate, format_ratio
 
 ICONS = {"warning": ":warning:", "critical": ":rotating_light:"}
+HEADER_ICONS = {"warning": "⚠️", "critical": "🚨"}
+LESSON = "OOM kills follow the working set, not usage."
 
 
-def _clock(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=UTC).strftime("%H:%M UTC")
+def where(ref: ContainerRef) -> str:
+    prefix = f"{ref.cluster}:" if ref.cluster else ""
+    return f"{prefix}{ref.namespace}/{ref.pod} · {ref.container}"
 
 
-def _where(cluster: str, namespace: str, pod: str, container: str) -> str:
-    prefix = f"{cluster}:" if cluster else ""
-    return f"{prefix}{namespace}/{pod} · {container}"
+def record_ref(record: AlertRecord) -> ContainerRef:
+    return ContainerRef(record.cluster, record.namespace, record.pod, record.container)
 
 
-def breakdown(a: Assessment) -> str:
-    """The figures an SRE needs, in one line each, working set first."""
-    m = a.memory
-    lines = [
-        f"working set {format_bytes(m.working_set_bytes)} = "
-        f"{format_ratio(a.working_set_to_limit)} of limit {format_bytes(m.limit_bytes)}"
-        + (
-            f" ({format_ratio(a.working_set_to_request)} of request "
-            f"{format_bytes(m.request_bytes)})"
-            if m.request_bytes
-            else ""
-        ),
-        f"RSS {format_bytes(m.rss_bytes)} · active cache {format_bytes(a.active_cache_bytes)}"
-        f" · reclaimable cache {format_bytes(a.reclaimable_bytes)}"
-        f" · swap {format_bytes(m.swap_bytes)}",
-        f"usage {format_bytes(m.usage_bytes)} = {format_ratio(a.usage_to_limit)} of limit "
-        "(includes reclaimable cache; OOM follows the working set)",
-        f"trend {format_rate(m.growth_bytes_per_second)}"
-        + (f" · limit in {format_duration(a.seconds_to_limit)}" if a.seconds_to_limit else ""),
-    ]
-    if m.node or m.workload:
-        lines.append(" · ".join(x for x in (m.workload, m.node and f"node {m.node}") if x))
-    return "\n".join(lines)
+def target_value(ref: ContainerRef, workload: str | None) -> dict[str, str]:
+    """What a button needs to know about its container (sent back by Slack as JSON)."""
+    return {
+        "c": ref.cluster,
+        "n": ref.namespace,
+        "p": ref.pod,
+        "k": ref.container,
+        "w": workload or "",
+    }
 
 
-def memory_alert(a: Assessment, severity: str) -> str:
-    r = a.memory.ref
-    return (
-        f"{ICONS.get(severity, '')} *{severity.upper()}* memory · "
-        f"{_where(r.cluster, r.namespace, r.pod, r.container)}\n{a.reason}\n{breakdown(a)}"
-    )
+class Renderer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.zone = ZoneInfo(settings.timezone)
 
+    # --- pieces ---------------------------------------------------------------------------
 
-def escalated(a: Assessment, at: float) -> str:
-    return (
-        f"Escalated to *CRITICAL* at {_clock(at)}: working set "
-        f"{format_ratio(a.working_set_to_limit)} of the limit."
-    )
+    def clock(self, at: float) -> str:
+        return datetime.fromtimestamp(at, tz=self.zone).strftime("%H:%M %Z")
 
+    def links(self, ref: ContainerRef) -> str:
+        s = self.settings
+        parts = []
+        if s.grafana_url_template:
+            url = s.grafana_url_template.format(
+                cluster=ref.cluster, namespace=ref.namespace, pod=ref.pod, container=ref.container
+            )
+            parts.append(f"<{url}|Dashboard>")
+        if s.runbook_url:
+            parts.append(f"<{s.runbook_url}|Runbook>")
+        return " · ".join(parts)
 
-def reminder(a: Assessment, record: AlertRecord, at: float) -> str:
-    return (
-        f"Still {record.severity} after {format_duration(at - record.fired_at)}: working set "
-        f"{format_bytes(a.memory.working_set_bytes)} = {format_ratio(a.working_set_to_limit)} "
-        "of the limit."
-    )
+    def breakdown_text(self, a: Assessment) -> str:
+        """The figures, one line each, working set first (the plain-text form)."""
+        m = a.memory
+        lines = [
+            f"working set {format_bytes(m.working_set_bytes)} = "
+            f"{format_ratio(a.working_set_to_limit)} of limit {format_bytes(m.limit_bytes)}"
+            + (
+                f" ({format_ratio(a.working_set_to_request)} of request "
+                f"{format_bytes(m.request_bytes)})"
+                if m.request_bytes
+                else ""
+            ),
+            f"RSS {format_bytes(m.rss_bytes)} · active cache {format_bytes(a.active_cache_bytes)}"
+            f" · reclaimable cache {format_bytes(a.reclaimable_bytes)}"
+            f" · swap {format_bytes(m.swap_bytes)}",
+            f"usage {format_bytes(m.usage_bytes)} = {format_ratio(a.usage_to_limit)} of limit "
+            "(includes reclaimable cache; OOM follows the working set)",
+            f"trend {format_rate(m.growth_bytes_per_second)}"
+            + (f" · limit in {format_duration(a.seconds_to_limit)}" if a.seconds_to_limit else ""),
+        ]
+        if m.node or m.workload:
+            lines.append(" · ".join(x for x in (m.workload, m.node and f"node {m.node}") if x))
+        return "\n".join(lines)
 
+    def breakdown_blocks(self, a: Assessment) -> list[Block]:
+        m = a.memory
+        pairs = [
+            (
+                "Working set",
+                f"{format_bytes(m.working_set_bytes)} · "
+                f"{format_ratio(a.working_set_to_limit)} of limit",
+            ),
+            ("Limit", format_bytes(m.limit_bytes) if m.limit_bytes else "none"),
+            ("RSS", f"{format_bytes(m.rss_bytes)} · {format_ratio(a.rss_to_limit)}"),
+            (
+                "Request",
+                f"{format_bytes(m.request_bytes)} · ws {format_ratio(a.working_set_to_request)}"
+                if m.request_bytes
+                else "none",
+            ),
+            ("Active cache", format_bytes(a.active_cache_bytes)),
+            ("Reclaimable cache", format_bytes(a.reclaimable_bytes)),
+            ("Usage", f"{format_bytes(m.usage_bytes)} · {format_ratio(a.usage_to_limit)}"),
+            ("Swap", format_bytes(m.swap_bytes)),
+            ("Trend", format_rate(m.growth_bytes_per_second)),
+            ("Time to limit", format_duration(a.seconds_to_limit)),
+        ]
+        blocks: list[Block] = [fields(pairs)]
+        bar = memory_bar(a, width=30)
+        if bar:
+            blocks.append(section(f"`{bar}`  █ RSS ▓ active cache ░ reclaimable · free"))
+        return blocks
 
-def resolved_message(record: AlertRecord, a: Assessment, killed_at: float | None) -> str:
-    where = _where(record.cluster, record.namespace, record.pod, record.container)
-    if killed_at is not None:
-        return (
-            f":boom: *ENDED BY OOM KILL* memory · {where}\n"
-            f"Was {record.severity}; OOM-killed at {_clock(killed_at)} and restarted. "
-            f"Now: {a.reason}"
+    def where_context(self, ref: ContainerRef, workload: str | None, node: str | None) -> Block:
+        return context(
+            " · ".join(
+                x
+                for x in (
+                    workload,
+                    node and f"node {node}",
+                    ref.cluster and f"cluster {ref.cluster}",
+                )
+                if x
+            ),
+            self.links(ref),
+            f"_{LESSON}_",
         )
-    return f":white_check_mark: *RESOLVED* memory · {where}\nWas {record.severity}. Now: {a.reason}"
 
+    def actions(self, ref: ContainerRef, workload: str | None) -> Block:
+        value = target_value(ref, workload)
+        items: list[tuple[str, str, dict[str, str], str | None]] = [
+            ("Snooze 1 h", "podmem_snooze_1h", value, None),
+            ("Snooze 24 h", "podmem_snooze_24h", value, None),
+        ]
+        if workload:
+            items.append(("Mute workload", "podmem_mute_workload", value, "danger"))
+        items.append(("Full report", "podmem_report", value, "primary"))
+        return buttons(*items)
 
-def resolved_reply(record: AlertRecord, a: Assessment, at: float, killed_at: float | None) -> str:
-    how = (
-        f"Ended by the OOM kill at {_clock(killed_at)}; after the restart"
-        if killed_at is not None
-        else f"Resolved at {_clock(at)} after {format_duration(at - record.fired_at)}:"
-    )
-    return (
-        f"{how} working set {format_bytes(a.memory.working_set_bytes)} = "
-        f"{format_ratio(a.working_set_to_limit)} of the limit."
-    )
+    # --- the lifecycle's messages ---------------------------------------------------------
 
-
-def stale_message(record: AlertRecord, at: float) -> str:
-    return (
-        f":grey_question: *NO DATA* memory · "
-        f"{_where(record.cluster, record.namespace, record.pod, record.container)}\n"
-        f"Was {record.severity}. No metrics for {format_duration(at - record.last_seen_at)}: "
-        "the pod is gone or no longer scraped. Not resolved: podmem cannot tell."
-    )
-
-
-def silenced_note(silence: Silence) -> str:
-    until = f" until {_clock(silence.until)}" if silence.until else ""
-    return f"Silenced by {silence.created_by}{until}."
-
-
-def oom_message(alerts: list[OomAlert]) -> str:
-    first = alerts[0]
-    k = first.kill
-    if len(alerts) == 1:
-        when = _clock(k.finished_at.timestamp()) if k.finished_at else "in the last minutes"
-        c = first.context
-        figures = (
-            f"peak working set {format_bytes(c.peak_working_set_bytes)} · peak RSS "
-            f"{format_bytes(c.peak_rss_bytes)} · peak cache {format_bytes(c.peak_cache_bytes)} · "
-            f"limit {format_bytes(c.limit_bytes)} · request {format_bytes(c.request_bytes)}"
+    def memory_alert(self, a: Assessment, severity: str, silence: Silence | None = None) -> Message:
+        ref, m = a.memory.ref, a.memory
+        text = (
+            f"{ICONS.get(severity, '')} *{severity.upper()}* memory · {where(ref)}\n"
+            f"{a.reason}\n{self.breakdown_text(a)}"
         )
-        return (
-            f":boom: *OOMKilled* · "
-            f"{_where(k.ref.cluster, k.ref.namespace, k.ref.pod, k.ref.container)}"
-            f" · killed {when}, restart #{k.restart_count + 1}"
-            + (f" · {k.workload}" if k.workload else "")
-            + f"\n{c.story}\n{figures}"
+        blocks: list[Block] = [
+            header(f"{HEADER_ICONS.get(severity, '')} {severity.upper()} · {where(ref)}"),
+            section(a.reason),
+            *self.breakdown_blocks(a),
+            self.where_context(ref, m.workload, m.node),
+        ]
+        if silence is not None:
+            blocks.append(context(self.silenced_note(silence)))
+        blocks.append(self.actions(ref, m.workload))
+        return Message(text, tuple(blocks))
+
+    def escalated(self, a: Assessment, at: float) -> Message:
+        return self._note(
+            f"Escalated to *CRITICAL* at {self.clock(at)}: working set "
+            f"{format_ratio(a.working_set_to_limit)} of the limit."
         )
-    pods = sorted({a.kill.ref.pod for a in alerts})
-    lines = [
-        f":boom: *OOMKilled* · {len(alerts)} kills in {k.workload or k.ref.pod} "
-        f"({k.ref.namespace}) across {len(pods)} pod(s)"
-    ]
-    for alert in alerts[:20]:
-        kill = alert.kill
-        when = _clock(kill.finished_at.timestamp()) if kill.finished_at else "time unknown"
-        lines.append(
-            f"• {kill.ref.pod} · {kill.ref.container} · {when} · peak working set "
-            f"{format_bytes(alert.context.peak_working_set_bytes)}"
+
+    def reminder(self, a: Assessment, record: AlertRecord, at: float) -> Message:
+        return self._note(
+            f"Still {record.severity} after {format_duration(at - record.fired_at)}: working set "
+            f"{format_bytes(a.memory.working_set_bytes)} = {format_ratio(a.working_set_to_limit)} "
+            "of the limit."
         )
-    if len(alerts) > 20:
-        lines.append(f"… and {len(alerts) - 20} more")
-    lines.append(alerts[0].context.story)
-    return "\n".join(lines)
 
+    def resolved(self, record: AlertRecord, a: Assessment, killed_at: float | None) -> Message:
+        ref = record_ref(record)
+        if killed_at is not None:
+            title = f"💥 ENDED BY OOM KILL · {where(ref)}"
+            text = (
+                f":boom: *ENDED BY OOM KILL* memory · {where(ref)}\n"
+                f"Was {record.severity}; OOM-killed at {self.clock(killed_at)} and restarted. "
+                f"Now: {a.reason}"
+            )
+            lead = f"Was {record.severity}; OOM-killed at {self.clock(killed_at)} and restarted."
+        else:
+            title = f"✅ RESOLVED · {where(ref)}"
+            text = (
+                f":white_check_mark: *RESOLVED* memory · {where(ref)}\n"
+                f"Was {record.severity}. Now: {a.reason}"
+            )
+            lead = f"Was {record.severity}."
+        blocks = (
+            header(title),
+            section(f"{lead} Now: {a.reason}"),
+            *self.breakdown_blocks(a),
+            self.where_context(ref, record.workload, a.memory.node),
+        )
+        return Message(text, blocks)
 
-def degraded_message(error: str) -> str:
-    return (
-        ":construction: *Monitoring degraded*: podmem cannot read memory metrics.\n"
-        f"{error}\nAlerts are held as they are (nothing resolves) until data is back."
-    )
+    def resolved_reply(
+        self, record: AlertRecord, a: Assessment, at: float, killed_at: float | None
+    ) -> Message:
+        how = (
+            f"Ended by the OOM kill at {self.clock(killed_at)}; after the restart"
+            if killed_at is not None
+            else f"Resolved at {self.clock(at)} after {format_duration(at - record.fired_at)}:"
+        )
+        return self._note(
+            f"{how} working set {format_bytes(a.memory.working_set_bytes)} = "
+            f"{format_ratio(a.working_set_to_limit)} of the limit."
+        )
 
+    def stale(self, record: AlertRecord, at: float) -> Message:
+        ref = record_ref(record)
+        body = (
+            f"Was {record.severity}. No metrics for {format_duration(at - record.last_seen_at)}: "
+            "the pod is gone or no longer scraped. Not resolved: podmem cannot tell."
+        )
+        text = f":grey_question: *NO DATA* memory · {where(ref)}\n{body}"
+        return Message(text, (header(f"❔ NO DATA · {where(ref)}"), section(body)))
 
-def recovered_message(since: float, at: float) -> str:
-    return (
-        f":white_check_mark: *Monitoring recovered* after {format_duration(at - since)}: "
-        "checks are running again."
-    )
+    def silenced_note(self, silence: Silence) -> str:
+        until = f" until {self.clock(silence.until)}" if silence.until else " until unmuted"
+        what = "Muted" if silence.until is None else "Snoozed"
+        return f"🔕 {what} ({silence.scope}) by {silence.created_by}{until}."
+
+    def oom(self, alerts: list[OomAlert]) -> Message:
+        first = alerts[0]
+        k, c = first.kill, first.context
+        if len(alerts) == 1:
+            when = self.clock(k.finished_at.timestamp()) if k.finished_at else "in the last minutes"
+            figures = (
+                f"peak working set {format_bytes(c.peak_working_set_bytes)} · peak RSS "
+                f"{format_bytes(c.peak_rss_bytes)} · peak cache "
+                f"{format_bytes(c.peak_cache_bytes)} · "
+                f"limit {format_bytes(c.limit_bytes)} · request {format_bytes(c.request_bytes)}"
+            )
+            text = (
+                f":boom: *OOMKilled* · {where(k.ref)} · killed {when}, "
+                f"restart #{k.restart_count + 1}"
+                + (f" · {k.workload}" if k.workload else "")
+                + f"\n{c.story}\n{figures}"
+            )
+            pairs = [
+                ("Killed", f"{when} · restart #{k.restart_count + 1}"),
+                ("Ran for", format_duration(c.seconds_running)),
+                ("Peak working set", format_bytes(c.peak_working_set_bytes)),
+                ("Limit", format_bytes(c.limit_bytes)),
+                ("Peak RSS", format_bytes(c.peak_rss_bytes)),
+                ("Request", format_bytes(c.request_bytes)),
+                ("Peak cache", format_bytes(c.peak_cache_bytes)),
+                ("Suggested limit", format_bytes(c.suggested_limit_bytes)),
+            ]
+            blocks = (
+                header(f"💥 OOMKilled · {where(k.ref)}"),
+                section(c.story),
+                fields(pairs),
+                self.where_context(k.ref, k.workload, None),
+                self.actions(k.ref, k.workload),
+            )
+            return Message(text, blocks)
+        pods = sorted({a.kill.ref.pod for a in alerts})
+        owner = k.workload or k.ref.pod
+        title = f"{len(alerts)} OOM kills · {owner} ({k.ref.namespace}) · {len(pods)} pod(s)"
+        lines = []
+        for alert in alerts:
+            kill = alert.kill
+            when = self.clock(kill.finished_at.timestamp()) if kill.finished_at else "time unknown"
+            lines.append(
+                f"• `{kill.ref.pod}` · {kill.ref.container} · {when} · peak working set "
+                f"{format_bytes(alert.context.peak_working_set_bytes)}"
+            )
+        text = (
+            f":boom: *OOMKilled* · {title}\n"
+            + "\n".join(lines[:20])
+            + (f"\n… and {len(lines) - 20} more" if len(lines) > 20 else "")
+            + f"\n{c.story}"
+        )
+        blocks = (
+            header(f"💥 OOMKilled · {title}"),
+            section(c.story),
+            section("\n".join(lines)),
+            self.where_context(k.ref, k.workload, None),
+            self.actions(k.ref, k.workload),
+        )
+        return Message(text, blocks)
+
+    def degraded(self, error: str) -> Message:
+        return self._note(
+            ":construction: *Monitoring degraded*: podmem cannot read memory metrics.\n"
+            f"{error}\nAlerts are held as they are (nothing resolves) until data is back."
+        )
+
+    def recovered(self, since: float, at: float) -> Message:
+        return self._note(
+            f":white_check_mark: *Monitoring recovered* after {format_duration(at - since)}: "
+            "checks are running again."
+        )
+
+    @staticmethod
+    def _note(text: str) -> Message:
+        return Message(text, (section(text),))

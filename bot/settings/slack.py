@@ -59,6 +59,30 @@ class SlackFields(BaseModel):
         "second per channel before it answers 429.",
     )
 
+    grafana_url_template: str | None = Field(
+        None,
+        description="Link to a dashboard from every alert, with {cluster}, {namespace}, {pod}, "
+        "{container} filled in, e.g. https://grafana/d/x?var-namespace={namespace}&var-pod={pod}.",
+    )
+    runbook_url: str | None = Field(None, description="Link to your OOM runbook in every alert.")
+
+    @field_validator("grafana_url_template")
+    @classmethod
+    def _known_placeholders(cls, value: str | None) -> str | None:
+        if value is not None:
+            unknown = set(re.findall(r"{(\w*)}", value)) - {
+                "cluster",
+                "namespace",
+                "pod",
+                "container",
+            }
+            if unknown:
+                raise ValueError(
+                    f"unknown placeholder(s) {sorted(unknown)}: "
+                    "use cluster, namespace, pod, container"
+                )
+        return value
+
     @field_validator("slack_api_url")
     @classmethod
     def _ends_with_slash(cls, value: str) -> str:

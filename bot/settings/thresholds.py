@@ -70,6 +70,31 @@ class ThresholdFields(BaseModel):
         description="Seconds of memory history before a kill used for its peaks and story.",
     )
 
+    digest_top: int = Field(10, ge=1, le=50, description="Containers per list in the digest.")
+    rightsizing_window_seconds: float = Field(
+        604800,
+        ge=3600,
+        description="Seconds of history right-sizing looks at (7 d: a weekly cycle).",
+    )
+    rightsizing_step_seconds: float = Field(
+        900,
+        ge=15,
+        description="Resolution of that history, seconds. Coarse on purpose: 7 d of raw "
+        "samples for 20 000 containers exceeds Prometheus's per-query sample limit.",
+    )
+    rightsizing_headroom_ratio: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="Headroom over the observed working set in suggestions (peak x 1.15 for "
+        "limits, p95 x 1.15 for requests), as VPA recommends.",
+    )
+    rightsizing_min_freed_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="A request is listed as over-provisioned only if lowering it frees at "
+        "least this much (256 MiB): smaller wins are noise in a digest.",
+    )
     repeat_interval_seconds: float = Field(
         14400,
         ge=60,

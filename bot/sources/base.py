@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from bot.model import History, PodName, Snapshot
+from bot.model import ContainerRef, History, PodName, Profile, Snapshot
 from bot.promql import Scope
 
 
@@ -23,6 +23,12 @@ class MemorySource(Protocol):
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:
         """The pods in scope that exist at `at` (for resolving what a user typed)."""
+        ...
+
+    def profiles(
+        self, at: datetime, scope: Scope, *, window_seconds: float, step_seconds: float
+    ) -> dict[ContainerRef, Profile]:
+        """p95 and peak working set per container over the window before `at`."""
         ...
 
     def history(self, scope: Scope, start: datetime, end: datetime) -> History:

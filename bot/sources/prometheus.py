@@ -19,7 +19,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from bot.model import ContainerMemory, ContainerRef, History, PodName, Series, Snapshot
+from bot.model import ContainerMemory, ContainerRef, History, PodName, Profile, Series, Snapshot
 from bot.promql import CADVISOR_FIGURES, SOURCE_LABEL, QueryBuilder, Scope, range_step_seconds
 from bot.settings import Settings
 from bot.sources.base import SourceError
@@ -97,6 +97,31 @@ class PrometheusSource:
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:
         rows = self._instant(self.queries.pods(scope), at)
         return sorted({name for row in rows if (name := self._pod(row)) is not None})
+
+    def profiles(
+        self, at: datetime, scope: Scope, *, window_seconds: float, step_seconds: float
+    ) -> dict[ContainerRef, Profile]:
+        q = self.queries
+        with ThreadPoolExecutor(2) as pool:
+            p95 = pool.submit(
+                self._instant, q.working_set_quantile(0.95, window_seconds, step_seconds, scope), at
+            )
+            peak = pool.submit(
+                self._instant, q.working_set_peak(window_seconds, step_seconds, scope), at
+            )
+            p95_rows, peak_rows = p95.result(), peak.result()
+        peaks = {
+            ref: value
+            for row in peak_rows
+            if (ref := self._ref(row)) is not None
+            and (value := _number(row.get("value", [None, None])[1])) is not None
+        }
+        found: dict[ContainerRef, Profile] = {}
+        for row in p95_rows:
+            ref, value = self._ref(row), _number(row.get("value", [None, None])[1])
+            if ref is not None and value is not None and ref in peaks:
+                found[ref] = Profile(p95_bytes=round(value), peak_bytes=round(peaks[ref]))
+        return found
 
     def history(self, scope: Scope, start: datetime, end: datetime) -> History:
         step = range_step_seconds((end - start).total_seconds())

@@ -10,7 +10,15 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from bot.model import ContainerMemory, ContainerRef, History, PodName, Series, Snapshot
+from bot.model import (
+    ContainerMemory,
+    ContainerRef,
+    History,
+    PodName,
+    Profile,
+    Series,
+    Snapshot,
+)
 from bot.promql import Scope, range_step_seconds
 from bot.scenarios import ClusterSpec, ContainerSpec, PodSpec, Sample
 from bot.settings import Settings
@@ -125,6 +133,25 @@ class SimulatedSource:
             for pod in self.cluster.pods
             if _in_scope(pod, scope) and now >= pod.started_after
         )
+
+    def profiles(
+        self, at: datetime, scope: Scope, *, window_seconds: float, step_seconds: float
+    ) -> dict[ContainerRef, Profile]:
+        now = (at - self.cluster.start).total_seconds()
+        found: dict[ContainerRef, Profile] = {}
+        for pod in self.cluster.pods:
+            if not _in_scope(pod, scope):
+                continue
+            for container in pod.containers:
+                values = sorted(
+                    s.working_set
+                    for _, s in self._series(pod, container, now - window_seconds, now)
+                )
+                if values:
+                    ref = ContainerRef(pod.cluster, pod.namespace, pod.name, container.name)
+                    p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
+                    found[ref] = Profile(p95_bytes=round(p95), peak_bytes=round(values[-1]))
+        return found
 
     def history(self, scope: Scope, start: datetime, end: datetime) -> History:
         step = range_step_seconds((end - start).total_seconds(), minimum=self.step)

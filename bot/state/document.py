@@ -48,6 +48,30 @@ class Silence(BaseModel):
     reason: str = ""
 
 
+class Bar(BaseModel):
+    """One container in the digest chart."""
+
+    label: str
+    working_set_ratio: float
+    usage_ratio: float | None = None
+
+
+class ChartRequest(BaseModel):
+    """A chart to draw at delivery time (PNG bytes would not fit in a ConfigMap): a memory
+    chart of one container, or the digest's bars when `bars` is set."""
+
+    cluster: str = ""
+    namespace: str = ""
+    pod: str = ""
+    container: str = ""
+    start: float = 0.0
+    end: float = 0.0
+    bars: list[Bar] | None = None
+    kills: list[float] = Field(default_factory=list)  # finished_at of OOM kills to mark
+    limit_bytes: int | None = None
+    request_bytes: int | None = None
+
+
 class Notification(BaseModel):
     """One message to Slack, persisted before it is sent, removed once Slack accepts it.
 
@@ -55,11 +79,12 @@ class Notification(BaseModel):
     update or reply looks the ts up when it is sent (the post may still be pending)."""
 
     id: str
-    action: Literal["post", "update", "reply"]
+    action: Literal["post", "update", "reply", "upload"]
     channel: str
     thread: str
     text: str
     blocks: list[dict[str, Any]] | None = None
+    chart: ChartRequest | None = None
     created_at: float
     attempts: int = 0
     last_error: str | None = None
@@ -76,6 +101,17 @@ class Degraded(BaseModel):
     error: str
 
 
+class DigestSummary(BaseModel):
+    """Yesterday's digest in numbers, for "change against the day before"."""
+
+    at: float
+    critical: int
+    warning: int
+    kills: int
+    no_limit: int
+    freeable_bytes: int
+
+
 class State(BaseModel):
     schema_version: int = SCHEMA_VERSION
     watching_since: float | None = None
@@ -89,6 +125,7 @@ class State(BaseModel):
     dead_letters: list[Notification] = Field(default_factory=list)
     messages: dict[str, MessageRef] = Field(default_factory=dict)
     degraded: Degraded | None = None
+    digests: dict[str, DigestSummary] = Field(default_factory=dict)  # by channel
 
     def new_id(self) -> str:
         value = self.next_id

@@ -1,0 +1,71 @@
+"""`podmem digest [--dry-run]`: the daily digest now, printed or posted."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bot.commands.common import instant, require_slack, settings_from
+from bot.cycle import run_digest
+from bot.delivery.charts import ChartMaker
+from bot.delivery.slack import SlackSender
+from bot.digest import build, gather
+from bot.logs import setup_logging
+from bot.render.digest import DigestRenderer
+from bot.render.slack import fit
+from bot.sources.kubernetes import connect as connect_kubernetes
+from bot.sources.prometheus import PrometheusSource
+from bot.state.open import open_store
+
+
+def digest_command(args: argparse.Namespace) -> int:
+    at = instant(args)
+    settings = settings_from(args)
+    source = PrometheusSource(settings)
+    kubernetes = connect_kubernetes(settings)
+    if not args.dry_run:
+        require_slack(settings)
+        setup_logging(settings.log_level)
+        sender = SlackSender(settings, charts=ChartMaker(source, settings))
+        digests = run_digest(
+            source=source,
+            kubernetes=kubernetes,
+            store=open_store(settings),
+            sender=sender,
+            settings=settings,
+            at=at,
+        )
+        print(f"Digest posted to {', '.join(d.channel for d in digests) or 'no channel'}.")
+        return 0
+    if settings.slack_channel is None and not settings.routes:
+        # A preview needs somewhere to route to; name it for what it is.
+        settings = settings.model_copy(update={"slack_channel": "(default channel)"})
+    render = DigestRenderer(settings)
+    digests = build(
+        gather(source=source, kubernetes=kubernetes, settings=settings, at=at),
+        settings=settings,
+        at=at,
+        previous={},
+    )
+    if args.output == "json":
+        print(json.dumps([render.as_json(d) for d in digests], indent=2))
+    elif args.output == "blocks":
+        print(
+            json.dumps(
+                [
+                    {"channel": d.channel, "parts": [p.blocks for p in fit(render.message(d))]}
+                    for d in digests
+                ],
+                indent=2,
+            )
+        )
+    else:
+        for d in digests:
+            print(f"── {d.channel} ──")
+            print(render.message(d).text)
+            details = render.details(d)
+            if details is not None:
+                print("\n── in the thread ──")
+                print(details.text)
+            print()
+    return 0
