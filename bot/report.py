@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -45,9 +46,15 @@ def build_report(
     at: datetime,
     range_seconds: float | None = None,
     kubernetes: KubernetesSource | None = None,
+    visible: Callable[[str], bool] = lambda namespace: True,
 ) -> Report:
-    """Resolve the target, then fetch and judge only that pod's containers."""
-    pods = resolve(target, lambda scope: source.pods(at, scope))
+    """Resolve the target, then fetch and judge only that pod's containers.
+
+    `visible` hides namespaces the asker may not see: they resolve as if they did not exist.
+    """
+    pods = resolve(
+        target, lambda scope: [p for p in source.pods(at, scope) if visible(p.namespace)]
+    )
     span = range_seconds or settings.report_range_seconds
     thresholds = Thresholds.from_settings(settings)
     containers: list[ContainerReport] = []

@@ -15,15 +15,18 @@ from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.cycle import run_cycle, run_digest
 from bot.delivery.charts import ChartMaker
-from bot.delivery.slack import SlackSender
-from bot.health import serve_health
+from bot.delivery.slack import SlackSender, slack_client
+from bot.health import serve_http
 from bot.kube_client import api_client
 from bot.leader import start_election
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.slack_app.answers import Answers
+from bot.slack_app.app import Listeners, build_app
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
 from bot.state.open import open_store
@@ -162,16 +165,38 @@ def run_bot(settings: Settings, *, clock: Callable[[], datetime]) -> int:
     store = open_store(settings)
     kube = api_client(settings)
     source = PrometheusSource(settings)
+    kubernetes = KubernetesSource(settings, kube) if kube is not None else None
+    charts = ChartMaker(source, settings)
     runner = Runner(
         settings,
         clock=clock,
         store=store,
         source=source,
-        kubernetes=KubernetesSource(settings, kube) if kube is not None else None,
-        sender=SlackSender(settings, charts=ChartMaker(source, settings)),
+        kubernetes=kubernetes,
+        sender=SlackSender(settings, charts=charts),
         metrics=metrics,
     )
-    health = serve_health(settings.http_port, metrics, runner.ready) if settings.http_port else None
+    # Every replica answers /podmem and buttons; only the leader runs scheduled jobs.
+    client = slack_client(settings)
+    answers = Answers(source=source, kubernetes=kubernetes, settings=settings, clock=clock)
+    listeners = Listeners(
+        settings=settings, client=client, answers=answers, store=store, charts=charts
+    )
+    app = build_app(settings=settings, listeners=listeners, client=client)
+    http = (
+        serve_http(
+            settings.http_port,
+            metrics,
+            runner.ready,
+            slack=app if settings.slack_mode == "http" else None,
+        )
+        if settings.http_port
+        else None
+    )
+    socket_mode = None
+    if settings.slack_mode == "socket" and settings.slack_app_token is not None:
+        socket_mode = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+        socket_mode.connect()  # type: ignore[no-untyped-call]
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -188,6 +213,8 @@ def run_bot(settings: Settings, *, clock: Callable[[], datetime]) -> int:
     stop.wait()
     log.info("stopping")
     runner.scheduler.shutdown(wait=True)
-    if health is not None:
-        health.shutdown()
+    if socket_mode is not None:
+        socket_mode.close()  # type: ignore[no-untyped-call]
+    if http is not None:
+        http.shutdown()
     return 0

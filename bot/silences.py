@@ -72,3 +72,57 @@ def remove_silence(state: State, *, scope: Scope, namespace: str, name: str, clu
         if (s.scope, s.namespace, s.name, s.cluster) != (scope, namespace, name, cluster)
     ]
     return before - len(state.silences)
+
+
+BUTTON_SNOOZES = {"podmem_snooze_1h": 3600.0, "podmem_snooze_24h": 86400.0}
+
+
+def apply_button(
+    state: State,
+    *,
+    action: str,
+    cluster: str,
+    namespace: str,
+    pod: str,
+    container: str,
+    workload: str,
+    by: str,
+    at: float,
+) -> Silence | None:
+    """A Slack button: snooze the container, mute its workload, or lift both (None)."""
+    if action == "podmem_unmute":
+        targets: list[tuple[Scope, str]] = [
+            ("container", f"{pod}/{container}"),
+            ("pod", pod),
+            ("workload", workload),
+        ]
+        for scope, name in targets:
+            remove_silence(state, scope=scope, namespace=namespace, name=name, cluster=cluster)
+        return None
+    if action == "podmem_mute_workload":
+        if not workload:
+            raise InputError("this container belongs to no known workload")
+        return add_silence(
+            state,
+            scope="workload",
+            namespace=namespace,
+            name=workload,
+            cluster=cluster,
+            until=None,
+            by=by,
+            reason="from Slack",
+            at=at,
+        )
+    if action not in BUTTON_SNOOZES:
+        raise InputError(f"unknown button {action!r}")
+    return add_silence(
+        state,
+        scope="container",
+        namespace=namespace,
+        name=f"{pod}/{container}",
+        cluster=cluster,
+        until=at + BUTTON_SNOOZES[action],
+        by=by,
+        reason="from Slack",
+        at=at,
+    )

@@ -99,6 +99,14 @@ class _Link:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+async def _wait_done(links: list[_Link], timeout: float) -> None:
+    waiters = [asyncio.ensure_future(link.done.wait()) for link in links]
+    if timeout > 0:
+        await asyncio.wait(waiters, timeout=timeout)
+    for waiter in waiters:
+        waiter.cancel()
+
+
 class SocketModeStandIn:
     """A Socket Mode WebSocket endpoint on 127.0.0.1; see the module docstring."""
 
@@ -204,7 +212,7 @@ class SocketModeStandIn:
         await web.SockSite(self._runner, sock).start()
 
     async def _teardown(self) -> None:
-        await self._close_links(None, drop=False, code=WSCloseCode.GOING_AWAY)
+        await self._close_links(None, code=WSCloseCode.GOING_AWAY)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -479,17 +487,19 @@ class SocketModeStandIn:
         )
 
     def disconnect_all(
-        self, reason: str | None = "refresh_requested", *, drop: bool = False
+        self, reason: str | None = "refresh_requested", *, grace: float = 1.0, drop: bool = False
     ) -> int:
-        """Ends every open connection and returns how many there were.
+        """Ends every open connection; returns how many there were, once all are closed.
 
-        With a ``reason`` Slack's ``{"type": "disconnect", "reason": ...}`` goes first, then
-        a close frame (1001); ``reason=None`` sends only the close frame; ``drop=True``
-        neither: the TCP connection is reset. Returns once the server side is closed.
+        With a ``reason``, Slack's ``{"type": "disconnect", "reason": ...}`` goes first and
+        the client has ``grace`` seconds to close the connection itself (the SDK clients
+        reconnect, then close the old one); whatever is still open then gets a close frame
+        (1001). ``reason=None``: the close frame at once. ``drop=True``: the TCP connection
+        closes with neither message nor close frame, as when Slack's end dies.
         """
         if reason is not None and reason not in DISCONNECT_REASONS:
             raise ValueError(f"Slack's disconnect reasons are {DISCONNECT_REASONS}")
-        return self._call(self._close_links(reason, drop=drop), timeout=5)
+        return self._call(self._close_links(reason, drop=drop, grace=grace), grace + 5)
 
     def ping_all(self, payload: bytes = b"standin") -> int:
         """Pings every open connection (clients answer with pongs, counted in ``pongs``)."""
@@ -594,27 +604,33 @@ class SocketModeStandIn:
             self._envelopes.append(copy.deepcopy(envelope))
         await link.ws.send_str(data)
 
-    async def _close_links(self, reason: str | None, *, drop: bool, code: int = 1001) -> int:
+    async def _close_links(
+        self, reason: str | None, *, drop: bool = False, grace: float = 0.0, code: int = 1001
+    ) -> int:
         with self._cond:
             links = list(self._links.values())
-        for link in links:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                if drop:
-                    if isinstance(link.transport, asyncio.Transport):
-                        link.transport.abort()
-                    continue
-                if reason is not None:
+        if not links:
+            return 0
+        if drop:
+            for link in links:
+                if isinstance(link.transport, asyncio.Transport):
+                    link.transport.abort()
+        else:
+            if reason is not None:
+                for link in links:
                     message = {
                         "type": "disconnect",
                         "reason": reason,
                         "debug_info": {"host": f"{HOST}-{link.number}"},
                     }
-                    await link.ws.send_str(json.dumps(message))
-                await link.ws.close(code=code)
-        if links:
-            await asyncio.wait(
-                [asyncio.ensure_future(link.done.wait()) for link in links], timeout=3
-            )
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await link.ws.send_str(json.dumps(message))
+                await _wait_done(links, grace)  # clients that reconnect close the old link
+            for link in links:
+                if not link.done.is_set():
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await link.ws.close(code=code)
+        await _wait_done(links, 3.0)
         return len(links)
 
     async def _ping_every(self, ws: web.WebSocketResponse) -> None:

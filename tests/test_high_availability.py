@@ -81,6 +81,8 @@ def test_one_leader_one_set_of_posts_and_a_clean_handover(
         "PODMEM_LEASE_RENEW_DEADLINE_SECONDS": "3",
         "PODMEM_LEASE_RETRY_PERIOD_SECONDS": "1",
         "PODMEM_CHECK_INTERVAL_SECONDS": "5",
+        "PODMEM_SLACK_MODE": "http",
+        "SLACK_SIGNING_SECRET": "test-secret",
     }
     ports = {name: free_port() for name in ("a", "b")}
     replay = d.minutes(d.TIMELINE, 182).isoformat()  # the warning is firing

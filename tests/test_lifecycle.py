@@ -42,9 +42,14 @@ def actions(state: State) -> list[tuple[str, str]]:
 
 
 def step(state: State, result: CheckResult, at: float) -> list[str]:
+    """The messages a step queued (chart uploads are checked on their own)."""
     before = len(state.outbox)
     apply_check(state, result, at=at, settings=SETTINGS)
-    return [n.action for n in state.outbox[before:]]
+    return [n.action for n in state.outbox[before:] if n.action != "upload"]
+
+
+def texts(state: State) -> list[str]:
+    return [n.text for n in state.outbox if n.action != "upload"]
 
 
 def test_fire_escalate_remind_resolve() -> None:
@@ -53,12 +58,12 @@ def test_fire_escalate_remind_resolve() -> None:
     assert step(s, check(210), T0 + 60) == ["post"]  # 82 %: warning
     assert step(s, check(212), T0 + 120) == []  # still warning: nothing new
     assert step(s, check(240), T0 + 180) == ["update", "reply"]  # critical: edit + thread note
-    assert "Escalated" in s.outbox[-1].text
+    assert "Escalated" in texts(s)[-1]
     assert step(s, check(240), T0 + 180 + 4 * 3600) == ["reply"]  # 4 h reminder
-    assert "Still critical" in s.outbox[-1].text
+    assert "Still critical" in texts(s)[-1]
     assert step(s, check(198), T0 + 20000) == []  # 77 %: below warning, above hysteresis
     assert step(s, check(150), T0 + 20060) == ["update", "reply"]  # 59 %: resolved
-    assert "RESOLVED" in s.outbox[-2].text and not s.alerts
+    assert "RESOLVED" in texts(s)[-2] and not s.alerts
 
 
 def test_missing_data_never_resolves_and_goes_stale() -> None:
@@ -68,7 +73,7 @@ def test_missing_data_never_resolves_and_goes_stale() -> None:
     assert step(s, CheckResult(datetime.fromtimestamp(T0, UTC), (), ()), T0 + 600) == []
     assert alert_key(REF) in s.alerts
     assert step(s, check(None), T0 + 3600) == ["update"]
-    assert "NO DATA" in s.outbox[-1].text and "Not resolved" in s.outbox[-1].text
+    assert "NO DATA" in texts(s)[-1] and "Not resolved" in texts(s)[-1]
     assert not s.alerts
 
 
@@ -77,11 +82,11 @@ def test_degraded_once_then_recovered_once_with_no_resolve_between() -> None:
     step(s, check(240), T0)
     apply_failure(s, "cannot reach Prometheus", at=T0 + 60, settings=SETTINGS)
     apply_failure(s, "cannot reach Prometheus", at=T0 + 120, settings=SETTINGS)
-    assert [n.text.split("\n")[0] for n in s.outbox[1:]] == [
+    assert [t.split("\n")[0] for t in texts(s)[1:]] == [
         ":construction: *Monitoring degraded*: podmem cannot read memory metrics."
     ]
     assert step(s, check(240), T0 + 180) == ["post"]
-    assert "Monitoring recovered" in s.outbox[-1].text
+    assert "Monitoring recovered" in texts(s)[-1]
     assert alert_key(REF) in s.alerts
 
 
@@ -107,7 +112,7 @@ def test_routing_by_namespace_glob() -> None:
     s = State()
     step(s, check(240, ref=ContainerRef("", "batch-eu", "job-1", "app")), T0)
     step(s, check(240), T0)
-    assert [n.channel for n in s.outbox] == ["#batch", "#alerts"]
+    assert [n.channel for n in s.outbox if n.action == "post"] == ["#batch", "#alerts"]
 
 
 def _kill(restart: int, finished: float) -> OomAlert:
@@ -125,4 +130,16 @@ def test_each_kill_once_and_none_from_before_watching() -> None:
     new = _kill(1, T0 + 30)
     assert step(s, check(100, at=T0 + 60, kills=(old, new)), T0 + 60) == ["post"]
     assert step(s, check(100, at=T0 + 120, kills=(old, new)), T0 + 120) == []
-    assert "OOMKilled" in s.outbox[-1].text
+    assert "OOMKilled" in texts(s)[-1]
+
+
+def test_a_new_alert_brings_its_chart_into_the_thread() -> None:
+    s = State()
+    step(s, check(240), T0)
+    post, upload = s.outbox
+    assert (post.action, upload.action) == ("post", "upload")
+    assert upload.thread == post.thread == alert_key(REF)
+    assert upload.chart is not None
+    assert (upload.chart.pod, upload.chart.limit_bytes) == (REF.pod, 256 * MIB)
+    assert upload.chart.end - upload.chart.start == SETTINGS.report_range_seconds
+    assert post.blocks and post.blocks[0]["type"] == "header"

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.analysis import Thresholds, assess
-from bot.check import CheckResult
+from bot.analysis import Assessment, Thresholds, assess
 from bot.delivery.slack import SlackSender
-from bot.digest import digest_text
+from bot.digest import Gathered, build
 from bot.metrics import Metrics
-from bot.model import ContainerMemory, ContainerRef
+from bot.model import ContainerMemory, ContainerRef, Profile
+from bot.render.digest import DigestRenderer
 from bot.routing import channel_for
 from bot.runner import Runner
 from bot.settings import load_settings
 from bot.sources.prometheus import PrometheusSource
-from bot.state.document import State, StateError
+from bot.state.document import DigestSummary, State, StateError
 from tests.prometheus_harness import free_port
 
 MIB = 2**20
@@ -55,7 +55,7 @@ def test_a_failing_job_is_logged_counted_and_runs_again(
     assert runner.ready() is False
 
 
-def _assessment(namespace: str, pod: str, ws: float, limit: float | None) -> object:
+def _assessment(namespace: str, pod: str, ws: float, limit: float | None) -> Assessment:
     memory = ContainerMemory(
         ContainerRef("", namespace, pod, "app"),
         working_set_bytes=round(ws * MIB),
@@ -66,21 +66,42 @@ def _assessment(namespace: str, pod: str, ws: float, limit: float | None) -> obj
     return assess(memory, Thresholds())
 
 
-def test_digest_names_the_top_risks_and_the_unlimited() -> None:
-    result = CheckResult(
-        datetime(2026, 11, 1, tzinfo=UTC),
-        (
-            _assessment("shop", "api-1", 240, 256),  # type: ignore[arg-type]
-            _assessment("shop", "web-1", 50, 256),  # type: ignore[arg-type]
-            _assessment("batch", "report-1", 300, None),  # type: ignore[arg-type]
-        ),
-        (),
+def test_digest_names_the_top_risks_the_unlimited_and_what_to_free() -> None:
+    settings = load_settings(slack_channel="#sre")
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    assessments = (
+        _assessment("shop", "api-1", 240, 256),
+        _assessment("shop", "web-1", 50, 256),
+        _assessment("batch", "report-1", 300, None),
     )
-    text = digest_text(result, kills_last_day=3)
+    big_request = assess(
+        ContainerMemory(
+            ContainerRef("", "data", "search-1", "app"),
+            working_set_bytes=180 * MIB,
+            working_set_floor_bytes=180 * MIB,
+            limit_bytes=4096 * MIB,
+            request_bytes=2048 * MIB,
+        ),
+        Thresholds(),
+    )
+    profiles = {
+        big_request.memory.ref: Profile(p95_bytes=190 * MIB, peak_bytes=200 * MIB),
+        assessments[0].memory.ref: Profile(p95_bytes=230 * MIB, peak_bytes=250 * MIB),
+    }
+    gathered = Gathered((*assessments, big_request), (), profiles, None)
+    previous = {
+        "#sre": DigestSummary(at=0, critical=0, warning=0, kills=0, no_limit=1, freeable_bytes=0)
+    }
+    (digest,) = build(gathered, settings=settings, at=at, previous=previous)
+    text = DigestRenderer(settings).message(digest).text
     lines = text.splitlines()
-    assert "3 containers · 1 critical · 0 warning · 3 OOM kill(s) in 24 h" in lines[0]
-    assert lines[2].startswith("• shop/api-1 · app: 94 %")
-    assert "1 container(s) have no memory limit." in text
+    assert "4 containers · *1* critical (+1 since yesterday) · *0* warning" in lines[1]
+    assert "• `shop/api-1` · app: *94 %*" in text
+    # 2 GiB request, p95 190 MiB: request 219 MiB frees 1.79 GiB.
+    assert "request 219.0 MiB frees *1.79 GiB*" in text
+    # 256 MiB limit under a 250 MiB peak + 15 %: limit 288 MiB.
+    assert "limit *288.0 MiB*" in text
+    assert "*No memory limit*" in text and "`batch/report-1`" in text
 
 
 def test_routing_by_pod_label_and_namespace_regex() -> None:

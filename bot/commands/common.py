@@ -33,6 +33,17 @@ def emit(args: argparse.Namespace, text: str, data: dict[str, Any]) -> None:
         print(text)
 
 
+def require_slack_app(settings: Settings) -> None:
+    """`podmem run` also answers /podmem: Socket Mode needs the app token, HTTP the secret."""
+    require_slack(settings)
+    if settings.slack_mode == "socket" and settings.slack_app_token is None:
+        raise InputError(
+            "Socket Mode needs SLACK_APP_TOKEN (xapp-...), or set PODMEM_SLACK_MODE=http"
+        )
+    if settings.slack_mode == "http" and settings.slack_signing_secret is None:
+        raise InputError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")
+
+
 def require_slack(settings: Settings) -> None:
     if settings.slack_bot_token is None:
         raise InputError("posting to Slack needs SLACK_BOT_TOKEN (or use --dry-run)")

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bot.commands.common import require_slack, settings_from
+from bot.commands.common import require_slack_app, settings_from
 from bot.logs import setup_logging
 from bot.runner import run_bot
 from bot.units import parse_instant
@@ -15,7 +15,7 @@ from bot.units import parse_instant
 
 def run_command(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    require_slack(settings)
+    require_slack_app(settings)
     setup_logging(settings.log_level)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
     if args.replay_from:

@@ -45,6 +45,23 @@ class NoChart(RuntimeError):
     """There is nothing to draw, or nothing to draw with: give up on this upload."""
 
 
+def slack_client(settings: Settings) -> WebClient:
+    """The one way podmem talks to the Slack Web API (configurable base URL, retries)."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=int(settings.slack_timeout_seconds),
+        # 429: wait the Retry-After Slack asks for; 5xx and resets: short backoff. What still
+        # fails stays in the outbox and is retried by the next drain.
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     ok: bool
@@ -65,19 +82,7 @@ class SlackSender:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-        self.client = WebClient(
-            token=token,
-            base_url=settings.slack_api_url,
-            timeout=int(settings.slack_timeout_seconds),
-            # 429: wait the Retry-After Slack asks for; 5xx and resets: short backoff. What
-            # still fails stays in the outbox and is retried by the next drain.
-            retry_handlers=[
-                RateLimitErrorRetryHandler(max_retry_count=3),
-                ServerErrorRetryHandler(max_retry_count=2),
-                ConnectionErrorRetryHandler(max_retry_count=2),
-            ],
-        )
+        self.client = slack_client(settings)
         self.interval = settings.slack_channel_interval_seconds
         self.charts = charts
         self._sleep, self._clock = sleep, clock

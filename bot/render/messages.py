@@ -24,6 +24,7 @@ from bot.units import format_bytes, format_duration, format_rate, format_ratio
 ICONS = {"warning": ":warning:", "critical": ":rotating_light:"}
 HEADER_ICONS = {"warning": "⚠️", "critical": "🚨"}
 LESSON = "OOM kills follow the working set, not usage."
+SILENCE_MARK = "🔕"
 
 
 def where(ref: ContainerRef) -> str:
@@ -136,14 +137,18 @@ class Renderer:
             f"_{LESSON}_",
         )
 
-    def actions(self, ref: ContainerRef, workload: str | None) -> Block:
+    def actions(self, ref: ContainerRef, workload: str | None, *, silenced: bool = False) -> Block:
         value = target_value(ref, workload)
-        items: list[tuple[str, str, dict[str, str], str | None]] = [
-            ("Snooze 1 h", "podmem_snooze_1h", value, None),
-            ("Snooze 24 h", "podmem_snooze_24h", value, None),
-        ]
-        if workload:
-            items.append(("Mute workload", "podmem_mute_workload", value, "danger"))
+        items: list[tuple[str, str, dict[str, str], str | None]]
+        if silenced:
+            items = [("Unmute", "podmem_unmute", value, None)]
+        else:
+            items = [
+                ("Snooze 1 h", "podmem_snooze_1h", value, None),
+                ("Snooze 24 h", "podmem_snooze_24h", value, None),
+            ]
+            if workload:
+                items.append(("Mute workload", "podmem_mute_workload", value, "danger"))
         items.append(("Full report", "podmem_report", value, "primary"))
         return buttons(*items)
 
@@ -163,7 +168,7 @@ class Renderer:
         ]
         if silence is not None:
             blocks.append(context(self.silenced_note(silence)))
-        blocks.append(self.actions(ref, m.workload))
+        blocks.append(self.actions(ref, m.workload, silenced=silence is not None))
         return Message(text, tuple(blocks))
 
     def escalated(self, a: Assessment, at: float) -> Message:
@@ -229,7 +234,8 @@ class Renderer:
     def silenced_note(self, silence: Silence) -> str:
         until = f" until {self.clock(silence.until)}" if silence.until else " until unmuted"
         what = "Muted" if silence.until is None else "Snoozed"
-        return f"🔕 {what} ({silence.scope}) by {silence.created_by}{until}."
+        target = f"{silence.scope} {silence.name}" if silence.name else silence.scope
+        return f"{SILENCE_MARK} {what} {target} by {silence.created_by}{until}."
 
     def oom(self, alerts: list[OomAlert]) -> Message:
         first = alerts[0]

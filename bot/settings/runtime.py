@@ -38,7 +38,11 @@ class RuntimeFields(BaseModel):
         "INFO", description="Log level of `podmem run` and `podmem check --once`."
     )
     http_port: int = Field(
-        8080, ge=0, le=65535, description="Port of /healthz, /readyz and /metrics; 0 = off."
+        3000,
+        ge=0,
+        le=65535,
+        description="Port of /healthz, /readyz, /metrics and, in HTTP mode, /slack/events "
+        "(Bolt's path); 0 = off.",
     )
 
     @field_validator("digest_cron")

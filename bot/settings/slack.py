@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 
@@ -30,7 +31,40 @@ class Route(BaseModel):
         return value
 
 
+class AccessRule(BaseModel):
+    """Who may ask `/podmem` about which namespaces. Empty lists match everyone/everywhere."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    namespaces: list[str] = Field(description="Namespace globs this rule allows, e.g. shop-*.")
+    channels: list[str] = Field(default_factory=list, description="Channel IDs or #names.")
+    users: list[str] = Field(default_factory=list, description="User IDs (U0123...).")
+
+
 class SlackFields(BaseModel):
+    slack_mode: Literal["socket", "http"] = Field(
+        "socket",
+        description="`socket`: Socket Mode, no public endpoint (needs SLACK_APP_TOKEN); "
+        "`http`: Slack posts to /slack/events on http_port (needs SLACK_SIGNING_SECRET).",
+    )
+    slack_app_token: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"),
+        description="App-level token (xapp-...) for Socket Mode. Env: SLACK_APP_TOKEN.",
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+        description="Signing secret for HTTP mode. Env: SLACK_SIGNING_SECRET.",
+    )
+    access_rules: list[AccessRule] = Field(
+        default_factory=list,
+        description="Optional: which channels/users may query which namespaces with /podmem "
+        "([{namespaces, channels, users}]). Empty: everyone, everything.",
+    )
+    slash_rate_per_minute: int = Field(
+        10, ge=1, description="/podmem commands one user may run per minute."
+    )
     slack_bot_token: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"),

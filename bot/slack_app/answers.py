@@ -1,0 +1,182 @@
+"""Answering `/podmem` and the report buttons: the same engine as the CLI, in Block Kit.
+
+Every path ends in a Reply; nothing raises to Bolt (a stack trace must never reach Slack).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.analysis import Thresholds, assess
+from bot.model import ContainerRef
+from bot.promql import CLUSTER_WIDE, Scope
+from bot.render.messages import Renderer
+from bot.render.report_blocks import (
+    candidates_message,
+    error_message,
+    help_message,
+    report_message,
+    top_message,
+    workload_message,
+)
+from bot.render.slack import Message
+from bot.report import build_report
+from bot.settings import Settings
+from bot.slack_app.access import Access
+from bot.slack_app.grammar import USAGE, SlashCommand, parse_command
+from bot.sources.base import MemorySource, SourceError
+from bot.sources.kubernetes import KubernetesSource
+from bot.state.document import ChartRequest
+from bot.targets import ResolutionError, Target
+from bot.units import InputError
+
+log = logging.getLogger(__name__)
+TOP_COUNT = 10
+
+
+@dataclass(frozen=True)
+class Asker:
+    user_id: str
+    channel_id: str
+    channel_name: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    message: Message
+    share: bool = False
+    chart: ChartRequest | None = None
+
+
+class Answers:
+    def __init__(
+        self,
+        *,
+        source: MemorySource,
+        kubernetes: KubernetesSource | None,
+        settings: Settings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.source, self.kubernetes, self.settings, self.clock = (
+            source,
+            kubernetes,
+            settings,
+            clock,
+        )
+        self.access = Access(settings)
+        self.render = Renderer(settings)
+        self.zone = ZoneInfo(settings.timezone)
+
+    def slash(self, text: str, asker: Asker) -> Reply:
+        return self._safely(lambda: self._slash(text, asker))
+
+    def pod(
+        self, ref: ContainerRef, asker: Asker, *, share: bool, range_seconds: float | None = None
+    ) -> Reply:
+        """A button asked for a pod's report (candidates, Full report, Share with chart)."""
+        command = SlashCommand(
+            "pod", target=Target(ref.pod, ref.namespace), share=share, range_seconds=range_seconds
+        )
+        return self._safely(lambda: self._answer(command, asker))
+
+    def _safely(self, work: Callable[[], Reply]) -> Reply:
+        try:
+            return work()
+        except ResolutionError as error:
+            return Reply(candidates_message(str(error), error.candidates))
+        except InputError as error:
+            return Reply(error_message(str(error), USAGE))
+        except SourceError as error:
+            return Reply(error_message(f"podmem cannot read memory metrics right now: {error}", ""))
+        except Exception:
+            incident = uuid.uuid4().hex[:8]
+            log.exception("answering a Slack request failed (incident %s)", incident)
+            return Reply(
+                error_message(
+                    f"Something went wrong inside podmem (incident {incident}, in its log). "
+                    "Try again in a minute.",
+                    "",
+                )
+            )
+
+    def _slash(self, text: str, asker: Asker) -> Reply:
+        command = parse_command(text, now=self.clock(), zone=self.zone)
+        return self._answer(command, asker)
+
+    def _answer(self, command: SlashCommand, asker: Asker) -> Reply:
+        if command.kind == "help":
+            return Reply(help_message(USAGE))
+        allowed = self.access.namespaces(
+            user_id=asker.user_id, channel_id=asker.channel_id, channel_name=asker.channel_name
+        )
+        if allowed == []:
+            raise InputError("/podmem is not enabled for you in this channel")
+
+        def visible(namespace: str) -> bool:
+            return self.access.allows(allowed, namespace)
+
+        at = command.at or self.clock()
+        if command.kind == "top":
+            if command.namespace and not visible(command.namespace):
+                raise InputError(f"no namespace {command.namespace!r} you may see")
+            scope = Scope(namespace=command.namespace) if command.namespace else CLUSTER_WIDE
+            snapshot = self.source.snapshot(at, scope)
+            thresholds = Thresholds.from_settings(self.settings)
+            assessments = [
+                assess(m, thresholds) for m in snapshot.containers if visible(m.ref.namespace)
+            ]
+            label = (
+                f"namespace {command.namespace}"
+                if command.namespace
+                else "all namespaces you may see"
+            )
+            return Reply(top_message(assessments, label, TOP_COUNT), share=command.share)
+        if command.kind == "workload":
+            namespace = command.namespace or ""
+            if not visible(namespace):
+                raise InputError(f"no namespace {namespace!r} you may see")
+            snapshot = self.source.snapshot(at, Scope(namespace=namespace))
+            thresholds = Thresholds.from_settings(self.settings)
+            mine = [
+                assess(m, thresholds) for m in snapshot.containers if m.workload == command.workload
+            ]
+            return Reply(
+                workload_message(command.workload or "", namespace, mine), share=command.share
+            )
+        assert command.target is not None
+        report = build_report(
+            command.target,
+            source=self.source,
+            settings=self.settings,
+            at=at,
+            range_seconds=command.range_seconds,
+            kubernetes=self.kubernetes,
+            visible=visible,
+        )
+        chart = None
+        if report.containers:
+            first = report.containers[0].assessment.memory
+            kills = [
+                k.finished_at.timestamp()
+                for i in report.containers
+                for k in i.oom_kills
+                if k.finished_at
+            ]
+            chart = ChartRequest(
+                cluster=first.ref.cluster,
+                namespace=first.ref.namespace,
+                pod=first.ref.pod,
+                container=first.ref.container,
+                start=(at - timedelta(seconds=report.range_seconds)).timestamp(),
+                end=at.timestamp(),
+                kills=kills,
+                limit_bytes=first.limit_bytes,
+                request_bytes=first.request_bytes,
+            )
+        message = report_message(report, self.render, share_button=not command.share)
+        return Reply(message, share=command.share, chart=chart)

@@ -1,0 +1,212 @@
+"""The Bolt app: `/podmem` and the buttons, the same listeners in Socket Mode and HTTP mode.
+
+Every listener acknowledges first and works after (Slack allows 3 s; a report needs more):
+Bolt sends the ack the moment `ack()` is called and runs the rest on its worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.model import ContainerRef
+from bot.render.messages import SILENCE_MARK, Renderer
+from bot.render.slack import context, fit
+from bot.settings import Settings
+from bot.silences import apply_button
+from bot.slack_app.access import RateLimiter
+from bot.slack_app.answers import Answers, Asker, Reply
+from bot.state.document import ChartRequest, State
+from bot.state.store import StateStore, transact
+from bot.units import InputError
+
+log = logging.getLogger(__name__)
+NO_CHANNEL = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+RESPONSE_URL_USES = 5
+
+
+def _asker(body: dict[str, Any]) -> Asker:
+    """Slash commands carry flat fields; interactions nest them."""
+    user = body.get("user_id") or (body.get("user") or {}).get("id", "")
+    channel = body.get("channel_id") or (body.get("channel") or {}).get("id", "")
+    name = body.get("channel_name") or (body.get("channel") or {}).get("name", "")
+    return Asker(user_id=str(user), channel_id=str(channel), channel_name=str(name))
+
+
+def _button(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    action = body["actions"][0]
+    return str(action["action_id"]), json.loads(action["value"])
+
+
+class Listeners:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        client: WebClient,
+        answers: Answers,
+        store: StateStore,
+        charts: Callable[[ChartRequest], bytes | None],
+    ) -> None:
+        self.client, self.answers, self.store, self.charts = client, answers, store, charts
+        self.rate = RateLimiter(settings.slash_rate_per_minute)
+        self.render = Renderer(settings)
+
+    def register(self, app: App) -> None:
+        app.command("/podmem")(self.podmem)
+        app.action(re.compile(r"^podmem_(report|pick_\d+)$"))(self.full_report)
+        app.action("podmem_share")(self.share)
+        app.action(re.compile(r"^podmem_(snooze_1h|snooze_24h|mute_workload|unmute)$"))(
+            self.silence
+        )
+        app.error(self.failed)
+
+    # --- listeners ----------------------------------------------------------------------
+
+    def podmem(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        who = _asker(body)
+        wait = self.rate.wait_seconds(who.user_id)
+        if wait:
+            respond(text=f"Easy: try again in {wait:.0f} s.", response_type="ephemeral")
+            return
+        self.deliver(self.answers.slash(str(body.get("text", "")), who), respond, who.channel_id)
+
+    def full_report(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        _, value = _button(body)
+        who = _asker(body)
+        ref = ContainerRef(value["c"], value["n"], value["p"], value.get("k", ""))
+        self.deliver(self.answers.pod(ref, who, share=False), respond, who.channel_id)
+
+    def share(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        _, value = _button(body)
+        who = _asker(body)
+        ref = ContainerRef(value["c"], value["n"], value["p"], value.get("k", ""))
+        span = float(value.get("r") or 0) or None
+        reply = self.answers.pod(ref, who, share=True, range_seconds=span)
+        self.deliver(reply, respond, who.channel_id)
+
+    def silence(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        action, value = _button(body)
+        who = f"<@{_asker(body).user_id}>"
+
+        def change(state: State) -> str:
+            made = apply_button(
+                state,
+                action=action,
+                cluster=value["c"],
+                namespace=value["n"],
+                pod=value["p"],
+                container=value["k"],
+                workload=value.get("w", ""),
+                by=who,
+                at=time.time(),
+            )
+            return self.render.silenced_note(made) if made else f"{SILENCE_MARK} Unmuted by {who}."
+
+        try:
+            note = transact(self.store, change)
+        except InputError as error:
+            respond(text=f"⚠️ {error}", response_type="ephemeral", replace_original=False)
+            return
+        self.mark_message(body, note, silenced=action != "podmem_unmute", value=value)
+
+    def failed(self, error: Exception, body: dict[str, Any]) -> None:
+        # Acknowledged already; the asker got an answer from the listener's own guard.
+        log.error("Slack listener error: %s", error)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def mark_message(
+        self, body: dict[str, Any], note: str, *, silenced: bool, value: dict[str, str]
+    ) -> None:
+        """Say on the alert itself who silenced it until when, and swap its buttons."""
+        message = body.get("message") or {}
+        kept = [
+            b
+            for b in message.get("blocks", [])
+            if b.get("type") != "actions"
+            and not (
+                b.get("type") == "context" and SILENCE_MARK in json.dumps(b, ensure_ascii=False)
+            )
+        ]
+        ref = ContainerRef(value["c"], value["n"], value["p"], value["k"])
+        actions = self.render.actions(ref, value.get("w") or None, silenced=silenced)
+        blocks = [*kept, context(note).to_dict(), actions.to_dict()]
+        try:
+            self.client.chat_update(
+                channel=body["channel"]["id"],
+                ts=message["ts"],
+                text=message.get("text") or note,
+                blocks=blocks,
+            )
+        except (SlackApiError, KeyError) as error:
+            log.warning("could not update the alert after a button: %s", error)
+
+    def deliver(self, reply: Reply, respond: Respond, channel_id: str) -> None:
+        parts = fit(reply.message)
+        if reply.share:
+            try:
+                self.post_shared(reply, parts, channel_id)
+                return
+            except SlackApiError as error:
+                if error.response.get("error") not in NO_CHANNEL:
+                    raise
+                invite = context("_Invite me (`/invite @podmem`) to attach charts here._")
+                respond(
+                    text=parts[0].text,
+                    blocks=[*parts[0].blocks, invite.to_dict()],
+                    response_type="in_channel",
+                )
+                return
+        for part in parts[:RESPONSE_URL_USES]:
+            respond(
+                text=part.text,
+                blocks=part.blocks,
+                response_type="ephemeral",
+                replace_original=False,
+            )
+
+    def post_shared(self, reply: Reply, parts: list[Any], channel_id: str) -> None:
+        posted = self.client.chat_postMessage(
+            channel=channel_id, text=parts[0].text, blocks=parts[0].blocks
+        )
+        ts, channel = posted["ts"], posted["channel"]
+        for part in parts[1:]:
+            self.client.chat_postMessage(
+                channel=channel, thread_ts=ts, text=part.text, blocks=part.blocks
+            )
+        png = self.charts(reply.chart) if reply.chart else None
+        if png:
+            self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=ts,
+                file=png,
+                filename="podmem-report.png",
+                title="Memory over time",
+            )
+
+
+def build_app(*, settings: Settings, listeners: Listeners, client: WebClient) -> App:
+    secret = settings.slack_signing_secret
+    app = App(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        # Socket Mode has no signatures to check; HTTP mode must check every request.
+        request_verification_enabled=settings.slack_mode == "http",
+        token_verification_enabled=False,
+        process_before_response=False,
+    )
+    listeners.register(app)
+    return app

@@ -1,0 +1,246 @@
+"""`/podmem` and the buttons over HTTP mode: signed requests from "Slack" to the real Bolt app,
+answers through response_url and the Web API stand-in, data from a real Prometheus."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.delivery.charts import ChartMaker
+from bot.delivery.slack import slack_client
+from bot.health import serve_http
+from bot.metrics import Metrics
+from bot.settings import Settings, load_settings
+from bot.slack_app.answers import Answers
+from bot.slack_app.app import Listeners, build_app
+from bot.sources.prometheus import PrometheusSource
+from bot.state.sqlite import SqliteStore
+from tests import datasets as d
+from tests.conftest import PrometheusFactory
+from tests.prometheus_harness import free_port
+from tests.slack_requests import SECRET, action_form, signed_post, slash_form
+from tests.slack_standin import SlackStandIn
+
+AT = "--at 2026-11-01T02:10:00Z"
+
+
+@dataclass
+class Bot:
+    url: str
+    slack: SlackStandIn
+    store: SqliteStore
+
+    @property
+    def events(self) -> str:
+        return f"{self.url}/slack/events"
+
+    def slash(self, text: str, name: str, **form: str) -> tuple[int, float]:
+        started = time.monotonic()
+        response = signed_post(self.events, slash_form(text, self.slack.response_url(name), **form))
+        return response.status_code, time.monotonic() - started
+
+    def answers(self, name: str, count: int = 1, timeout: float = 20) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.slack.responses(name)
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"no answer on response_url {name!r} within {timeout} s")
+
+
+def start_bot(
+    slack: SlackStandIn, prometheus_url: str, tmp_path: Path, **overrides: Any
+) -> tuple[Bot, Callable[[], None]]:
+    settings: Settings = load_settings(
+        prometheus_url=prometheus_url,
+        slack_api_url=slack.api_url,
+        slack_mode="http",
+        slack_signing_secret=SECRET,
+        slack_bot_token="xoxb-test",
+        slack_channel="#alerts",
+        kubernetes="off",
+        **overrides,
+    )
+    source = PrometheusSource(settings)
+    store = SqliteStore(tmp_path / "state.db")
+    client = slack_client(settings)
+    answers = Answers(
+        source=source, kubernetes=None, settings=settings, clock=lambda: datetime.now(UTC)
+    )
+    listeners = Listeners(
+        settings=settings,
+        client=client,
+        answers=answers,
+        store=store,
+        charts=ChartMaker(source, settings),
+    )
+    app = build_app(settings=settings, listeners=listeners, client=client)
+    port = free_port()
+    server = serve_http(port, Metrics(), lambda: True, slack=app, host="127.0.0.1")
+    return Bot(f"http://127.0.0.1:{port}", slack, store), server.shutdown
+
+
+@pytest.fixture
+def bot(prometheus_for: PrometheusFactory, tmp_path: Path) -> Iterator[Bot]:
+    with SlackStandIn() as slack:
+        started, stop = start_bot(slack, prometheus_for(d.MAIN).url, tmp_path)
+        yield started
+        stop()
+
+
+def text_of(answer: dict[str, Any]) -> str:
+    return str(answer.get("text", ""))
+
+
+def test_report_is_acknowledged_at_once_and_answered(bot: Bot) -> None:
+    status, took = bot.slash(f"default/cache-5c4b-q1 {AT}", "r1")
+    assert status == 200
+    assert took < 3.0
+    (answer,) = bot.answers("r1")
+    assert answer["response_type"] == "ephemeral"
+    assert "cache_heavy" in text_of(answer)
+    blocks = answer["blocks"]
+    assert blocks[0]["type"] == "header" and "default/cache-5c4b-q1" in blocks[0]["text"]["text"]
+    flat = str(blocks)
+    assert "no OOM risk" in flat and "Reclaimable cache" in flat and "Share with chart" in flat
+
+
+@pytest.mark.parametrize(
+    ("forge", "age", "status"),
+    [(True, 0, 401), (False, 600, 401)],
+)
+def test_forged_or_stale_signatures_are_refused(
+    bot: Bot, forge: bool, age: int, status: int
+) -> None:
+    form = slash_form("help", bot.slack.response_url("x"))
+    response = signed_post(bot.events, form, forge=forge, timestamp=int(time.time()) - age)
+    assert response.status_code == status
+    assert bot.slack.responses("x") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('x"})or(vector(1))or(up{a="', "is not a pod name"),
+        ('x"}) or vector(1) or up{a="', "one target at a time"),
+        ("api --at yesterday", "bad time"),
+        ("api --range forever", "bad duration"),
+        ("api --frobnicate", "unknown option"),
+        ("a b", "one target at a time"),
+        ("deploy/api", "which namespace?"),
+        ("api --at 2099-01-01T00:00:00Z", "in the future"),
+        ("x" * 400, "at most 300"),
+    ],
+)
+def test_bad_input_gets_one_clear_line_and_the_usage(bot: Bot, text: str, expected: str) -> None:
+    status, _ = bot.slash(text, "bad")
+    assert status == 200
+    (answer,) = bot.answers("bad")
+    assert expected in text_of(answer)
+    assert "Usage:" in text_of(answer)
+    assert "Traceback" not in str(answer)
+
+
+def test_ambiguous_offers_buttons_and_not_found_offers_closest(bot: Bot) -> None:
+    bot.slash(f"twin-0001 {AT}", "amb")
+    (answer,) = bot.answers("amb")
+    buttons = [e for b in answer["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert {b["text"]["text"] for b in buttons} == {"team-a/twin-0001", "team-b/twin-0001"}
+    bot.slash(f"cache-5c4x-q1 {AT}", "nf")
+    (answer,) = bot.answers("nf")
+    assert "Closest: default/cache-5c4b-q1" in text_of(answer)
+
+
+def test_help_top_and_workload(bot: Bot) -> None:
+    bot.slash("help", "h")
+    assert "working set" in text_of(bot.answers("h")[0])
+    bot.slash(f"top {AT}", "t")
+    assert "Closest to their limit" in text_of(bot.answers("t")[0])
+    bot.slash(f"deploy/api -n default {AT}", "w")
+    assert "deployment/api in default" in text_of(bot.answers("w")[0])
+
+
+def test_rate_limit_per_user(bot: Bot) -> None:
+    for i in range(10):
+        bot.slash("help", f"ok{i}")
+    bot.slash("help", "eleventh")
+    assert "try again in" in text_of(bot.answers("eleventh")[0])
+    bot.slash("help", "other", user="U0BOB")
+    assert "working set" in text_of(bot.answers("other")[0])
+
+
+def test_refused_namespace_reveals_nothing(
+    prometheus_for: PrometheusFactory, tmp_path: Path
+) -> None:
+    with SlackStandIn() as slack:
+        bot, stop = start_bot(
+            slack,
+            prometheus_for(d.MAIN).url,
+            tmp_path,
+            access_rules=[{"namespaces": ["team-*"], "channels": ["C0ALERTS"]}],
+        )
+        try:
+            bot.slash(f"default/cache-5c4b-q1 {AT}", "refused")
+            bot.slash(f"default/no-such-pod {AT}", "absent")
+            bot.slash(f"team-a/twin-0001 {AT}", "allowed")
+            bot.slash(f"team-a/twin-0001 {AT}", "elsewhere", channel="C0RANDOM")
+            refused, absent = text_of(bot.answers("refused")[0]), text_of(bot.answers("absent")[0])
+            assert "no pod named" in refused and "no pod named" in absent
+            # Word for word the answer for a pod that does not exist: nothing leaks.
+            assert refused.replace("cache-5c4b-q1", "?") == absent.replace("no-such-pod", "?")
+            assert "team-a/twin-0001" in text_of(bot.answers("allowed")[0])
+            assert "not enabled for you" in text_of(bot.answers("elsewhere")[0])
+        finally:
+            stop()
+
+
+def test_snooze_button_writes_state_and_says_who_on_the_message(bot: Bot) -> None:
+    client = bot.slack.client()
+    posted = client.chat_postMessage(
+        channel="#alerts",
+        text="WARNING memory",
+        blocks=[
+            {"type": "section", "text": {"type": "mrkdwn", "text": "WARNING"}},
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "podmem_snooze_1h",
+                        "text": {"type": "plain_text", "text": "Snooze 1 h"},
+                        "value": "{}",
+                    }
+                ],
+            },
+        ],
+    )
+    message = {"ts": posted["ts"], "text": "WARNING memory", "blocks": posted["message"]["blocks"]}
+    value = {"c": "", "n": "default", "p": "leak-7d9f-x2", "k": "app", "w": "deployment/leak"}
+    form = action_form(
+        "podmem_snooze_1h",
+        value,
+        response_url=bot.slack.response_url("b"),
+        channel=posted["channel"],
+        message=message,
+    )
+    assert signed_post(bot.events, form).status_code == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not bot.slack.messages("#alerts")[0]["edits"]:
+        time.sleep(0.05)
+    updated = bot.slack.messages("#alerts")[0]
+    assert "Snoozed container leak-7d9f-x2/app by <@U0ALICE> until" in str(updated["blocks"])
+    assert "Unmute" in str(updated["blocks"]) and "Snooze 1 h" not in str(updated["blocks"])
+    (silence,) = bot.store.read()[0].silences
+    assert (silence.scope, silence.name, silence.created_by) == (
+        "container",
+        "leak-7d9f-x2/app",
+        "<@U0ALICE>",
+    )
+    assert silence.until is not None and 3500 < silence.until - time.time() <= 3600
