@@ -26,28 +26,34 @@ The recipe, as slack_bolt 1.30 / slack_sdk 3.48 read:
   ``slack.response_url(name)`` URL lands in ``slack.responses(name)``.
 
 What Slack does and this serves: ``apps.connections.open`` answers
-``ws://127.0.0.1:PORT/link/?ticket=...&app_id=...`` (Slack: ``wss://wss-primary.slack.com/...``);
-each ticket opens one connection, a reused or unknown one is refused (HTTP 401 here, Slack's
+``ws://127.0.0.1:PORT/link/?ticket=...&app_id=...`` (Slack: ``wss://wss-....slack.com/link/...``);
+each ticket opens one connection, a reused or unknown one is refused (HTTP 401 here; Slack's
 status is not documented). On connect the server sends ``hello`` (``num_connections``,
 ``debug_info``, ``connection_info.app_id``). Envelopes are ``{"envelope_id", "type",
 "payload", "accepts_response_payload"}`` (events also ``retry_attempt``/``retry_reason``); a
 slash command's payload is the HTTP form's fields as a JSON object of strings. The client acks
-with ``{"envelope_id"}`` plus an optional ``payload``. Pings are answered with pongs; a
-``disconnect`` message (``reason`` ``refresh_requested``, ``warning`` or ``link_disabled``)
-precedes Slack closing a connection. Not modelled: redelivery of unacked envelopes, Slack's
-refresh every few hours, spreading envelopes over several connections (the newest gets all).
+with ``{"envelope_id"}`` plus an optional ``payload``. Client pings get pongs and the server
+pings too. Before Slack closes a connection it sends ``{"type": "disconnect", "reason": ...}``
+(``warning``, ``refresh_requested``, ``link_disabled``) and leaves the client a moment to
+open a new one. Not modelled: redelivery of unacked envelopes, Slack's refresh every few
+hours, spreading envelopes over several connections (the newest one gets them all).
 
 How the builtin client (``SocketModeHandler``'s) behaves, which tests depend on:
-- It connects without TLS to any port but 443, and pings once on connect, then every
+- It connects without TLS to any port but 443, and pings on connect, then every
   ``ping_interval`` (``SocketModeHandler`` default 10 s, ``SocketModeClient`` 5 s).
-- On a ``disconnect`` message it reconnects at once: ``apps.connections.open`` again, a new
-  connection, then it closes the old one. On a bare close frame (``reason=None``) or a cut
-  connection (``drop=True``) it does *not* reconnect at once: its close handler still sees
-  the old socket as open. Its monitor reconnects on the next ``ping_interval`` tick, so pass
-  a small ``ping_interval`` to the handler when a test needs that path to be fast.
-- ``handler.close()`` joins its receive thread, which notices only when ``recv`` returns: at
-  the next frame, or after its 3 s socket timeout. The stand-in's own pings (every 0.25 s by
-  default) keep that short.
+- On a ``disconnect`` message it reconnects at once (``apps.connections.open`` again, a new
+  connection), then closes the old one itself. On a bare close frame (``reason=None``) it
+  does *not* reconnect at once (its close handler still sees the socket as open); its monitor
+  does, on the next ``ping_interval`` tick. On a TCP close without close frame
+  (``drop=True``) its receive thread spins on ``recv() == b""`` at full CPU until five pings
+  in a row fail: 5 x ``ping_interval`` (50 s with the handler's default). So pass a small
+  ``ping_interval`` to the handler when a test needs those paths.
+- ``handler.close()`` takes up to ~1 s: its message thread polls a queue with a 1 s timeout,
+  and its receive thread notices only when ``recv`` returns (at the next frame, else after a
+  3 s socket timeout; the stand-in's pings, every 0.25 s by default, keep that short).
+- Its threads are unnamed (``Thread-N (_run)``, ``ThreadPoolExecutor-N_M``); Bolt's
+  ``App`` keeps its listener ``ThreadPoolExecutor`` thread after ``handler.close()``. This
+  stand-in's one thread is ``socket-mode-standin``; stop() joins it and closes its loop.
 """
 
 from __future__ import annotations
