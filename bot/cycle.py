@@ -83,9 +83,13 @@ def run_digest(
                 )
             bars = [
                 Bar(
-                    label=f"{a.memory.ref.namespace}/{a.memory.ref.pod} · {a.memory.ref.container}",
-                    working_set_ratio=a.working_set_to_limit or 0.0,
-                    usage_ratio=a.usage_to_limit,
+                    cluster=a.memory.ref.cluster,
+                    namespace=a.memory.ref.namespace,
+                    pod=a.memory.ref.pod,
+                    container=a.memory.ref.container,
+                    working_set_bytes=a.memory.working_set_bytes,
+                    usage_bytes=a.memory.usage_bytes,
+                    limit_bytes=a.memory.limit_bytes,
                 )
                 for a in digest.top[: settings.digest_top]
             ]

@@ -401,6 +401,10 @@ class SlackStandIn:
         with self._lock:
             return copy.deepcopy(self._messages.get(self.channel_id(channel), []))
 
+    def top_level(self, channel: str) -> list[JSON]:
+        """The channel's messages that are not thread replies, in post order."""
+        return [m for m in self.messages(channel) if m["thread_ts"] in (None, m["ts"])]
+
     def thread(self, channel: str, ts: str) -> list[JSON]:
         """Replies to the message ``ts``, parent excluded."""
         return [m for m in self.messages(channel) if m["thread_ts"] == ts and m["ts"] != ts]

@@ -69,7 +69,7 @@ def test_429_retry_after_is_honoured(
     attempts = slack.calls_to("chat.postMessage")
     assert len(attempts) == 2
     assert attempts[1].at - attempts[0].at >= 1.0
-    assert len(slack.messages(CHANNEL)) == 1
+    assert len(slack.top_level(CHANNEL)) == 1
 
 
 def test_slack_down_for_cycles_then_back_delivers_all_once_in_order(
@@ -84,12 +84,14 @@ def test_slack_down_for_cycles_then_back_delivers_all_once_in_order(
     assert slack.messages(CHANNEL) == []
     slack.up()
     step(226, capsys)
-    top = [m for m in slack.messages(CHANNEL) if m["thread_ts"] in (None, m["ts"])]
+    top = slack.top_level(CHANNEL)
     assert [m["text"].splitlines()[0].split(" · ")[0] for m in top] == [
         ":boom: *ENDED BY OOM KILL* memory",  # the warning, escalated, then ended
         ":boom: *OOMKilled*",
     ]
-    replies = [m["text"].split(" ")[0] for m in slack.thread(CHANNEL, top[0]["ts"])]
+    replies = [
+        m["text"].split(" ")[0] for m in slack.thread(CHANNEL, top[0]["ts"]) if not m.get("files")
+    ]
     assert replies == ["Escalated", "Ended"]
     accepted = [
         c.args["text"]
@@ -98,7 +100,8 @@ def test_slack_down_for_cycles_then_back_delivers_all_once_in_order(
     ]
     assert len(set(accepted)) == len(accepted) == 2  # nothing posted twice
     step(240, capsys)
-    assert len(slack.messages(CHANNEL)) == 4  # nothing more, nothing twice
+    assert len(slack.top_level(CHANNEL)) == 2  # nothing more, nothing twice
+    assert len(slack.uploads()) == 2  # one chart per alert thread
 
 
 def _outbox_length(state: Path) -> int:
@@ -131,13 +134,13 @@ def test_sigkill_between_outbox_and_send_delivers_after_restart(
     deadline = time.monotonic() + 30
     while _outbox_length(state) == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert _outbox_length(state) == 1
+    assert _outbox_length(state) == 2  # the alert and its chart, persisted together
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     assert slack.messages(CHANNEL) == []
     slack.up()
     assert check(185).wait(timeout=60) == 0
-    (message,) = slack.messages(CHANNEL)
+    (message,) = slack.top_level(CHANNEL)
     assert message["text"].startswith(":warning: *WARNING* memory")
     assert _outbox_length(state) == 0
 
@@ -161,7 +164,7 @@ def test_prometheus_gone_mid_incident(
         assert step(230, capsys)[0] == 0
     finally:
         server.stop()
-    texts = [m["text"].splitlines()[0] for m in slack.messages(CHANNEL)]
+    texts = [m["text"].splitlines()[0] for m in slack.messages(CHANNEL) if m["text"]]
     degraded = [t for t in texts if "Monitoring degraded" in t]
     recovered = [t for t in texts if "Monitoring recovered" in t]
     assert len(degraded) == 1 and len(recovered) == 1

@@ -109,13 +109,14 @@ def test_one_leader_one_set_of_posts_and_a_clean_handover(
         return lease["spec"].get("holderIdentity") if lease else None
 
     try:
-        wait_for(lambda: len(slack.messages(CHANNEL)) >= 1, 60, "the first alert")
+        wait_for(lambda: len(slack.top_level(CHANNEL)) >= 1, 60, "the first alert")
         first = holder()
         assert first in ("podmem-a", "podmem-b")
         second = "b" if first == "podmem-a" else "a"
+        wait_for(lambda: leader_flag(second) is not None, 30, "the follower's metrics")
         assert leader_flag(first[-1]) == 1.0 and leader_flag(second) == 0.0
         time.sleep(6)  # more check cycles on the leader: still one message
-        assert len(slack.messages(CHANNEL)) == 1
+        assert len(slack.top_level(CHANNEL)) == 1
 
         processes[first[-1]].send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
@@ -123,7 +124,7 @@ def test_one_leader_one_set_of_posts_and_a_clean_handover(
         handover = time.monotonic() - killed_at
         wait_for(lambda: leader_flag(second) == 1.0, 10, "the new leader's jobs")
         time.sleep(6)  # the new leader checks: it knows the alert from the shared state
-        assert len(slack.messages(CHANNEL)) == 1
+        assert len(slack.top_level(CHANNEL)) == 1
         assert handover <= LEASE_SECONDS + 3
         assert requests.get(f"http://127.0.0.1:{ports[second]}/healthz", timeout=1).ok
         assert requests.get(f"http://127.0.0.1:{ports[second]}/readyz", timeout=1).ok

@@ -67,12 +67,12 @@ def handler_for(app: App, socket: SocketModeStandIn) -> Iterator[HandlerFactory]
     def connect(app_token: str = "xapp-test", **kwargs: Any) -> SocketModeHandler:
         handler = SocketModeHandler(app, app_token=app_token, **kwargs)
         handlers.append(handler)
-        handler.connect()
+        handler.connect()  # type: ignore[no-untyped-call]
         return handler
 
     yield connect
     for handler in handlers:
-        handler.close()
+        handler.close()  # type: ignore[no-untyped-call]
 
 
 def test_slash_command_acked_in_time_and_respond_reaches_response_url(
@@ -184,9 +184,9 @@ def test_wrong_app_tokens_fail_cleanly(
     handler = SocketModeHandler(app, app_token="xapp-wrong")
     try:
         with pytest.raises(SlackApiError):
-            handler.connect()
+            handler.connect()  # type: ignore[no-untyped-call]
     finally:
-        handler.close()
+        handler.close()  # type: ignore[no-untyped-call]
     assert socket.connects == 0 and socket.refused == 0
     calls = [(c.token, c.error) for c in slack.calls_to("apps.connections.open")]
     assert calls == [
@@ -253,14 +253,14 @@ def test_async_aiohttp_client(socket: SocketModeStandIn, slack: SlackStandIn) ->
 
         client.socket_mode_request_listeners.append(ack)  # type: ignore[arg-type]
         try:
-            await client.connect()
+            await client.connect()  # type: ignore[no-untyped-call]
             first = await asyncio.to_thread(socket.wait_connected)
             await asyncio.to_thread(socket.disconnect_all)
             second = await asyncio.to_thread(socket.wait_connected, after=first)
             envelope_id = await asyncio.to_thread(socket.send_slash_command, text="x")
             return second, (await asyncio.to_thread(socket.wait_ack, envelope_id)).connection
         finally:
-            await client.close()
+            await client.close()  # type: ignore[no-untyped-call]
 
     second, acked_on = asyncio.run(scenario())
     assert acked_on == second

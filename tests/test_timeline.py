@@ -89,9 +89,13 @@ def test_incident_timeline(
     assert memory["text"].startswith(":boom: *ENDED BY OOM KILL* memory")
     assert memory["edits"] == 2  # escalated, then resolved
     assert ":boom: *OOMKilled*" in oom["text"] and "default/leak-7d9f-x2" in oom["text"]
-    replies = [m["text"] for m in slack.thread(CHANNEL, memory["ts"])]
+    replies = [m["text"] for m in slack.thread(CHANNEL, memory["ts"]) if not m.get("files")]
     assert replies[0].startswith("Escalated to *CRITICAL*")
     assert replies[1].startswith("Ended by the OOM kill at")
+    # The chart went into each alert's thread, as a real PNG.
+    uploads = slack.uploads()
+    assert {u.thread_ts for u in uploads} == {memory["ts"], oom["ts"]}
+    assert all(u.data.startswith(b"\x89PNG") for u in uploads)
 
 
 def test_the_warning_carries_the_figures(
@@ -99,7 +103,7 @@ def test_the_warning_carries_the_figures(
 ) -> None:
     step(100, capsys)
     step(180, capsys)
-    (message,) = slack.messages(CHANNEL)
+    (message,) = [m for m in slack.messages(CHANNEL) if m["thread_ts"] in (None, m["ts"])]
     text = message["text"]
     for figure in (
         "*WARNING* memory",

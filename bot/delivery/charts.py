@@ -5,22 +5,27 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from bot.model import ContainerRef, OomKill
+from bot.analysis import Thresholds, assess
+from bot.model import ContainerMemory, ContainerRef, OomKill
 from bot.promql import Scope
-from bot.render.charts import memory_chart
+from bot.render.charts import digest_chart, memory_chart
 from bot.settings import Settings
 from bot.sources.base import MemorySource, SourceError
-from bot.state.document import ChartRequest
+from bot.state.document import Bar, ChartRequest
 
 log = logging.getLogger(__name__)
 
 
 class ChartMaker:
+    """Draws what a ChartRequest asks for: a container's memory, or the digest's bars."""
+
     def __init__(self, source: MemorySource, settings: Settings) -> None:
         self.source, self.settings = source, settings
 
     def __call__(self, request: ChartRequest) -> bytes | None:
         """The PNG, or None when the history cannot be read now (the upload is retried)."""
+        if request.bars is not None:
+            return self.digest(request.bars)
         ref = ContainerRef(request.cluster, request.namespace, request.pod, request.container)
         start = datetime.fromtimestamp(request.start, tz=UTC)
         end = datetime.fromtimestamp(request.end, tz=UTC)
@@ -37,4 +42,25 @@ class ChartMaker:
             request_bytes=request.request_bytes,
             kills=kills,
             timezone=self.settings.timezone,
+        )
+
+    def digest(self, bars: list[Bar]) -> bytes:
+        thresholds = Thresholds.from_settings(self.settings)
+        assessments = [
+            assess(
+                ContainerMemory(
+                    ContainerRef(b.cluster, b.namespace, b.pod, b.container),
+                    working_set_bytes=b.working_set_bytes,
+                    usage_bytes=b.usage_bytes,
+                    limit_bytes=b.limit_bytes,
+                ),
+                thresholds,
+            )
+            for b in bars
+        ]
+        return digest_chart(
+            assessments,
+            warning_ratio=self.settings.warning_ratio,
+            critical_ratio=self.settings.critical_ratio,
+            top=len(bars),
         )

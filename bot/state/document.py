@@ -49,11 +49,15 @@ class Silence(BaseModel):
 
 
 class Bar(BaseModel):
-    """One container in the digest chart."""
+    """One container in the digest chart: enough to judge it again when drawing."""
 
-    label: str
-    working_set_ratio: float
-    usage_ratio: float | None = None
+    cluster: str
+    namespace: str
+    pod: str
+    container: str
+    working_set_bytes: int | None
+    usage_bytes: int | None
+    limit_bytes: int | None
 
 
 class ChartRequest(BaseModel):
