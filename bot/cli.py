@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--replay-from",
         help="run against historical data: the bot's clock starts at this instant",
     )
+    run.add_argument(
+        "--replay-speed",
+        type=float,
+        default=1.0,
+        help="with --replay-from: how many data seconds pass per real second (drills, tests)",
+    )
 
     for verb, text in (
         ("snooze", "silence alerts for a while (--for)"),

@@ -22,10 +22,19 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _KnownNoise(logging.Filter):
+    """Bolt warns that its token is unused whenever SLACK_BOT_TOKEN is set and a client is
+    given, which is exactly how podmem wires it (one client with our base URL and retries)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 def setup_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
+    handler.addFilter(_KnownNoise())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -98,7 +98,7 @@ class Runner:
         self.metrics.checks.labels("ok" if report.ok else "degraded").inc()
         delivery = report.delivery
         log.info(
-            "check at %s: %s containers, %d sent, %d waiting, %d refused",
+            "check at %s: %s container(s), %d sent, %d waiting, %d refused",
             report.evaluated_at.strftime("%H:%M:%S"),
             len(report.result.assessments) if report.result else "no",
             delivery.sent,

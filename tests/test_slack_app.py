@@ -244,3 +244,67 @@ def test_snooze_button_writes_state_and_says_who_on_the_message(bot: Bot) -> Non
         "<@U0ALICE>",
     )
     assert silence.until is not None and 3500 < silence.until - time.time() <= 3600
+
+
+def test_the_same_command_over_socket_mode(
+    prometheus_for: PrometheusFactory, tmp_path: Path
+) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from tests.socket_standin import SocketModeStandIn
+
+    with SlackStandIn() as slack, SocketModeStandIn(slack) as socket:
+        settings = load_settings(
+            prometheus_url=prometheus_for(d.MAIN).url,
+            slack_api_url=slack.api_url,
+            slack_bot_token="xoxb-test",
+            slack_app_token="xapp-test",
+            slack_channel="#alerts",
+            kubernetes="off",
+        )
+        source = PrometheusSource(settings)
+        client = slack_client(settings)
+        answers = Answers(
+            source=source, kubernetes=None, settings=settings, clock=lambda: datetime.now(UTC)
+        )
+        listeners = Listeners(
+            settings=settings,
+            client=client,
+            answers=answers,
+            store=SqliteStore(tmp_path / "s.db"),
+            charts=ChartMaker(source, settings),
+        )
+        handler = SocketModeHandler(
+            build_app(settings=settings, listeners=listeners, client=client), app_token="xapp-test"
+        )
+        handler.connect()  # type: ignore[no-untyped-call]
+        try:
+            socket.wait_connected()
+            envelope = socket.send_slash_command(
+                text=f"default/cache-5c4b-q1 {AT}", response_url=slack.response_url("sm")
+            )
+            ack = socket.wait_ack(envelope, timeout=3.0)
+            assert ack.acked_after < 3.0
+            deadline = time.monotonic() + 20
+            while not slack.responses("sm") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            (answer,) = slack.responses("sm")
+            assert "cache_heavy" in text_of(answer)
+        finally:
+            handler.close()  # type: ignore[no-untyped-call]
+
+
+def test_share_posts_in_channel_with_the_chart_or_asks_for_an_invite(bot: Bot) -> None:
+    bot.slash(f"default/leak-7d9f-x2 --share {AT}", "share", channel="C0ALERTS")
+    deadline = time.monotonic() + 20
+    while not bot.slack.uploads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (post,) = bot.slack.top_level("C0ALERTS")
+    assert "default/leak-7d9f-x2" in post["text"]
+    (upload,) = bot.slack.uploads()
+    assert upload.thread_ts == post["ts"] and upload.data.startswith(b"\x89PNG")
+    bot.slack.not_in_channel("C0SECRET")
+    bot.slash(f"default/leak-7d9f-x2 --share {AT}", "invite", channel="C0SECRET")
+    (answer,) = bot.answers("invite")
+    assert answer["response_type"] == "in_channel"
+    assert "Invite me" in str(answer["blocks"])

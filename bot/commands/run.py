@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from bot.commands.common import require_slack_app, settings_from
 from bot.logs import setup_logging
 from bot.runner import run_bot
-from bot.units import parse_instant
+from bot.units import InputError, parse_instant
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -19,7 +19,10 @@ def run_command(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
     if args.replay_from:
-        # Replay: time flows from the given instant at the normal rate (tests, demos, drills).
+        # Replay: time flows from the given instant, `--replay-speed` times the normal rate.
+        if not 0 < args.replay_speed <= 10_000:
+            raise InputError("--replay-speed must be between 0 and 10000")
         origin, started = parse_instant(args.replay_from), time.monotonic()
-        clock = lambda: origin + timedelta(seconds=time.monotonic() - started)  # noqa: E731
+        speed = args.replay_speed
+        clock = lambda: origin + timedelta(seconds=(time.monotonic() - started) * speed)  # noqa: E731
     return run_bot(settings, clock=clock)

@@ -1,0 +1,93 @@
+"""`podmem run` end to end: real Prometheus with the incident, the Kubernetes API stand-in, the
+Slack stand-in; the bot replays the incident fast and Slack sees what an SRE would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests import datasets as d
+from tests.conftest import PrometheusFactory
+from tests.k8s_standin import KubeStandIn
+from tests.prometheus_harness import free_port
+from tests.slack_standin import SlackStandIn
+
+CHANNEL = "#alerts"
+
+
+def test_run_posts_edits_charts_and_the_digest(
+    prometheus_for: PrometheusFactory, tmp_path: Path
+) -> None:
+    with KubeStandIn() as kube, SlackStandIn() as slack:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "s",
+                    "clusters": [{"name": "s", "cluster": {"server": kube.url}}],
+                    "users": [{"name": "u", "user": {"token": "t"}}],
+                    "contexts": [{"name": "s", "context": {"cluster": "s", "user": "u"}}],
+                }
+            )
+        )
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": "secret",
+            "PODMEM_SLACK_MODE": "http",
+            "PODMEM_HTTP_PORT": str(free_port()),
+            "PODMEM_SLACK_API_URL": slack.api_url,
+            "PODMEM_SLACK_CHANNEL": CHANNEL,
+            "PODMEM_SLACK_CHANNEL_INTERVAL_SECONDS": "0",
+            "PODMEM_STATE_PATH": str(tmp_path / "state.db"),
+            "PODMEM_PROMETHEUS_URL": prometheus_for(d.TIMELINE).url,
+            "PODMEM_CHECK_INTERVAL_SECONDS": "5",
+            "PODMEM_DIGEST_CRON": "* * * * *",  # every minute of wall-clock time
+        }
+        # Data minutes 170 → 250 in about 20 s: a check every 20 data minutes.
+        replay = d.minutes(d.TIMELINE, 170).isoformat()
+        log = (tmp_path / "run.log").open("wb")
+        bot = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "run",
+                "--replay-from",
+                replay,
+                "--replay-speed",
+                "240",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                texts = [m["text"] for m in slack.top_level(CHANNEL)]
+                if any("daily digest" in t for t in texts) and any("OOMKilled" in t for t in texts):
+                    break
+                time.sleep(0.5)
+        finally:
+            bot.terminate()
+            bot.wait(timeout=20)
+        top = slack.top_level(CHANNEL)
+        memory = next(m for m in top if "memory · default/leak-7d9f-x2" in m["text"])
+        assert memory["edits"] >= 2  # escalated, then ended by the OOM kill
+        assert memory["text"].startswith(":boom: *ENDED BY OOM KILL*")
+        assert any(":boom: *OOMKilled*" in m["text"] for m in top)
+        assert any("podmem daily digest" in m["text"] for m in top)
+        uploads = slack.uploads()
+        assert memory["ts"] in {u.thread_ts for u in uploads}  # the chart in the alert's thread
+        assert len({m["text"] for m in top}) == len(top)  # nothing posted twice
+        output = (tmp_path / "run.log").read_text()
+        assert "Traceback" not in output and "xoxb-test" not in output
