@@ -7,6 +7,7 @@ ends as one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SOURCE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `podmem demo | head`: the reader left; say nothing more.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return 0
 
 
 if __name__ == "__main__":

@@ -42,8 +42,9 @@ def _finding(f: Finding) -> str:
             f"*{format_bytes(f.freed_bytes)}*"
         )
     return (
-        f"• {where}: limit {format_bytes(f.current_bytes)} < peak working set "
-        f"{format_bytes(f.peak_bytes)} + headroom → limit *{format_bytes(f.suggested_bytes)}*"
+        f"• {where}: peak working set {format_bytes(f.peak_bytes)} = "
+        f"{format_ratio(f.peak_bytes / f.current_bytes)} of the {format_bytes(f.current_bytes)} "
+        f"limit → limit *{format_bytes(f.suggested_bytes)}*"
     )
 
 
@@ -55,7 +56,7 @@ class DigestRenderer:
     def sections(self, d: Digest, limit: int | None) -> list[tuple[str, list[str], int]]:
         """(title, lines, total) per section; `limit` cuts each list (None: everything)."""
         kills = [
-            f"• {workload}: *{len(kills)}* kill(s) · pods "
+            f"• {workload}: *{len(kills)}* {'kill' if len(kills) == 1 else 'kills'} · "
             + ", ".join(sorted({f"`{k.ref.pod}`" for k in kills}))
             for workload, kills in d.kills_by_workload.items()
         ]

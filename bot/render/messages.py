@@ -256,7 +256,7 @@ class Renderer:
             )
             pairs = [
                 ("Killed", f"{when} · restart #{k.restart_count + 1}"),
-                ("Ran for", format_duration(c.seconds_running)),
+                ("Ran for", format_duration(c.seconds_running) if c.seconds_running else "unknown"),
                 ("Peak working set", format_bytes(c.peak_working_set_bytes)),
                 ("Limit", format_bytes(c.limit_bytes)),
                 ("Peak RSS", format_bytes(c.peak_rss_bytes)),
@@ -272,16 +272,21 @@ class Renderer:
                 self.actions(k.ref, k.workload),
             )
             return Message(text, blocks)
-        pods = sorted({a.kill.ref.pod for a in alerts})
         owner = k.workload or k.ref.pod
-        title = f"{len(alerts)} OOM kills · {owner} ({k.ref.namespace}) · {len(pods)} pod(s)"
-        lines = []
+        by_container: dict[ContainerRef, list[OomAlert]] = {}
         for alert in alerts:
-            kill = alert.kill
-            when = self.clock(kill.finished_at.timestamp()) if kill.finished_at else "time unknown"
+            by_container.setdefault(alert.kill.ref, []).append(alert)
+        pods = f" · {len({r.pod for r in by_container})} pods" if len(by_container) > 1 else ""
+        title = f"{len(alerts)} OOM kills · {owner} ({k.ref.namespace}){pods}"
+        lines = []
+        for ref, kills in by_container.items():
+            times = [a.kill.finished_at.timestamp() for a in kills if a.kill.finished_at]
+            last = f"last {self.clock(max(times))}" if times else "in the last minutes"
+            peak = max((a.context.peak_working_set_bytes or 0) for a in kills)
+            count = f"{len(kills)} kills, " if len(kills) > 1 else ""
             lines.append(
-                f"• `{kill.ref.pod}` · {kill.ref.container} · {when} · peak working set "
-                f"{format_bytes(alert.context.peak_working_set_bytes)}"
+                f"• `{ref.pod}` · {ref.container} · {count}{last} · peak working set "
+                f"{format_bytes(peak)}"
             )
         text = (
             f":boom: *OOMKilled* · {title}\n"
@@ -290,7 +295,7 @@ class Renderer:
             + f"\n{c.story}"
         )
         blocks = (
-            header(f"💥 OOMKilled · {title}"),
+            header(f"💥 {title}"),
             section(c.story),
             section("\n".join(lines)),
             self.where_context(k.ref, k.workload, None),
