@@ -88,7 +88,8 @@ class DemoSink:
         if label:
             print(f"    {label}")
         print(render_blocks(note.text, note.blocks, reply=reply))
-        self.page.message(note.text, note.blocks, reply=reply)
+        edited = "· edited: this replaces the alert above" if note.action == "update" else ""
+        self.page.message(note.text, note.blocks, reply=reply, note=edited)
         return SendResult(ok=True, ts=result.ts or ts or f"{self.count}.000", channel=note.channel)
 
 

@@ -83,14 +83,14 @@ class HtmlPage:
         *,
         reply: bool = False,
         image: str | None = None,
+        note: str = "",
     ) -> None:
         body = "".join(_block(b) for b in blocks) if blocks else f"<div>{_mrkdwn(text)}</div>"
         if image:
             body += f'<img src="{html.escape(image)}" alt="chart">'
         css = "msg reply" if reply else "msg"
-        self.parts.append(
-            f'<div class="{css}"><div class="who">podmem<small>APP</small></div>{body}</div>'
-        )
+        who = f'<div class="who">podmem<small>APP {html.escape(note)}</small></div>'
+        self.parts.append(f'<div class="{css}">{who}{body}</div>')
 
     def render(self) -> str:
         return (
