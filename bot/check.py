@@ -21,6 +21,9 @@ from bot.settings import Settings
 from bot.sources.base import MemorySource
 from bot.sources.kubernetes import KubernetesSource
 
+# Killed pods whose histories share one range query (a bounded regex, a bounded answer).
+HISTORY_BATCH = 50
+
 
 @dataclass(frozen=True, slots=True)
 class MemoryAlert:
@@ -49,7 +52,8 @@ class CheckResult:
     evaluated_at: datetime
     assessments: tuple[Assessment, ...]
     alerts: tuple[MemoryAlert, ...]
-    oom_alerts: tuple[OomAlert, ...] = ()
+    oom_alerts: tuple[OomAlert, ...] = ()  # kills not known before, each with its story
+    kills: tuple[OomKill, ...] = ()  # every kill in the look-back window
 
 
 def run_check(
@@ -58,7 +62,9 @@ def run_check(
     settings: Settings,
     at: datetime,
     kubernetes: KubernetesSource | None = None,
+    known_kills: frozenset[str] = frozenset(),
 ) -> CheckResult:
+    """`known_kills` (OomKill.key) were explained before: their stories are not fetched again."""
     snapshot = source.snapshot(at, CLUSTER_WIDE)
     thresholds = Thresholds.from_settings(settings)
     assessments = tuple(assess(memory, thresholds) for memory in snapshot.containers)
@@ -70,11 +76,13 @@ def run_check(
         )
     )
     kills = find_kills(snapshot, settings=settings, at=at, kubernetes=kubernetes)
+    new = [kill for kill in kills if kill.key not in known_kills]
     return CheckResult(
         evaluated_at=at,
         assessments=assessments,
         alerts=alerts,
-        oom_alerts=explain_kills(kills, assessments, source=source, settings=settings, at=at),
+        oom_alerts=explain_kills(new, assessments, source=source, settings=settings, at=at),
+        kills=tuple(kills),
     )
 
 
@@ -115,17 +123,16 @@ def explain_kills(
     settings: Settings,
     at: datetime,
 ) -> tuple[OomAlert, ...]:
-    """Each kill with its memory story: one range query per killed pod, not per kill."""
+    """Each kill with its memory story: one range query per batch of killed pods."""
     by_ref = {a.memory.ref: a for a in assessments}
     span = timedelta(seconds=settings.oom_context_seconds)
-    # One range query per namespace/pod: it answers every cluster's pod of that name at once.
-    earliest: dict[tuple[str, str], datetime] = {}
-    for kill in kills:
-        key = (kill.ref.namespace, kill.ref.pod)
-        earliest[key] = min(earliest.get(key, at), kill.finished_at or at)
-    histories: dict[tuple[str, str], History] = {
-        key: source.history(Scope(*key), first - span, at) for key, first in earliest.items()
-    }
+    pods = sorted({(k.ref.namespace, k.ref.pod) for k in kills})
+    earliest = min((k.finished_at or at for k in kills), default=at)
+    histories: dict[tuple[str, str], History] = {}
+    for i in range(0, len(pods), HISTORY_BATCH):
+        batch = tuple(pods[i : i + HISTORY_BATCH])
+        history = source.history(Scope(pods=batch), earliest - span, at)
+        histories.update(dict.fromkeys(batch, history))
     out = []
     for group in group_kills(kills, window_seconds=settings.oom_group_window_seconds, at=at):
         for kill in sorted(group.kills, key=lambda k: k.identity):

@@ -40,8 +40,11 @@ def run_cycle(
 ) -> CycleReport:
     """A source failure is not an exception here: it becomes the degraded notice, once."""
     stamp = at.timestamp()
+    known = frozenset(store.read()[0].kills_seen)
     try:
-        result = run_check(source=source, settings=settings, at=at, kubernetes=kubernetes)
+        result = run_check(
+            source=source, settings=settings, at=at, kubernetes=kubernetes, known_kills=known
+        )
     except SourceError as error:
         message = str(error)
         transact(store, lambda s: apply_failure(s, message, at=stamp, settings=settings))

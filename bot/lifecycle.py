@@ -23,7 +23,7 @@ from typing import Literal
 
 from bot.analysis import Assessment
 from bot.check import CheckResult, OomAlert
-from bot.model import ContainerRef, OomKill, Verdict
+from bot.model import ContainerRef, Verdict
 from bot.render.messages import Renderer
 from bot.render.slack import Message, fit
 from bot.routing import active_silence, channel_for
@@ -42,11 +42,6 @@ Action = Literal["post", "update", "reply"]
 
 def alert_key(ref: ContainerRef) -> str:
     return f"memory/{ref.cluster}/{ref.namespace}/{ref.pod}/{ref.container}"
-
-
-def kill_key(kill: OomKill) -> str:
-    r = kill.ref
-    return f"{r.cluster}/{r.namespace}/{r.pod}/{r.container}#{kill.restart_count}"
 
 
 def say(
@@ -138,7 +133,7 @@ def _apply_kills(
     watching_since = state.watching_since or at
     fresh: dict[str, list[OomAlert]] = defaultdict(list)
     for alert in result.oom_alerts:
-        key = kill_key(alert.kill)
+        key = alert.kill.key
         if key in state.kills_seen:
             continue
         state.kills_seen[key] = at
@@ -179,9 +174,9 @@ def _apply_kills(
 def _kill_times(result: CheckResult, at: float) -> dict[ContainerRef, float]:
     """When each container was last OOM-killed within this check's look-back."""
     times: dict[ContainerRef, float] = {}
-    for alert in result.oom_alerts:
-        finished = alert.kill.finished_at.timestamp() if alert.kill.finished_at else at
-        times[alert.kill.ref] = max(times.get(alert.kill.ref, 0.0), finished)
+    for kill in result.kills:
+        finished = kill.finished_at.timestamp() if kill.finished_at else at
+        times[kill.ref] = max(times.get(kill.ref, 0.0), finished)
     return times
 
 

@@ -122,6 +122,12 @@ class OomKill:
         r = self.ref
         return (r.cluster, r.namespace, r.pod, r.container, self.restart_count)
 
+    @property
+    def key(self) -> str:
+        """The identity as one string, as the state remembers it."""
+        r = self.ref
+        return f"{r.cluster}/{r.namespace}/{r.pod}/{r.container}#{self.restart_count}"
+
 
 class Verdict(StrEnum):
     OK = "ok"

@@ -61,6 +61,9 @@ class Scope:
     namespace: str | None = None
     pod: str | None = None
     pod_prefix: str | None = None
+    # Several (namespace, pod) pairs in one query. The matchers select the cross product;
+    # callers keep the pairs they asked for (pod names rarely repeat across namespaces).
+    pods: tuple[tuple[str, str], ...] = ()
 
     def matchers(self) -> str:
         parts = []
@@ -70,7 +73,22 @@ class Scope:
             parts.append(f"pod={string_literal(self.pod)}")
         elif self.pod_prefix is not None:
             parts.append(f"pod=~{regex_prefix(self.pod_prefix)}")
+        if self.pods:
+            namespaces = sorted({ns for ns, _ in self.pods})
+            names = sorted({pod for _, pod in self.pods})
+            parts.append(f"namespace=~{regex_any(namespaces)}")
+            parts.append(f"pod=~{regex_any(names)}")
         return ",".join(parts)
+
+    def covers(self, namespace: str, pod: str) -> bool:
+        """Whether a row belongs to this scope (exactly, not by the regex cross product)."""
+        if self.namespace is not None and namespace != self.namespace:
+            return False
+        if self.pod is not None and pod != self.pod:
+            return False
+        if self.pod_prefix is not None and not pod.startswith(self.pod_prefix):
+            return False
+        return not self.pods or (namespace, pod) in self.pods
 
 
 CLUSTER_WIDE = Scope()
@@ -80,6 +98,11 @@ def string_literal(value: str) -> str:
     """A PromQL double-quoted string holding exactly `value`, whatever it contains."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
+
+
+def regex_any(values: list[str]) -> str:
+    """A PromQL regex literal matching exactly one of `values`."""
+    return string_literal("|".join(re.escape(v) for v in values))
 
 
 def regex_prefix(prefix: str) -> str:

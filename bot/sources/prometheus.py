@@ -66,15 +66,14 @@ class PrometheusSource:
 
     # --- the MemorySource interface ------------------------------------------------------
 
-    def snapshot(
-        self, at: datetime, scope: Scope, *, oom_window_seconds: float | None = None
-    ) -> Snapshot:
+    def plan(self, scope: Scope, *, oom_window_seconds: float | None = None) -> dict[str, str]:
+        """The instant queries of one snapshot, by figure: constant in number at any size."""
         q, s = self.queries, self.settings
         oom_window = oom_window_seconds or s.oom_lookback_seconds
         plan: dict[str, str] = {
             figure: q.figure(metric, scope) for figure, metric in CADVISOR_FIGURES.items()
         }
-        plan |= {
+        return plan | {
             "working_set_floor": q.working_set_floor(s.for_duration_seconds, scope),
             "growth": q.working_set_growth(s.trend_window_seconds, scope),
             "limit": q.limits(scope),
@@ -89,6 +88,11 @@ class PrometheusSource:
             "last_terminated_at": q.last_terminated_at(scope),
             "oom_events": q.oom_events(oom_window, scope),
         }
+
+    def snapshot(
+        self, at: datetime, scope: Scope, *, oom_window_seconds: float | None = None
+    ) -> Snapshot:
+        plan = self.plan(scope, oom_window_seconds=oom_window_seconds)
         with ThreadPoolExecutor(PARALLEL_QUERIES) as pool:
             futures = {name: pool.submit(self._instant, query, at) for name, query in plan.items()}
             answers = {name: future.result() for name, future in futures.items()}

@@ -27,11 +27,7 @@ LOOKBACK_SECONDS = 300.0
 
 
 def _in_scope(pod: PodSpec, scope: Scope) -> bool:
-    if scope.namespace is not None and pod.namespace != scope.namespace:
-        return False
-    if scope.pod is not None:
-        return pod.name == scope.pod
-    return scope.pod_prefix is None or pod.name.startswith(scope.pod_prefix)
+    return scope.covers(pod.namespace, pod.name)
 
 
 def _slope(points: list[tuple[float, float]]) -> float | None:

@@ -1,0 +1,248 @@
+"""`python -m bench [--quick]`: a check cycle at 1 000, 5 000 and 20 000 containers against a
+real Prometheus, compared in the same run with the floor and the naive pattern; the digest;
+and /podmem latencies over HTTP mode. Writes bench/results.json and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.baselines import floor_seconds, naive_seconds
+from bench.cluster import START, make_spec, mirror_pods
+from bench.report import write_markdown
+from tests.k8s_standin import KubeStandIn
+from tests.prometheus_harness import PrometheusServer, free_port
+from tests.slack_requests import signed_post, slash_form
+from tests.slack_standin import SlackStandIn
+
+HERE = Path(__file__).parent
+SECRET = "bench-secret"
+
+
+def kubeconfig(path: Path, url: str) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "b",
+                "clusters": [{"name": "b", "cluster": {"server": url}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "b", "context": {"cluster": "b", "user": "u"}}],
+            }
+        )
+    )
+    return path
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure_size(
+    containers: int, *, repeats: int, history: int, work: Path, naive: bool, slash_requests: int
+) -> dict[str, Any]:
+    print(
+        f"== {containers} containers: generating and backfilling {history} min of data", flush=True
+    )
+    spec = make_spec(containers, history_minutes=history, scrape_seconds=60)
+    started = time.monotonic()
+    prometheus = PrometheusServer(spec, work / f"prom-{containers}")
+    backfill_s = time.monotonic() - started
+    (work / f"prom-{containers}" / "data.om").unlink(missing_ok=True)  # GBs, no longer needed
+    print(f"   backfilled in {backfill_s:.0f} s", flush=True)
+    last = history - 2
+    times = [START + timedelta(minutes=last - 1 - r * 0.5) for r in range(repeats + 1)][::-1]
+    result: dict[str, Any] = {"containers": containers, "backfill_s": round(backfill_s, 1)}
+    try:
+        with KubeStandIn() as kube, SlackStandIn() as slack:
+            mirror_pods(kube, spec, times[0])
+            kube.clear_requests()
+            config = {
+                "prometheus_url": prometheus.url,
+                "slack_api_url": slack.api_url,
+                "state_path": str(work / f"state-{containers}.db"),
+                "cycle_times": [t.isoformat() for t in times],
+                "digest_time": times[-1].isoformat(),
+            }
+            env = {**os.environ, "KUBECONFIG": str(kubeconfig(work / "kubeconfig", kube.url))}
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.worker", json.dumps(config)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode:
+                raise RuntimeError(done.stderr[-2000:])
+            worker = json.loads(done.stdout.strip().splitlines()[-1])
+            cycles = worker["cycles"]
+            floors = [floor_seconds(prometheus.url, times[-1]) for _ in range(repeats)]
+            cycle_s, floor_s = median([c["wall_s"] for c in cycles]), median(floors)
+            result |= {
+                "cycle_s": round(cycle_s, 3),
+                "floor_s": round(floor_s, 3),
+                "ratio_to_floor": round(cycle_s / floor_s, 3),
+                "bot_cpu_s": round(median([c["cpu_s"] for c in cycles]), 3),
+                "peak_rss_mb": round(worker["peak_rss_mb"], 1),
+                "peak_rss_with_digest_mb": round(worker["peak_rss_with_digest_mb"], 1),
+                "digest_s": round(worker["digest"]["wall_s"], 3),
+                "digest_cpu_s": round(worker["digest"]["cpu_s"], 3),
+                "warm_cycle_s": round(worker["warm"]["wall_s"], 3),
+                "warm_cycle_posts": worker["warm"]["sent"],
+                "cycles": cycles,
+                "floors_s": [round(f, 3) for f in floors],
+            }
+            result["prometheus_queries"] = max(c["prometheus_queries"] for c in cycles)
+            result["k8s_requests"] = max(c["k8s_requests"] for c in cycles)
+            if naive:
+                naive_s, naive_queries = naive_seconds(prometheus.url, spec, times[-1])
+                result |= {
+                    "naive_s": round(naive_s, 2),
+                    "naive_queries": naive_queries,
+                    "naive_ratio": round(naive_s / cycle_s, 1),
+                }
+            if slash_requests:
+                result["slash"] = measure_slash(
+                    prometheus.url, slack, spec, times[-1], work, slash_requests
+                )
+    finally:
+        prometheus.stop()
+        shutil.rmtree(work / f"prom-{containers}", ignore_errors=True)
+    print(
+        f"   {json.dumps({k: v for k, v in result.items() if k not in ('cycles', 'slash')})}",
+        flush=True,
+    )
+    return result
+
+
+def measure_slash(
+    url: str, slack: SlackStandIn, spec: Any, at: datetime, work: Path, count: int
+) -> dict[str, Any]:
+    port = free_port()
+    config = {
+        "prometheus_url": url,
+        "slack_api_url": slack.api_url,
+        "secret": SECRET,
+        "port": port,
+        "at": at.isoformat(),
+        "state_path": str(work / "slash.db"),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.slash_server", json.dumps(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # "ready"
+        events = f"http://127.0.0.1:{port}/slack/events"
+        pods = [p for p in spec.pods][: max(1, count)]
+        acks, reports = [], []
+        for i in range(count):
+            pod = pods[i % len(pods)]
+            name = f"r{i}"
+            form = slash_form(
+                f"{pod.namespace}/{pod.name} --share",
+                slack.response_url(name),
+                user=f"U{i:06d}",
+                channel="C0BENCH",
+            )
+            sent = time.monotonic()
+            status = signed_post(events, form, secret=SECRET).status_code
+            acks.append((time.monotonic() - sent) * 1000)
+            assert status == 200, status
+            deadline = sent + 30
+            while time.monotonic() < deadline:
+                uploads = [
+                    c for c in slack.calls_to("files.completeUploadExternal") if c.at >= sent
+                ]
+                if uploads:
+                    reports.append((uploads[0].at - sent) * 1000)
+                    break
+                time.sleep(0.005)
+        return {
+            "requests": count,
+            "ack_p50_ms": round(percentile(acks, 0.5), 1),
+            "ack_p99_ms": round(percentile(acks, 0.99), 1),
+            "report_p50_ms": round(percentile(reports, 0.5), 1),
+            "report_p99_ms": round(percentile(reports, 0.99), 1),
+            "reports_completed": len(reports),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def machine() -> dict[str, Any]:
+    version = subprocess.run(
+        ["prometheus", "--version"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()[0]
+    memory_kb = int(
+        next(
+            line.split()[1]
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+    )
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "prometheus": version,
+        "platform": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, shorter history")
+    parser.add_argument("--sizes", default="1000,5000,20000")
+    parser.add_argument("--out", type=Path, default=HERE)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    repeats, history = (3, 40) if args.quick else (5, 60)
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if args.quick else "full",
+        "machine": machine(),
+        "sizes": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="podmem-bench-") as tmp:
+        for size in sizes:
+            results["sizes"].append(
+                measure_size(
+                    size,
+                    repeats=repeats,
+                    history=history,
+                    work=Path(tmp),
+                    naive=size == 1000,
+                    slash_requests=200 if size == max(sizes) else 0,
+                )
+            )
+    slash = next((s.pop("slash") for s in results["sizes"] if "slash" in s), None)
+    results["slash"] = slash
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_markdown(results, args.out / "RESULTS.md")
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'RESULTS.md'}")
+    return 0

@@ -1,0 +1,53 @@
+"""The bot's HTTP port with the Bolt app, alone in its own process, for the /podmem latencies."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from bot.delivery.charts import ChartMaker
+from bot.delivery.slack import slack_client
+from bot.health import serve_http
+from bot.metrics import Metrics
+from bot.settings import load_settings
+from bot.slack_app.answers import Answers
+from bot.slack_app.app import Listeners, build_app
+from bot.sources.prometheus import PrometheusSource
+from bot.state.sqlite import SqliteStore
+
+
+def main() -> int:
+    config = json.loads(sys.argv[1])
+    settings = load_settings(
+        prometheus_url=config["prometheus_url"],
+        slack_api_url=config["slack_api_url"],
+        slack_bot_token="xoxb-test",
+        slack_mode="http",
+        slack_signing_secret=config["secret"],
+        slack_channel="#bench",
+        kubernetes="off",
+        slash_rate_per_minute=1000,
+    )
+    at = datetime.fromisoformat(config["at"])
+    source = PrometheusSource(settings)
+    client = slack_client(settings)
+    answers = Answers(source=source, kubernetes=None, settings=settings, clock=lambda: at)
+    listeners = Listeners(
+        settings=settings,
+        client=client,
+        answers=answers,
+        store=SqliteStore(Path(config["state_path"])),
+        charts=ChartMaker(source, settings),
+    )
+    app = build_app(settings=settings, listeners=listeners, client=client)
+    serve_http(config["port"], Metrics(), lambda: True, slack=app, host="127.0.0.1")
+    print("ready", flush=True)
+    threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

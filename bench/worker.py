@@ -1,0 +1,113 @@
+"""One bot, in its own process: a warm-up cycle, timed cycles, a timed digest.
+
+Run in a subprocess so its CPU time and peak RSS are the bot's alone, as in production.
+Prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+from bot.cycle import run_cycle, run_digest
+from bot.delivery.charts import ChartMaker
+from bot.delivery.slack import SlackSender
+from bot.kube_client import api_client
+from bot.settings import load_settings
+from bot.sources.kubernetes import KubernetesSource
+from bot.sources.prometheus import PrometheusSource
+from bot.state.sqlite import SqliteStore
+
+
+def served_queries(url: str) -> int:
+    """Prometheus's own count of query API requests (its /metrics is not one of them)."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("prometheus_http_requests_total{")
+            and ('handler="/api/v1/query"' in line or 'handler="/api/v1/query_range"' in line)
+        )
+    )
+
+
+def main() -> int:
+    config = json.loads(sys.argv[1])
+    settings = load_settings(
+        prometheus_url=config["prometheus_url"],
+        slack_api_url=config["slack_api_url"],
+        slack_bot_token="xoxb-test",
+        slack_channel="#bench",
+        slack_channel_interval_seconds=0,
+        prometheus_timeout_seconds=120,
+        log_level="WARNING",
+    )
+    source = PrometheusSource(settings)
+    kube = api_client(settings)
+    kubernetes = KubernetesSource(settings, kube) if kube else None
+    sender = SlackSender(settings, charts=ChartMaker(source, settings))
+    store = SqliteStore(Path(config["state_path"]))
+    times = [datetime.fromisoformat(t) for t in config["cycle_times"]]
+
+    def one(at: datetime) -> dict[str, float]:
+        queries, calls = served_queries(settings.prometheus_url), kubernetes_calls()
+        wall, cpu = time.perf_counter(), time.process_time()
+        report = run_cycle(
+            source=source,
+            kubernetes=kubernetes,
+            store=store,
+            sender=sender,
+            settings=settings,
+            at=at,
+        )
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        return {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "containers": len(report.result.assessments) if report.result else 0,
+            "sent": report.delivery.sent,
+            # Counted outside the timed region: Prometheus's own counter, and every API call.
+            "prometheus_queries": served_queries(settings.prometheus_url) - queries,
+            "k8s_requests": kubernetes_calls() - calls,
+        }
+
+    def kubernetes_calls() -> int:
+        return kubernetes.calls if kubernetes else 0
+
+    warm = one(times[0])  # posts what is firing, with charts: not what a steady cycle costs
+    cycles = [one(at) for at in times[1:]]
+    peak_cycle_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    wall, cpu = time.perf_counter(), time.process_time()
+    run_digest(
+        source=source,
+        kubernetes=kubernetes,
+        store=store,
+        sender=sender,
+        settings=settings,
+        at=datetime.fromisoformat(config["digest_time"]),
+    )
+    digest = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+    print(
+        json.dumps(
+            {
+                "warm": warm,
+                "cycles": cycles,
+                "digest": digest,
+                "peak_rss_mb": peak_cycle_kb / 1024,
+                "peak_rss_with_digest_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                / 1024,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
