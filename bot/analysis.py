@@ -8,7 +8,8 @@ and usage / limit is only ever used to say "this looks full, but it is cache".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from bot.model import ContainerMemory, Verdict
 from bot.settings import Settings
@@ -53,7 +54,12 @@ class Assessment:
     sustained_working_set_to_limit: float | None
     seconds_to_limit: float | None
     verdict: Verdict
-    reason: str
+    explain: Callable[[], str] = field(default=lambda: "", compare=False, repr=False)
+
+    @property
+    def reason(self) -> str:
+        """The verdict in plain words; built when asked, as most containers are never shown."""
+        return self.explain()
 
 
 def _ratio(numerator: int | None, denominator: int | None) -> float | None:
@@ -103,49 +109,66 @@ def assess(memory: ContainerMemory, thresholds: Thresholds) -> Assessment:
         sustained_working_set_to_limit=sustained,
         seconds_to_limit=seconds_to_limit(memory),
         verdict=Verdict.NO_DATA,
-        reason="",
     )
-    verdict, reason = _judge(partial, thresholds)
-    return replace(partial, verdict=verdict, reason=reason)
+    verdict, explain = _judge(partial, thresholds)
+    # Frozen, but built here: set the two late fields without a second copy of the object.
+    object.__setattr__(partial, "verdict", verdict)
+    object.__setattr__(partial, "explain", explain)
+    return partial
 
 
-def _judge(a: Assessment, t: Thresholds) -> tuple[Verdict, str]:
+def _judge(a: Assessment, t: Thresholds) -> tuple[Verdict, Callable[[], str]]:
+    """The verdict now; its sentence on demand (most containers are never shown)."""
     m = a.memory
     if m.working_set_bytes is None:
-        return Verdict.NO_DATA, (
-            "No working-set data: the container is not running now, or the kubelet's "
-            "cAdvisor endpoint is not scraped."
+        return (
+            Verdict.NO_DATA,
+            lambda: (
+                "No working-set data: the container is not running now, or the kubelet's "
+                "cAdvisor endpoint is not scraped."
+            ),
         )
     if a.working_set_to_limit is None:
-        return Verdict.NO_LIMIT, _no_limit_reason(a)
+        return Verdict.NO_LIMIT, lambda: _no_limit_reason(a)
 
     ratio, sustained = a.working_set_to_limit, a.sustained_working_set_to_limit or 0.0
     racing = (
         a.seconds_to_limit is not None and a.seconds_to_limit < t.critical_time_to_limit_seconds
     )
     if sustained >= t.critical_ratio or racing:
-        return Verdict.CRITICAL, _pressure_reason(a, t, racing=racing)
+        return Verdict.CRITICAL, lambda: _pressure_reason(a, t, racing=racing)
     if sustained >= t.warning_ratio:
-        return Verdict.WARNING, _pressure_reason(a, t, racing=False)
-
-    pending = ""
-    if ratio >= t.warning_ratio:
-        pending = (
-            f" It is {format_ratio(ratio)} right now, but has not stayed above "
-            f"{format_ratio(t.warning_ratio)} for {format_duration(t.for_duration_seconds)} yet."
-        )
+        return Verdict.WARNING, lambda: _pressure_reason(a, t, racing=False)
     usage_full = a.usage_to_limit is not None and a.usage_to_limit >= t.cache_heavy_usage_ratio
     if usage_full and ratio < t.warning_ratio:
-        return Verdict.CACHE_HEAVY, (
-            f"Usage is at {format_ratio(a.usage_to_limit)} of the "
-            f"{format_bytes(m.limit_bytes)} limit, but {format_bytes(a.reclaimable_bytes)} of it "
-            f"is reclaimable page cache; the working set is {format_ratio(ratio)}: no OOM risk. "
-            "The kernel drops that cache before it kills anything, so an alert on usage "
-            "here would be noise." + pending
-        )
-    return Verdict.OK, (
-        f"Working set {format_bytes(m.working_set_bytes)} is {format_ratio(ratio)} of the "
-        f"{format_bytes(m.limit_bytes)} limit." + pending + _trend_sentence(a, t)
+        return Verdict.CACHE_HEAVY, lambda: _cache_heavy_reason(a, t)
+    return (
+        Verdict.OK,
+        lambda: (
+            f"Working set {format_bytes(m.working_set_bytes)} is {format_ratio(ratio)} of the "
+            f"{format_bytes(m.limit_bytes)} limit." + _pending(a, t) + _trend_sentence(a, t)
+        ),
+    )
+
+
+def _pending(a: Assessment, t: Thresholds) -> str:
+    ratio = a.working_set_to_limit or 0.0
+    if ratio < t.warning_ratio:
+        return ""
+    return (
+        f" It is {format_ratio(ratio)} right now, but has not stayed above "
+        f"{format_ratio(t.warning_ratio)} for {format_duration(t.for_duration_seconds)} yet."
+    )
+
+
+def _cache_heavy_reason(a: Assessment, t: Thresholds) -> str:
+    m = a.memory
+    return (
+        f"Usage is at {format_ratio(a.usage_to_limit)} of the "
+        f"{format_bytes(m.limit_bytes)} limit, but {format_bytes(a.reclaimable_bytes)} of it "
+        f"is reclaimable page cache; the working set is {format_ratio(a.working_set_to_limit)}: "
+        "no OOM risk. The kernel drops that cache before it kills anything, so an alert on "
+        "usage here would be noise." + _pending(a, t)
     )
 
 

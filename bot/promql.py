@@ -162,36 +162,52 @@ class QueryBuilder:
     def restarted_within(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
         """Restarts inside the trend window: a slope across a restart is meaningless."""
         selector = self.select("kube_pod_container_status_restarts_total", scope)
-        return self.per_container(f"changes({selector}[{promql_duration(window_seconds)}])")
+        # Only the few that did: absence means none, and 20 000 zeros are not sent.
+        return (
+            self.per_container(f"changes({selector}[{promql_duration(window_seconds)}])") + " > 0"
+        )
 
     def restart_increase(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
         """Restarts within the window. max-min, not increase(): the counter is exact, and
         increase() extrapolates to fractions."""
         selector = self.select("kube_pod_container_status_restarts_total", scope)
         window = promql_duration(window_seconds)
-        return self.per_container(
-            f"max_over_time({selector}[{window}]) - min_over_time({selector}[{window}])"
+        return (
+            self.per_container(
+                f"max_over_time({selector}[{window}]) - min_over_time({selector}[{window}])"
+            )
+            + " > 0"
         )
 
     def last_terminated_oom(self, scope: Scope = CLUSTER_WIDE) -> str:
         """KSM's sticky 0/1 gauge: says how the *last* termination ended, however old."""
-        return self.per_container(
-            self.select(
-                "kube_pod_container_status_last_terminated_reason", scope, 'reason="OOMKilled"'
+        return (
+            self.per_container(
+                self.select(
+                    "kube_pod_container_status_last_terminated_reason", scope, 'reason="OOMKilled"'
+                )
             )
+            + " == 1"
         )
 
     def last_terminated_at(self, scope: Scope = CLUSTER_WIDE) -> str:
-        return self.per_container(
-            self.select("kube_pod_container_status_last_terminated_timestamp", scope)
+        """When the last termination was, for the containers whose last one was an OOM kill."""
+        return (
+            self.per_container(
+                self.select("kube_pod_container_status_last_terminated_timestamp", scope)
+            )
+            + f" and on({self.group}) ({self.last_terminated_oom(scope)})"
         )
 
     def oom_events(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
         """cAdvisor's count of kernel OOM kills inside the cgroup (the container may live on)."""
         selector = self.select("container_oom_events_total", scope, CADVISOR_ONLY)
         window = promql_duration(window_seconds)
-        return self.per_container(
-            f"max_over_time({selector}[{window}]) - min_over_time({selector}[{window}])"
+        return (
+            self.per_container(
+                f"max_over_time({selector}[{window}]) - min_over_time({selector}[{window}])"
+            )
+            + " > 0"
         )
 
     def pod_owners(self, scope: Scope = CLUSTER_WIDE) -> str:

@@ -57,7 +57,10 @@ def _objects(under: Path = DEPLOY) -> list[tuple[Path, dict[str, Any]]]:
         for path, docs in DOCUMENTS.items()
         if path.is_relative_to(under)
         for doc in docs
-        if isinstance(doc, dict) and "kind" in doc and doc["kind"] != "Kustomization"
+        # Kubernetes objects only: not kustomizations, not deploy/slack's app manifest.
+        if isinstance(doc, dict)
+        and {"apiVersion", "kind"} <= doc.keys()
+        and doc["kind"] != "Kustomization"
     ]
 
 
@@ -307,6 +310,7 @@ def test_rbac_grants_no_secrets_no_wildcards_no_cluster_wide_writes() -> None:
                 assert "*" not in rule.get(key, []), where
             assert "nonResourceURLs" not in rule, where
             if role["kind"] == "ClusterRole":
+                assert not set(rule["verbs"]) & WRITE_VERBS, where
                 assert set(rule["verbs"]) <= {"get", "list", "watch"}, where
 
 
@@ -492,30 +496,19 @@ def _assert_references_resolve(docs: list[dict[str, Any]]) -> None:
         for volume in volumes.values():
             if "configMap" in volume:
                 assert volume["configMap"]["name"] in config_maps
-        assert all(
-            d["metadata"].get("namespace")
-            for d in docs
-            if d["kind"] != "Namespace" and not d["kind"].startswith("Cluster")
-        )
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+    assert all(d["metadata"].get("namespace") for d in docs if d["kind"] not in cluster_scoped)
+
+
+BASE_KINDS = (
+    *("Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"),
+    *("ConfigMap", "PersistentVolumeClaim", "Deployment", "Service"),
+)
 
 
 def test_base_renders_one_replica_with_its_volume() -> None:
     docs = _kustomize(KUBE)
-    kinds = sorted(d["kind"] for d in docs)
-    assert kinds == sorted(
-        [
-            "Namespace",
-            "ServiceAccount",
-            "ClusterRole",
-            "ClusterRoleBinding",
-            "Role",
-            "RoleBinding",
-            "ConfigMap",
-            "PersistentVolumeClaim",
-            "Deployment",
-            "Service",
-        ]
-    )
+    assert sorted(d["kind"] for d in docs) == sorted(BASE_KINDS)
     _assert_references_resolve(docs)
     deployment = _rendered_deployment(docs, "podmem")
     assert deployment["spec"]["replicas"] == 1

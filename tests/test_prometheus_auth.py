@@ -48,7 +48,7 @@ def test_bearer_token_and_tenant_header(
     snapshot = source.snapshot(datetime(2026, 11, 1, tzinfo=UTC), CLUSTER_WIDE)
     assert snapshot.containers == ()
     seen = recorder.seen  # type: ignore[attr-defined]
-    assert len(seen) == 18
+    assert len(seen) == 17  # no route selects on pod labels: no labels query
     for path, headers in seen:
         assert path.startswith("/prometheus/api/v1/query?")
         assert headers["Authorization"] == "Bearer t0ken"

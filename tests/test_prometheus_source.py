@@ -156,7 +156,7 @@ def test_two_clusters_stay_apart(prometheus_for: PrometheusFactory) -> None:
 
 
 def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFactory) -> None:
-    """18 instant queries at any size; the only extra is one range query per 50 pods with a new
+    """17 instant queries at any size; the only extra is one range query per 50 pods with a new
     OOM kill, for the kills' memory stories."""
     for fleet in (d.SMALL_FLEET, d.LARGE_FLEET):
         server = prometheus_for(fleet)
@@ -167,7 +167,7 @@ def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFa
         assert len(result.assessments) == len(fleet.pods)
         assert killed_pods or fleet is d.SMALL_FLEET  # the large fleet does have OOM kills
         batches = -(-len({(r.namespace, r.pod) for r in killed_pods}) // 50)
-        assert server.query_requests_served() - before == 18 + batches
+        assert server.query_requests_served() - before == 17 + batches
 
 
 def test_history_is_one_range_query_per_pod(prometheus_for: PrometheusFactory) -> None:

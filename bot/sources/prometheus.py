@@ -27,6 +27,7 @@ from bot.workloads import guess_workload
 
 Row = dict[str, Any]
 POD_LEVEL_ANSWERS = ("node", "owner", "labels")
+Key = tuple[str, str, str, str]
 # Queries per snapshot run side by side; more would only queue inside Prometheus.
 PARALLEL_QUERIES = 4
 
@@ -36,6 +37,7 @@ class PrometheusSource:
         self.settings = settings
         self.url = settings.prometheus_url
         self.queries = QueryBuilder(settings.cluster_label)
+        self._strings: dict[str, str] = {}
         headers = dict(settings.prometheus_headers)
         if settings.prometheus_bearer_token is not None:
             headers["Authorization"] = (
@@ -73,28 +75,40 @@ class PrometheusSource:
         plan: dict[str, str] = {
             figure: q.figure(metric, scope) for figure, metric in CADVISOR_FIGURES.items()
         }
-        return plan | {
-            "working_set_floor": q.working_set_floor(s.for_duration_seconds, scope),
-            "growth": q.working_set_growth(s.trend_window_seconds, scope),
-            "limit": q.limits(scope),
-            "request": q.requests(scope),
-            "restarts": q.restarts(scope),
-            "restarted": q.restarted_within(s.trend_window_seconds, scope),
-            "node": q.pod_nodes(scope),
-            "owner": q.pod_owners(scope),
-            "labels": q.pod_labels(scope),
-            "restart_increase": q.restart_increase(oom_window, scope),
-            "last_terminated_oom": q.last_terminated_oom(scope),
-            "last_terminated_at": q.last_terminated_at(scope),
-            "oom_events": q.oom_events(oom_window, scope),
-        }
+        return (
+            plan
+            | {
+                "working_set_floor": q.working_set_floor(s.for_duration_seconds, scope),
+                "growth": q.working_set_growth(s.trend_window_seconds, scope),
+                "limit": q.limits(scope),
+                "request": q.requests(scope),
+                "restarts": q.restarts(scope),
+                "restarted": q.restarted_within(s.trend_window_seconds, scope),
+                "node": q.pod_nodes(scope),
+                "owner": q.pod_owners(scope),
+                "restart_increase": q.restart_increase(oom_window, scope),
+                "last_terminated_oom": q.last_terminated_oom(scope),
+                "last_terminated_at": q.last_terminated_at(scope),
+                "oom_events": q.oom_events(oom_window, scope),
+            }
+            | (
+                # Pod labels only matter to routes that select on them: 20 000 rows saved if none.
+                {"labels": q.pod_labels(scope)}
+                if any(route.pod_labels for route in s.routes)
+                else {}
+            )
+        )
 
     def snapshot(
         self, at: datetime, scope: Scope, *, oom_window_seconds: float | None = None
     ) -> Snapshot:
         plan = self.plan(scope, oom_window_seconds=oom_window_seconds)
+        # Each answer is boiled down to {key: value} in the thread that fetched it, so at most
+        # PARALLEL_QUERIES raw answers are alive at once: peak memory stays flat with size.
         with ThreadPoolExecutor(PARALLEL_QUERIES) as pool:
-            futures = {name: pool.submit(self._instant, query, at) for name, query in plan.items()}
+            futures = {
+                name: pool.submit(self._values, name, query, at) for name, query in plan.items()
+            }
             answers = {name: future.result() for name, future in futures.items()}
         return Snapshot(evaluated_at=at, containers=self._assemble(answers))
 
@@ -150,72 +164,75 @@ class PrometheusSource:
 
     # --- translation ---------------------------------------------------------------------
 
-    def _assemble(self, answers: dict[str, list[Row]]) -> tuple[ContainerMemory, ...]:
-        by_figure: dict[str, dict[ContainerRef, float]] = {}
-        limit_sources: dict[ContainerRef, str] = {}
-        for name, rows in answers.items():
-            if name in POD_LEVEL_ANSWERS:
+    def _values(self, name: str, query: str, at: datetime) -> dict[Key, Any]:
+        """One answer as {(cluster, namespace, pod, container): value}; pod-level answers are
+        keyed with container "" and carry their label of interest instead of a number."""
+        rows = self._instant(query, at)
+        cluster_label, intern = self.settings.cluster_label, self._intern
+        found: dict[Key, Any] = {}
+        for row in rows:
+            labels = row.get("metric") or {}
+            try:
+                key = (
+                    intern(labels.get(cluster_label, "")),
+                    intern(labels["namespace"]),
+                    intern(labels["pod"]),
+                    intern(labels.get("container", "")),
+                )
+            except (KeyError, TypeError):
                 continue
-            values: dict[ContainerRef, float] = {}
-            for row in rows:
-                ref, value = self._ref(row), _number(row.get("value", [None, None])[1])
-                if ref is None or value is None:
-                    continue
-                values[ref] = value
-                if name == "limit":
-                    limit_sources[ref] = row["metric"].get(SOURCE_LABEL, "")
-            by_figure[name] = values
-        nodes = {self._pod(row): row["metric"].get("node") for row in answers.get("node", [])}
-        owners = {
-            self._pod(row): guess_workload(row["metric"]["owner_kind"], row["metric"]["owner_name"])
-            for row in answers.get("owner", [])
-            if row["metric"].get("owner_kind") not in (None, "", "<none>")
-            and row["metric"].get("owner_name")
-        }
-        labels: dict[PodName | None, tuple[tuple[str, str], ...]] = {}
-        for row in answers.get("labels", []):
-            found = {
-                key.removeprefix("label_"): value
-                for key, value in row["metric"].items()
-                if key.startswith("label_")
-            }
-            labels[self._pod(row)] = tuple(
-                sorted({**dict(labels.get(self._pod(row), ())), **found}.items())
-            )
-        refs = set().union(
-            *(by_figure[name].keys() for name in ("working_set", "limit", "request"))
-        )
+            if name in POD_LEVEL_ANSWERS:
+                found[key] = _pod_fact(name, labels)
+                continue
+            value = _number(row.get("value", (None, None))[1])
+            if value is not None:
+                found[key] = (value, labels.get(SOURCE_LABEL)) if name == "limit" else value
+        return found
 
-        def whole(figure: str, ref: ContainerRef) -> int | None:
-            value = by_figure[figure].get(ref)
+    def _intern(self, text: str) -> str:
+        # Namespaces and pod names repeat in every answer: keep one copy of each string.
+        return self._strings.setdefault(text, text)
+
+    def _assemble(self, answers: dict[str, dict[Key, Any]]) -> tuple[ContainerMemory, ...]:
+        pod_facts = {name: answers.pop(name, {}) for name in POD_LEVEL_ANSWERS}
+        limits = answers["limit"]
+        keys = answers["working_set"].keys() | limits.keys() | answers["request"].keys()
+
+        def whole(figure: str, key: Key) -> int | None:
+            value = answers[figure].get(key)
             return None if value is None else round(value)
 
-        return tuple(
-            ContainerMemory(
-                ref=ref,
-                working_set_bytes=whole("working_set", ref),
-                working_set_floor_bytes=whole("working_set_floor", ref),
-                usage_bytes=whole("usage", ref),
-                rss_bytes=whole("rss", ref),
-                cache_bytes=whole("cache", ref),
-                swap_bytes=whole("swap", ref),
-                limit_bytes=whole("limit", ref),
-                request_bytes=whole("request", ref),
-                restarts=whole("restarts", ref),
-                growth_bytes_per_second=(
-                    None if by_figure["restarted"].get(ref) else by_figure["growth"].get(ref)
-                ),
-                limit_source=limit_sources.get(ref),
-                node=nodes.get(ref.pod_name),
-                workload=owners.get(ref.pod_name),
-                pod_labels=labels.get(ref.pod_name, ()),
-                restarts_in_window=whole("restart_increase", ref),
-                last_terminated_oom=bool(by_figure["last_terminated_oom"].get(ref)),
-                last_terminated_at=by_figure["last_terminated_at"].get(ref),
-                oom_events_in_window=whole("oom_events", ref),
+        containers = []
+        for key in sorted(keys):
+            pod = (key[0], key[1], key[2], "")
+            limit = limits.get(key)
+            owner = pod_facts["owner"].get(pod)
+            containers.append(
+                ContainerMemory(
+                    ref=ContainerRef(*key),
+                    working_set_bytes=whole("working_set", key),
+                    working_set_floor_bytes=whole("working_set_floor", key),
+                    usage_bytes=whole("usage", key),
+                    rss_bytes=whole("rss", key),
+                    cache_bytes=whole("cache", key),
+                    swap_bytes=whole("swap", key),
+                    limit_bytes=None if limit is None else round(limit[0]),
+                    request_bytes=whole("request", key),
+                    restarts=whole("restarts", key),
+                    growth_bytes_per_second=(
+                        None if answers["restarted"].get(key) else answers["growth"].get(key)
+                    ),
+                    limit_source=None if limit is None else limit[1],
+                    node=pod_facts["node"].get(pod),
+                    workload=owner,
+                    restarts_in_window=whole("restart_increase", key),
+                    last_terminated_oom=bool(answers["last_terminated_oom"].get(key)),
+                    last_terminated_at=answers["last_terminated_at"].get(key),
+                    oom_events_in_window=whole("oom_events", key),
+                    pod_labels=pod_facts["labels"].get(pod, ()),
+                )
             )
-            for ref in sorted(refs)
-        )
+        return tuple(containers)
 
     def _cluster(self, row: Row) -> str:
         return str(row["metric"].get(self.settings.cluster_label, ""))
@@ -291,3 +308,15 @@ def _explain_status(url: str, detail: str) -> str:
     if "404" in detail:
         return f"{url} has no PromQL API at /api/v1/query: check the path prefix ({detail[:80]})"
     return f"Prometheus at {url} failed the query: {detail[:300]}"
+
+
+def _pod_fact(name: str, labels: dict[str, str]) -> Any:
+    """What a pod-level answer says: the node, the workload, or the pod's labels."""
+    if name == "node":
+        return labels.get("node")
+    if name == "owner":
+        kind, owner = labels.get("owner_kind", ""), labels.get("owner_name", "")
+        return guess_workload(kind, owner) if kind not in ("", "<none>") and owner else None
+    return tuple(
+        sorted((k.removeprefix("label_"), v) for k, v in labels.items() if k.startswith("label_"))
+    )
