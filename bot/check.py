@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.analysis import Assessment, Thresholds, assess
-from bot.model import ContainerRef, History, OomKill, Snapshot
+from bot.analysis import Assessment, Thresholds, assess, seconds_to_limit
+from bot.model import ContainerMemory, ContainerRef, History, OomKill, Snapshot
 from bot.oom import (
     KillContext,
     KillGroup,
@@ -63,10 +63,24 @@ def run_check(
     at: datetime,
     kubernetes: KubernetesSource | None = None,
     known_kills: frozenset[str] = frozenset(),
+    watched: frozenset[ContainerRef] = frozenset(),
 ) -> CheckResult:
-    """`known_kills` (OomKill.key) were explained before: their stories are not fetched again."""
-    snapshot = source.snapshot(at, CLUSTER_WIDE)
+    """`known_kills` (OomKill.key) were explained before: their stories are not fetched again.
+    `watched` containers (open alerts) get their full breakdown whatever their figures."""
     thresholds = Thresholds.from_settings(settings)
+
+    def shown(m: ContainerMemory) -> bool:
+        """May this container be talked about this cycle? Then fetch its whole breakdown."""
+        ratio = (m.working_set_bytes or 0) / m.limit_bytes if m.limit_bytes else 0.0
+        ttl = seconds_to_limit(m)
+        return (
+            ratio >= settings.warning_ratio - settings.resolve_hysteresis_ratio
+            or (ttl is not None and ttl < settings.critical_time_to_limit_seconds)
+            or bool(m.restarts_in_window)
+            or m.ref in watched
+        )
+
+    snapshot = source.snapshot(at, CLUSTER_WIDE, detail_for=shown)
     assessments = tuple(assess(memory, thresholds) for memory in snapshot.containers)
     alerts = tuple(
         MemoryAlert(a)

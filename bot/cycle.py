@@ -9,6 +9,7 @@ from bot.check import CheckResult, run_check
 from bot.delivery.outbox import DrainReport, Sender, drain
 from bot.digest import Digest, build, gather
 from bot.lifecycle import apply_check, apply_failure, attach_chart, say
+from bot.model import ContainerRef
 from bot.render.digest import DigestRenderer
 from bot.settings import Settings
 from bot.sources.base import MemorySource, SourceError
@@ -40,10 +41,18 @@ def run_cycle(
 ) -> CycleReport:
     """A source failure is not an exception here: it becomes the degraded notice, once."""
     stamp = at.timestamp()
-    known = frozenset(store.read()[0].kills_seen)
+    state, _ = store.read()
+    watched = frozenset(
+        ContainerRef(a.cluster, a.namespace, a.pod, a.container) for a in state.alerts.values()
+    )
     try:
         result = run_check(
-            source=source, settings=settings, at=at, kubernetes=kubernetes, known_kills=known
+            source=source,
+            settings=settings,
+            at=at,
+            kubernetes=kubernetes,
+            known_kills=frozenset(state.kills_seen),
+            watched=watched,
         )
     except SourceError as error:
         message = str(error)

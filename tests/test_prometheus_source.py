@@ -156,18 +156,23 @@ def test_two_clusters_stay_apart(prometheus_for: PrometheusFactory) -> None:
 
 
 def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFactory) -> None:
-    """17 instant queries at any size; the only extra is one range query per 50 pods with a new
-    OOM kill, for the kills' memory stories."""
+    """11 cluster-wide queries at any size; then, if any container will be shown, 6 more for
+    the breakdown of just those (scoped to them); and one range query per 50 pods with a new
+    OOM kill, for the kills' memory stories. Nothing grows with the number of pods."""
+    rounds = []
     for fleet in (d.SMALL_FLEET, d.LARGE_FLEET):
         server = prometheus_for(fleet)
         source = PrometheusSource(load_settings(prometheus_url=server.url))
         before = server.query_requests_served()
         result = run_check(source=source, settings=source.settings, at=d.minutes(fleet, 35))
-        killed_pods = {alert.kill.ref for alert in result.oom_alerts}
         assert len(result.assessments) == len(fleet.pods)
-        assert killed_pods or fleet is d.SMALL_FLEET  # the large fleet does have OOM kills
-        batches = -(-len({(r.namespace, r.pod) for r in killed_pods}) // 50)
-        assert server.query_requests_served() - before == 17 + batches
+        killed = {(a.kill.ref.namespace, a.kill.ref.pod) for a in result.oom_alerts}
+        assert killed or fleet is d.SMALL_FLEET  # the large fleet does have OOM kills
+        instant = sum(len(r) for r in source.last_rounds)
+        assert server.query_requests_served() - before == instant + -(-len(killed) // 50)
+        rounds.append([len(r) for r in source.last_rounds])
+    assert rounds[0][0] == rounds[1][0] == 11
+    assert all(len_ <= 6 for sizes in rounds for len_ in sizes[1:])
 
 
 def test_history_is_one_range_query_per_pod(prometheus_for: PrometheusFactory) -> None:

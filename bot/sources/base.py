@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from bot.model import ContainerRef, History, PodName, Profile, Snapshot
+from bot.model import ContainerMemory, ContainerRef, History, PodName, Profile, Snapshot
 from bot.promql import Scope
 
 
@@ -15,10 +16,16 @@ class SourceError(RuntimeError):
 
 class MemorySource(Protocol):
     def snapshot(
-        self, at: datetime, scope: Scope, *, oom_window_seconds: float | None = None
+        self,
+        at: datetime,
+        scope: Scope,
+        *,
+        oom_window_seconds: float | None = None,
+        detail_for: Callable[[ContainerMemory], bool] | None = None,
     ) -> Snapshot:
         """Every container in scope with its figures at `at`; OOM evidence over the window
-        (default: the configured look-back)."""
+        (default: the configured look-back). With `detail_for`, RSS, cache, swap, restarts,
+        node, owner and labels may be left empty for the containers it does not pick."""
         ...
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:

@@ -27,6 +27,9 @@ from bot.workloads import guess_workload
 
 Row = dict[str, Any]
 POD_LEVEL_ANSWERS = ("node", "owner", "labels")
+# Figures a check needs only for the containers it will show; fetched for those alone.
+DETAIL_FIGURES = ("rss", "cache", "swap", "restarts", "node", "owner", "labels")
+MAX_DETAIL_PODS = 1000
 Key = tuple[str, str, str, str]
 # Queries per snapshot run side by side; more would only queue inside Prometheus.
 PARALLEL_QUERIES = 4
@@ -38,6 +41,8 @@ class PrometheusSource:
         self.url = settings.prometheus_url
         self.queries = QueryBuilder(settings.cluster_label)
         self._strings: dict[str, str] = {}
+        # The queries of the last snapshot, round by round (diagnostics, the benchmark floor).
+        self.last_rounds: list[list[str]] = []
         headers = dict(settings.prometheus_headers)
         if settings.prometheus_bearer_token is not None:
             headers["Authorization"] = (
@@ -68,14 +73,20 @@ class PrometheusSource:
 
     # --- the MemorySource interface ------------------------------------------------------
 
-    def plan(self, scope: Scope, *, oom_window_seconds: float | None = None) -> dict[str, str]:
-        """The instant queries of one snapshot, by figure: constant in number at any size."""
+    def plan(
+        self, scope: Scope, *, oom_window_seconds: float | None = None, detail: bool = True
+    ) -> dict[str, str]:
+        """The instant queries of one snapshot, by figure: constant in number at any size.
+
+        Without `detail`, the figures only a shown container needs (RSS, cache, swap,
+        restarts, node, owner, labels) are left out: `snapshot` fetches them for just those.
+        """
         q, s = self.queries, self.settings
         oom_window = oom_window_seconds or s.oom_lookback_seconds
         plan: dict[str, str] = {
             figure: q.figure(metric, scope) for figure, metric in CADVISOR_FIGURES.items()
         }
-        return (
+        plan = (
             plan
             | {
                 "working_set_floor": q.working_set_floor(s.for_duration_seconds, scope),
@@ -98,19 +109,41 @@ class PrometheusSource:
                 else {}
             )
         )
+        return plan if detail else {k: v for k, v in plan.items() if k not in DETAIL_FIGURES}
 
     def snapshot(
-        self, at: datetime, scope: Scope, *, oom_window_seconds: float | None = None
+        self,
+        at: datetime,
+        scope: Scope,
+        *,
+        oom_window_seconds: float | None = None,
+        detail_for: Callable[[ContainerMemory], bool] | None = None,
     ) -> Snapshot:
-        plan = self.plan(scope, oom_window_seconds=oom_window_seconds)
+        """With `detail_for`, the detail figures are fetched only for the pods it picks (the
+        few a check will talk about), in the same number of queries, scoped to them."""
+        plan = self.plan(scope, oom_window_seconds=oom_window_seconds, detail=detail_for is None)
+        self.last_rounds = []
+        answers = self._fetch(plan, at)
+        containers = self._assemble(answers)
+        if detail_for is not None:
+            picked = sorted({(m.ref.namespace, m.ref.pod) for m in containers if detail_for(m)})
+            if picked:
+                wide = len(picked) > MAX_DETAIL_PODS  # a regex that long costs more than it saves
+                detail_scope = scope if wide else Scope(pods=tuple(picked))
+                full = self.plan(detail_scope, oom_window_seconds=oom_window_seconds)
+                answers |= self._fetch({k: full[k] for k in DETAIL_FIGURES if k in full}, at)
+                containers = self._assemble(answers)
+        return Snapshot(evaluated_at=at, containers=containers)
+
+    def _fetch(self, plan: dict[str, str], at: datetime) -> dict[str, dict[Key, Any]]:
+        self.last_rounds.append(list(plan.values()))
         # Each answer is boiled down to {key: value} in the thread that fetched it, so at most
         # PARALLEL_QUERIES raw answers are alive at once: peak memory stays flat with size.
         with ThreadPoolExecutor(PARALLEL_QUERIES) as pool:
             futures = {
                 name: pool.submit(self._values, name, query, at) for name, query in plan.items()
             }
-            answers = {name: future.result() for name, future in futures.items()}
-        return Snapshot(evaluated_at=at, containers=self._assemble(answers))
+            return {name: future.result() for name, future in futures.items()}
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:
         rows = self._instant(self.queries.pods(scope), at)
@@ -194,12 +227,13 @@ class PrometheusSource:
         return self._strings.setdefault(text, text)
 
     def _assemble(self, answers: dict[str, dict[Key, Any]]) -> tuple[ContainerMemory, ...]:
-        pod_facts = {name: answers.pop(name, {}) for name in POD_LEVEL_ANSWERS}
+        empty: dict[Key, Any] = {}
+        pod_facts = {name: answers.get(name, empty) for name in POD_LEVEL_ANSWERS}
         limits = answers["limit"]
         keys = answers["working_set"].keys() | limits.keys() | answers["request"].keys()
 
         def whole(figure: str, key: Key) -> int | None:
-            value = answers[figure].get(key)
+            value = answers.get(figure, empty).get(key)
             return None if value is None else round(value)
 
         containers = []

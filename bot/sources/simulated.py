@@ -8,6 +8,7 @@ the trend window (what `deriv` computes), kube-state-metrics limits and requests
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime
 
 from bot.model import (
@@ -70,8 +71,14 @@ class SimulatedSource:
         return found
 
     def snapshot(
-        self, at: datetime, scope: Scope, *, oom_window_seconds: float | None = None
+        self,
+        at: datetime,
+        scope: Scope,
+        *,
+        oom_window_seconds: float | None = None,
+        detail_for: Callable[[ContainerMemory], bool] | None = None,
     ) -> Snapshot:
+        """Everything in detail: simulated figures cost nothing to fetch."""
         now = (at - self.cluster.start).total_seconds()
         s = self.settings
         oom_window = oom_window_seconds or s.oom_lookback_seconds
