@@ -116,14 +116,12 @@ def find_kills(
     if kubernetes is None or not kubernetes.enabled:
         return kills
     if pods is None:
-        asked = sorted(
-            {
-                (m.ref.namespace, m.ref.pod)
-                for m in snapshot.containers
-                if (m.restarts_in_window or 0) > 0 and m.ref.cluster == settings.kubernetes_cluster
-            }
-        )
-        facts = kubernetes.terminations(asked)
+        totals: dict[tuple[str, str], int] = {}
+        for m in snapshot.containers:
+            if (m.restarts_in_window or 0) > 0 and m.ref.cluster == settings.kubernetes_cluster:
+                key = (m.ref.namespace, m.ref.pod)
+                totals[key] = totals.get(key, 0) + (m.restarts or 0)
+        facts = kubernetes.terminations(sorted(totals), restarts=totals)
     else:
         facts = kubernetes.terminations(pods, failed_pods=False)
     return merge_kills(kills, kills_from_api(facts, at=at, window_seconds=window))

@@ -9,7 +9,7 @@ Every call has a timeout; 403 turns the source off with one log line (Prometheus
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from bot.workloads import workload_label
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 500
+KNOWN_PODS_KEPT = 10_000
 GONE, FORBIDDEN, NOT_FOUND = 410, 403, 404
 
 
@@ -44,25 +45,45 @@ class KubernetesSource:
         self.enabled = True
         self.calls = 0
         self._owners: dict[tuple[str, str, str], tuple[str, str] | None] = {}
+        self._known: dict[tuple[str, str], tuple[int, list[TerminationFacts]]] = {}
 
     def terminations(
-        self, pods: Iterable[tuple[str, str]], *, failed_pods: bool = True
+        self,
+        pods: Iterable[tuple[str, str]],
+        *,
+        failed_pods: bool = True,
+        restarts: Mapping[tuple[str, str], int] | None = None,
     ) -> list[TerminationFacts]:
-        """Termination facts of the named pods and, for a check, of every Failed pod."""
-        found: dict[tuple[str, str], Any] = {}
+        """Termination facts of the named pods and, for a check, of every Failed pod.
+
+        With `restarts` (each pod's restart total as Prometheus sees it), a pod read before at
+        the same total is not read again: a crash-looping pod costs one read per restart, not
+        one per cycle.
+        """
+        facts: list[TerminationFacts] = []
+        read: set[tuple[str, str]] = set()
         for pod in self._failed_pods() if failed_pods else []:
-            found[(pod.metadata.namespace, pod.metadata.name)] = pod
+            read.add((pod.metadata.namespace, pod.metadata.name))
+            facts.extend(self._facts(pod))
         for namespace, name in pods:
-            if (namespace, name) in found or not self.enabled:
+            key = (namespace, name)
+            if key in read or not self.enabled:
+                continue
+            total = restarts.get(key) if restarts is not None else None
+            cached = self._known.get(key)
+            if total is not None and cached is not None and cached[0] == total:
+                facts.extend(cached[1])
                 continue
             pod = self._call(
                 self.core.read_namespaced_pod, name, namespace, _request_timeout=self.timeout
             )
             if pod is not None:
-                found[(namespace, name)] = pod
-        facts: list[TerminationFacts] = []
-        for pod in found.values():
-            facts.extend(self._facts(pod))
+                pod_facts = self._facts(pod)
+                facts.extend(pod_facts)
+                if total is not None:
+                    self._known[key] = (total, pod_facts)
+        if len(self._known) > KNOWN_PODS_KEPT:
+            self._known.clear()  # a bound, not an LRU: a refill costs one read per pod
         return facts
 
     def _failed_pods(self) -> list[Any]:

@@ -30,6 +30,8 @@ POD_LEVEL_ANSWERS = ("node", "owner", "labels")
 # Figures a check needs only for the containers it will show; fetched for those alone.
 DETAIL_FIGURES = ("rss", "cache", "swap", "restarts", "node", "owner", "labels")
 MAX_DETAIL_PODS = 1000
+# Figures that stay floats (a rate, a Unix time); the rest are bytes or counts.
+FRACTIONAL_FIGURES = ("growth", "last_terminated_at")
 Key = tuple[str, str, str, str]
 # Queries per snapshot run side by side; more would only queue inside Prometheus.
 PARALLEL_QUERIES = 4
@@ -124,16 +126,20 @@ class PrometheusSource:
         plan = self.plan(scope, oom_window_seconds=oom_window_seconds, detail=detail_for is None)
         self.last_rounds = []
         answers = self._fetch(plan, at)
-        containers = self._assemble(answers)
+        containers = self._assemble(answers, self._keys(answers))
         if detail_for is not None:
-            picked = sorted({(m.ref.namespace, m.ref.pod) for m in containers if detail_for(m)})
+            shown = [key for key, m in containers.items() if detail_for(m)]
+            picked = sorted({(key[1], key[2]) for key in shown})
             if picked:
                 wide = len(picked) > MAX_DETAIL_PODS  # a regex that long costs more than it saves
                 detail_scope = scope if wide else Scope(pods=tuple(picked))
                 full = self.plan(detail_scope, oom_window_seconds=oom_window_seconds)
                 answers |= self._fetch({k: full[k] for k in DETAIL_FIGURES if k in full}, at)
-                containers = self._assemble(answers)
-        return Snapshot(evaluated_at=at, containers=containers)
+                # Rebuild only the picked pods' containers, now with their breakdown.
+                picked_set = set(picked)
+                again = [key for key in containers if (key[1], key[2]) in picked_set]
+                containers |= self._assemble(answers, again)
+        return Snapshot(evaluated_at=at, containers=tuple(containers.values()))
 
     def _fetch(self, plan: dict[str, str], at: datetime) -> dict[str, dict[Key, Any]]:
         self.last_rounds.append(list(plan.values()))
@@ -153,26 +159,20 @@ class PrometheusSource:
         self, at: datetime, scope: Scope, *, window_seconds: float, step_seconds: float
     ) -> dict[ContainerRef, Profile]:
         q = self.queries
-        with ThreadPoolExecutor(2) as pool:
-            p95 = pool.submit(
-                self._instant, q.working_set_quantile(0.95, window_seconds, step_seconds, scope), at
-            )
-            peak = pool.submit(
-                self._instant, q.working_set_peak(window_seconds, step_seconds, scope), at
-            )
-            p95_rows, peak_rows = p95.result(), peak.result()
-        peaks = {
-            ref: value
-            for row in peak_rows
-            if (ref := self._ref(row)) is not None
-            and (value := _number(row.get("value", [None, None])[1])) is not None
+        self.last_rounds = []
+        answers = self._fetch(
+            {
+                "p95": q.working_set_quantile(0.95, window_seconds, step_seconds, scope),
+                "peak": q.working_set_peak(window_seconds, step_seconds, scope),
+            },
+            at,
+        )
+        peaks = answers["peak"]
+        return {
+            ContainerRef(*key): Profile(p95_bytes=value, peak_bytes=peaks[key])
+            for key, value in answers["p95"].items()
+            if key in peaks
         }
-        found: dict[ContainerRef, Profile] = {}
-        for row in p95_rows:
-            ref, value = self._ref(row), _number(row.get("value", [None, None])[1])
-            if ref is not None and value is not None and ref in peaks:
-                found[ref] = Profile(p95_bytes=round(value), peak_bytes=round(peaks[ref]))
-        return found
 
     def history(self, scope: Scope, start: datetime, end: datetime) -> History:
         step = range_step_seconds((end - start).total_seconds())
@@ -218,55 +218,68 @@ class PrometheusSource:
                 found[key] = _pod_fact(name, labels)
                 continue
             value = _number(row.get("value", (None, None))[1])
-            if value is not None:
-                found[key] = (value, labels.get(SOURCE_LABEL)) if name == "limit" else value
+            if value is None:
+                continue
+            if name not in FRACTIONAL_FIGURES:
+                value = round(value)  # bytes and counts are whole numbers
+            found[key] = (value, labels.get(SOURCE_LABEL)) if name == "limit" else value
         return found
 
     def _intern(self, text: str) -> str:
         # Namespaces and pod names repeat in every answer: keep one copy of each string.
         return self._strings.setdefault(text, text)
 
-    def _assemble(self, answers: dict[str, dict[Key, Any]]) -> tuple[ContainerMemory, ...]:
+    @staticmethod
+    def _keys(answers: dict[str, dict[Key, Any]]) -> list[Key]:
+        """Every container any answer knows by working set, limit or request, in order."""
+        found = answers["working_set"].keys() | answers["limit"].keys() | answers["request"].keys()
+        return sorted(found)
+
+    def _assemble(
+        self, answers: dict[str, dict[Key, Any]], keys: list[Key]
+    ) -> dict[Key, ContainerMemory]:
+        """The answers joined per container. The hot loop of a check: plain dict lookups."""
         empty: dict[Key, Any] = {}
-        pod_facts = {name: answers.get(name, empty) for name in POD_LEVEL_ANSWERS}
-        limits = answers["limit"]
-        keys = answers["working_set"].keys() | limits.keys() | answers["request"].keys()
 
-        def whole(figure: str, key: Key) -> int | None:
-            value = answers.get(figure, empty).get(key)
-            return None if value is None else round(value)
+        def get(name: str) -> Callable[[Key], Any]:
+            return answers.get(name, empty).get
 
-        containers = []
-        for key in sorted(keys):
+        ws, floor, usage, rss, cache, swap = (
+            get(n) for n in ("working_set", "working_set_floor", "usage", "rss", "cache", "swap")
+        )
+        request, restarts, limit_of = get("request"), get("restarts"), get("limit")
+        growth, restarted = get("growth"), get("restarted")
+        increase, oom, oom_at, events = (
+            get(n)
+            for n in ("restart_increase", "last_terminated_oom", "last_terminated_at", "oom_events")
+        )
+        node, owner, labels = get("node"), get("owner"), get("labels")
+        built: dict[Key, ContainerMemory] = {}
+        for key in keys:
             pod = (key[0], key[1], key[2], "")
-            limit = limits.get(key)
-            owner = pod_facts["owner"].get(pod)
-            containers.append(
-                ContainerMemory(
-                    ref=ContainerRef(*key),
-                    working_set_bytes=whole("working_set", key),
-                    working_set_floor_bytes=whole("working_set_floor", key),
-                    usage_bytes=whole("usage", key),
-                    rss_bytes=whole("rss", key),
-                    cache_bytes=whole("cache", key),
-                    swap_bytes=whole("swap", key),
-                    limit_bytes=None if limit is None else round(limit[0]),
-                    request_bytes=whole("request", key),
-                    restarts=whole("restarts", key),
-                    growth_bytes_per_second=(
-                        None if answers["restarted"].get(key) else answers["growth"].get(key)
-                    ),
-                    limit_source=None if limit is None else limit[1],
-                    node=pod_facts["node"].get(pod),
-                    workload=owner,
-                    restarts_in_window=whole("restart_increase", key),
-                    last_terminated_oom=bool(answers["last_terminated_oom"].get(key)),
-                    last_terminated_at=answers["last_terminated_at"].get(key),
-                    oom_events_in_window=whole("oom_events", key),
-                    pod_labels=pod_facts["labels"].get(pod, ()),
-                )
+            limit = limit_of(key)
+            built[key] = ContainerMemory(
+                ref=ContainerRef(*key),
+                working_set_bytes=ws(key),
+                working_set_floor_bytes=floor(key),
+                usage_bytes=usage(key),
+                rss_bytes=rss(key),
+                cache_bytes=cache(key),
+                swap_bytes=swap(key),
+                limit_bytes=None if limit is None else limit[0],
+                request_bytes=request(key),
+                restarts=restarts(key),
+                growth_bytes_per_second=None if restarted(key) else growth(key),
+                limit_source=None if limit is None else limit[1],
+                node=node(pod),
+                workload=owner(pod),
+                restarts_in_window=increase(key),
+                last_terminated_oom=bool(oom(key)),
+                last_terminated_at=oom_at(key),
+                oom_events_in_window=events(key),
+                pod_labels=labels(pod) or (),
             )
-        return tuple(containers)
+        return built
 
     def _cluster(self, row: Row) -> str:
         return str(row["metric"].get(self.settings.cluster_label, ""))
