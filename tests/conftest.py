@@ -27,3 +27,18 @@ def prometheus_for(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometh
     yield start
     for server in servers.values():
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Commands under test call setup_logging(), which rebinds the root logger to the test's
+    captured stderr; put it back so later tests do not log into a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    chatty = {name: logging.getLogger(name).level for name in ("apscheduler", "leaderelection")}
+    yield
+    root.handlers[:], root.level = handlers, level
+    for name, value in chatty.items():
+        logging.getLogger(name).setLevel(value)

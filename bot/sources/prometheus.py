@@ -28,7 +28,18 @@ from bot.workloads import guess_workload
 Row = dict[str, Any]
 POD_LEVEL_ANSWERS = ("node", "owner", "labels")
 # Figures a check needs only for the containers it will show; fetched for those alone.
-DETAIL_FIGURES = ("rss", "cache", "swap", "restarts", "node", "owner", "labels")
+DETAIL_FIGURES = (
+    "usage",
+    "growth",
+    "request",
+    "rss",
+    "cache",
+    "swap",
+    "restarts",
+    "node",
+    "owner",
+    "labels",
+)
 MAX_DETAIL_PODS = 1000
 # Figures that stay floats (a rate, a Unix time); the rest are bytes or counts.
 FRACTIONAL_FIGURES = ("growth", "last_terminated_at")
@@ -80,29 +91,46 @@ class PrometheusSource:
     ) -> dict[str, str]:
         """The instant queries of one snapshot, by figure: constant in number at any size.
 
-        Without `detail`, the figures only a shown container needs (RSS, cache, swap,
-        restarts, node, owner, labels) are left out: `snapshot` fetches them for just those.
+        Without `detail` (a cluster-wide check), figures only a shown container needs are left
+        out, and floor, usage and growth come only where the verdict can depend on them;
+        `snapshot` then fetches the full figures for the few containers it will show.
         """
         q, s = self.queries, self.settings
         oom_window = oom_window_seconds or s.oom_lookback_seconds
-        plan: dict[str, str] = {
-            figure: q.figure(metric, scope) for figure, metric in CADVISOR_FIGURES.items()
+        common = {
+            "working_set": q.figure(CADVISOR_FIGURES["working_set"], scope),
+            "limit": q.limits(scope),
+            "restarted": q.restarted_within(s.trend_window_seconds, scope),
+            "restart_increase": q.restart_increase(oom_window, scope),
+            "last_terminated_oom": q.last_terminated_oom(scope),
+            "last_terminated_at": q.last_terminated_at(scope),
+            "oom_events": q.oom_events(oom_window, scope),
         }
-        plan = (
-            plan
+        if not detail:
+            return common | {
+                "working_set_floor": q.floor_where_high(
+                    s.for_duration_seconds, s.warning_ratio, scope
+                ),
+                "usage": q.usage_where_full(s.cache_heavy_usage_ratio, scope),
+                "growth": q.growth_where_racing(
+                    s.trend_window_seconds, s.critical_time_to_limit_seconds, scope
+                ),
+            }
+        figures = {
+            figure: q.figure(metric, scope)
+            for figure, metric in CADVISOR_FIGURES.items()
+            if figure != "working_set"
+        }
+        return (
+            common
+            | figures
             | {
                 "working_set_floor": q.working_set_floor(s.for_duration_seconds, scope),
                 "growth": q.working_set_growth(s.trend_window_seconds, scope),
-                "limit": q.limits(scope),
                 "request": q.requests(scope),
                 "restarts": q.restarts(scope),
-                "restarted": q.restarted_within(s.trend_window_seconds, scope),
                 "node": q.pod_nodes(scope),
                 "owner": q.pod_owners(scope),
-                "restart_increase": q.restart_increase(oom_window, scope),
-                "last_terminated_oom": q.last_terminated_oom(scope),
-                "last_terminated_at": q.last_terminated_at(scope),
-                "oom_events": q.oom_events(oom_window, scope),
             }
             | (
                 # Pod labels only matter to routes that select on them: 20 000 rows saved if none.
@@ -111,7 +139,6 @@ class PrometheusSource:
                 else {}
             )
         )
-        return plan if detail else {k: v for k, v in plan.items() if k not in DETAIL_FIGURES}
 
     def snapshot(
         self,
@@ -134,7 +161,9 @@ class PrometheusSource:
                 wide = len(picked) > MAX_DETAIL_PODS  # a regex that long costs more than it saves
                 detail_scope = scope if wide else Scope(pods=tuple(picked))
                 full = self.plan(detail_scope, oom_window_seconds=oom_window_seconds)
-                answers |= self._fetch({k: full[k] for k in DETAIL_FIGURES if k in full}, at)
+                detail = self._fetch({k: full[k] for k in DETAIL_FIGURES if k in full}, at)
+                for name, values in detail.items():
+                    answers[name] = answers.get(name, {}) | values
                 # Rebuild only the picked pods' containers, now with their breakdown.
                 picked_set = set(picked)
                 again = [key for key in containers if (key[1], key[2]) in picked_set]
@@ -232,7 +261,8 @@ class PrometheusSource:
     @staticmethod
     def _keys(answers: dict[str, dict[Key, Any]]) -> list[Key]:
         """Every container any answer knows by working set, limit or request, in order."""
-        found = answers["working_set"].keys() | answers["limit"].keys() | answers["request"].keys()
+        found = answers["working_set"].keys() | answers["limit"].keys()
+        found |= answers.get("request", {}).keys()
         return sorted(found)
 
     def _assemble(
