@@ -96,7 +96,10 @@ def measure_size(
                 raise RuntimeError(done.stderr[-2000:])
             worker = json.loads(done.stdout.strip().splitlines()[-1])
             cycles = worker["cycles"]
-            floors = [floor_seconds(prometheus.url, times[-1]) for _ in range(repeats)]
+            rounds, ranges = worker["queries_of_last_cycle"], worker["ranges_of_last_cycle"]
+            floors = [
+                floor_seconds(prometheus.url, times[-1], rounds, ranges) for _ in range(repeats)
+            ]
             cycle_s, floor_s = median([c["wall_s"] for c in cycles]), median(floors)
             result |= {
                 "cycle_s": round(cycle_s, 3),

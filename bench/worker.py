@@ -84,6 +84,7 @@ def main() -> int:
     warm = one(times[0])  # posts what is firing, with charts: not what a steady cycle costs
     cycles = [one(at) for at in times[1:]]
     last_rounds = source.last_rounds
+    last_ranges = source.last_ranges
     peak_cycle_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     wall, cpu = time.perf_counter(), time.process_time()
     run_digest(
@@ -103,6 +104,7 @@ def main() -> int:
                 "digest": digest,
                 "peak_rss_mb": peak_cycle_kb / 1024,
                 "queries_of_last_cycle": last_rounds,
+                "ranges_of_last_cycle": last_ranges,
                 "peak_rss_with_digest_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 / 1024,
             }

@@ -44,6 +44,8 @@ REQUEST_SOURCES = (
     Source("kube-state-metrics v1", "kube_pod_container_resource_requests_memory_bytes"),
 )
 SOURCE_LABEL = "podmem_source"
+# Tags the rows of a bundle (several figures answered by one query) with their figure.
+FIGURE_LABEL = "podmem_figure"
 
 CADVISOR_FIGURES = {
     "working_set": "container_memory_working_set_bytes",
@@ -284,6 +286,14 @@ class QueryBuilder:
         cadvisor = self.select(CADVISOR_FIGURES["working_set"], scope, CADVISOR_ONLY)
         ksm = self.select("kube_pod_container_info", scope)
         return f"group by ({by}) ({cadvisor}) or group by ({by}) ({ksm})"
+
+    def bundle(self, figures: dict[str, str]) -> str:
+        """Several figures in one query, each row tagged with its figure: one round trip for
+        answers too small to be worth parallel parsing."""
+        return " or ".join(
+            f'label_replace(({expression}), "{FIGURE_LABEL}", "{name}", "", "")'
+            for name, expression in figures.items()
+        )
 
     def history(self, scope: Scope) -> str:
         """All cAdvisor figures of the scoped pod in one range query, tagged by figure."""

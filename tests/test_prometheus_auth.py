@@ -48,7 +48,8 @@ def test_bearer_token_and_tenant_header(
     snapshot = source.snapshot(datetime(2026, 11, 1, tzinfo=UTC), CLUSTER_WIDE)
     assert snapshot.containers == ()
     seen = recorder.seen  # type: ignore[attr-defined]
-    assert len(seen) == 17  # no route selects on pod labels: no labels query
+    # 12 figures one query each, and the 5 sparse restart and OOM signals in one bundle.
+    assert len(seen) == 13
     for path, headers in seen:
         assert path.startswith("/prometheus/api/v1/query?")
         assert headers["Authorization"] == "Bearer t0ken"

@@ -156,9 +156,10 @@ def test_two_clusters_stay_apart(prometheus_for: PrometheusFactory) -> None:
 
 
 def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFactory) -> None:
-    """10 cluster-wide queries at any size; then, if any container will be shown, 9 more for
-    the breakdown of just those (scoped to them); and one range query per 50 pods with a new
-    OOM kill, for the kills' memory stories. Nothing grows with the number of pods."""
+    """3 cluster-wide queries at any size (working set, limit, and one bundle of the figures
+    filtered to the containers that need them); then, if any container will be shown, 2 more
+    for the breakdown of just those; and one range query per 50 pods with a new OOM kill.
+    Nothing grows with the number of pods."""
     rounds = []
     for fleet in (d.SMALL_FLEET, d.LARGE_FLEET):
         server = prometheus_for(fleet)
@@ -171,8 +172,8 @@ def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFa
         instant = sum(len(r) for r in source.last_rounds)
         assert server.query_requests_served() - before == instant + -(-len(killed) // 50)
         rounds.append([len(r) for r in source.last_rounds])
-    assert rounds[0][0] == rounds[1][0] == 10
-    assert all(len_ <= 9 for sizes in rounds for len_ in sizes[1:])
+    assert rounds[0][0] == rounds[1][0] == 3
+    assert all(len_ <= 2 for sizes in rounds for len_ in sizes[1:])
 
 
 def test_history_is_one_range_query_per_pod(prometheus_for: PrometheusFactory) -> None:

@@ -9,7 +9,7 @@ since they are independent and Prometheus answers them in parallel.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -20,7 +20,15 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from bot.model import ContainerMemory, ContainerRef, History, PodName, Profile, Series, Snapshot
-from bot.promql import CADVISOR_FIGURES, SOURCE_LABEL, QueryBuilder, Scope, range_step_seconds
+from bot.promql import (
+    CADVISOR_FIGURES,
+    CLUSTER_WIDE,
+    FIGURE_LABEL,
+    SOURCE_LABEL,
+    QueryBuilder,
+    Scope,
+    range_step_seconds,
+)
 from bot.settings import Settings
 from bot.sources.base import SourceError
 from bot.workloads import guess_workload
@@ -41,6 +49,16 @@ DETAIL_FIGURES = (
     "labels",
 )
 MAX_DETAIL_PODS = 1000
+# In a lean cluster-wide check these answer for every container; the rest for a few.
+FULL_ROW_FIGURES = {"working_set", "limit"}
+# Always few rows: restarts and OOM signals (filtered to the containers that have them).
+SPARSE_FIGURES = {
+    "restarted",
+    "restart_increase",
+    "last_terminated_oom",
+    "last_terminated_at",
+    "oom_events",
+}
 # Figures that stay floats (a rate, a Unix time); the rest are bytes or counts.
 FRACTIONAL_FIGURES = ("growth", "last_terminated_at")
 Key = tuple[str, str, str, str]
@@ -56,6 +74,7 @@ class PrometheusSource:
         self._strings: dict[str, str] = {}
         # The queries of the last snapshot, round by round (diagnostics, the benchmark floor).
         self.last_rounds: list[list[str]] = []
+        self.last_ranges: list[tuple[str, float, float, float]] = []
         headers = dict(settings.prometheus_headers)
         if settings.prometheus_bearer_token is not None:
             headers["Authorization"] = (
@@ -151,8 +170,15 @@ class PrometheusSource:
         """With `detail_for`, the detail figures are fetched only for the pods it picks (the
         few a check will talk about), in the same number of queries, scoped to them."""
         plan = self.plan(scope, oom_window_seconds=oom_window_seconds, detail=detail_for is None)
-        self.last_rounds = []
-        answers = self._fetch(plan, at)
+        self.last_rounds, self.last_ranges = [], []
+        # Big answers go one per query, parsed in parallel; small ones share a query.
+        if scope != CLUSTER_WIDE:
+            small = set(plan)
+        elif detail_for is not None:
+            small = set(plan) - FULL_ROW_FIGURES  # the rest are filtered to a few rows
+        else:
+            small = SPARSE_FIGURES & set(plan)
+        answers = self._fetch(plan, at, bundle=sorted(small))
         containers = self._assemble(answers, self._keys(answers))
         if detail_for is not None:
             shown = [key for key, m in containers.items() if detail_for(m)]
@@ -161,7 +187,8 @@ class PrometheusSource:
                 wide = len(picked) > MAX_DETAIL_PODS  # a regex that long costs more than it saves
                 detail_scope = scope if wide else Scope(pods=tuple(picked))
                 full = self.plan(detail_scope, oom_window_seconds=oom_window_seconds)
-                detail = self._fetch({k: full[k] for k in DETAIL_FIGURES if k in full}, at)
+                wanted = {k: full[k] for k in DETAIL_FIGURES if k in full}
+                detail = self._fetch(wanted, at, bundle=() if wide else list(wanted))
                 for name, values in detail.items():
                     answers[name] = answers.get(name, {}) | values
                 # Rebuild only the picked pods' containers, now with their breakdown.
@@ -170,15 +197,29 @@ class PrometheusSource:
                 containers |= self._assemble(answers, again)
         return Snapshot(evaluated_at=at, containers=tuple(containers.values()))
 
-    def _fetch(self, plan: dict[str, str], at: datetime) -> dict[str, dict[Key, Any]]:
-        self.last_rounds.append(list(plan.values()))
+    def _fetch(
+        self, plan: dict[str, str], at: datetime, *, bundle: Iterable[str] = ()
+    ) -> dict[str, dict[Key, Any]]:
+        """Run the plan; the figures named in `bundle` share one query per level (container,
+        pod), the rest go one query each, in parallel."""
+        bundled = [name for name in bundle if name in plan]
+        queries = {name: query for name, query in plan.items() if name not in bundled}
+        for level, names in (
+            ("bundle:container", [n for n in bundled if n not in POD_LEVEL_ANSWERS]),
+            ("bundle:pod", [n for n in bundled if n in POD_LEVEL_ANSWERS]),
+        ):
+            if names:
+                queries[level] = self.queries.bundle({n: plan[n] for n in names})
+        self.last_rounds.append(list(queries.values()))
         # Each answer is boiled down to {key: value} in the thread that fetched it, so at most
         # PARALLEL_QUERIES raw answers are alive at once: peak memory stays flat with size.
         with ThreadPoolExecutor(PARALLEL_QUERIES) as pool:
-            futures = {
-                name: pool.submit(self._values, name, query, at) for name, query in plan.items()
-            }
-            return {name: future.result() for name, future in futures.items()}
+            futures = [pool.submit(self._values, name, q, at) for name, q in queries.items()]
+            answers: dict[str, dict[Key, Any]] = {name: {} for name in plan}
+            for future in futures:
+                for name, values in future.result().items():
+                    answers[name] |= values
+            return answers
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:
         rows = self._instant(self.queries.pods(scope), at)
@@ -205,10 +246,10 @@ class PrometheusSource:
 
     def history(self, scope: Scope, start: datetime, end: datetime) -> History:
         step = range_step_seconds((end - start).total_seconds())
+        query = self.queries.history(scope)
+        self.last_ranges.append((query, start.timestamp(), end.timestamp(), step))
         rows = self._call(
-            lambda: self._client.custom_query_range(
-                self.queries.history(scope), start, end, f"{step:.0f}s"
-            )
+            lambda: self._client.custom_query_range(query, start, end, f"{step:.0f}s")
         )
         series = []
         for row in rows:
@@ -226,14 +267,16 @@ class PrometheusSource:
 
     # --- translation ---------------------------------------------------------------------
 
-    def _values(self, name: str, query: str, at: datetime) -> dict[Key, Any]:
-        """One answer as {(cluster, namespace, pod, container): value}; pod-level answers are
-        keyed with container "" and carry their label of interest instead of a number."""
+    def _values(self, name: str, query: str, at: datetime) -> dict[str, dict[Key, Any]]:
+        """One answer as {figure: {(cluster, namespace, pod, container): value}}; a bundle's
+        rows go to the figure they are tagged with. Pod-level figures are keyed with
+        container "" and carry their label of interest instead of a number."""
         rows = self._instant(query, at)
         cluster_label, intern = self.settings.cluster_label, self._intern
-        found: dict[Key, Any] = {}
+        found: dict[str, dict[Key, Any]] = {}
         for row in rows:
             labels = row.get("metric") or {}
+            figure = labels.get(FIGURE_LABEL, name)
             try:
                 key = (
                     intern(labels.get(cluster_label, "")),
@@ -243,15 +286,16 @@ class PrometheusSource:
                 )
             except (KeyError, TypeError):
                 continue
-            if name in POD_LEVEL_ANSWERS:
-                found[key] = _pod_fact(name, labels)
+            values = found.setdefault(figure, {})
+            if figure in POD_LEVEL_ANSWERS:
+                values[key] = _pod_fact(figure, labels)
                 continue
             value = _number(row.get("value", (None, None))[1])
             if value is None:
                 continue
-            if name not in FRACTIONAL_FIGURES:
+            if figure not in FRACTIONAL_FIGURES:
                 value = round(value)  # bytes and counts are whole numbers
-            found[key] = (value, labels.get(SOURCE_LABEL)) if name == "limit" else value
+            values[key] = (value, labels.get(SOURCE_LABEL)) if figure == "limit" else value
         return found
 
     def _intern(self, text: str) -> str:
