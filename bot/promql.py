@@ -161,34 +161,23 @@ class QueryBuilder:
     # precise meaning in each case (documented per method); shown containers get the full
     # figure from the detail round.
 
-    def floor_where_high(
-        self, window_seconds: float, ratio: float, scope: Scope = CLUSTER_WIDE
-    ) -> str:
-        """The 5-min floor where the working set is now at or above `ratio` of the limit.
-        Absent: the current ratio is below it, so the floor cannot make it sustained."""
-        current = self.figure(CADVISOR_FIGURES["working_set"], scope)
-        return (
-            f"{self.working_set_floor(window_seconds, scope)} and on({self.group}) "
-            f"({current} >= on({self.group}) ({ratio:g} * ({self.limits(scope)})))"
-        )
-
     def usage_where_full(self, ratio: float, scope: Scope = CLUSTER_WIDE) -> str:
         """Usage where it is at or above `ratio` of the limit (the cache-heavy test).
         Absent: usage is below it, so the container is not cache-heavy."""
         usage = self.figure(CADVISOR_FIGURES["usage"], scope)
         return f"{usage} >= on({self.group}) ({ratio:g} * ({self.limits(scope)}))"
 
-    def growth_where_racing(
+    def time_to_limit_where_racing(
         self, window_seconds: float, seconds: float, scope: Scope = CLUSTER_WIDE
     ) -> str:
-        """The slope where the working set reaches the limit within `seconds` at that slope.
-        Absent: flat, falling, or further away than that."""
+        """Seconds until the working set meets the limit at its current slope, where that is
+        under `seconds`. Absent: flat, falling, further away, or already there. (The slope is
+        (limit - working set) / this, so deriv is evaluated once, not twice.)"""
         growth = self.working_set_growth(window_seconds, scope)
         current = self.figure(CADVISOR_FIGURES["working_set"], scope)
-        headroom = f"({self.limits(scope)}) - on({self.group}) {current}"
         return (
-            f"({growth} > 0) and on({self.group}) "
-            f"(({headroom}) < on({self.group}) ({seconds:g} * {growth}))"
+            f"(({self.limits(scope)}) - on({self.group}) {current}) / on({self.group}) "
+            f"({growth}) < {seconds:g} > 0"
         )
 
     def requests(self, scope: Scope = CLUSTER_WIDE) -> str:

@@ -37,6 +37,7 @@ Row = dict[str, Any]
 POD_LEVEL_ANSWERS = ("node", "owner", "labels")
 # Figures a check needs only for the containers it will show; fetched for those alone.
 DETAIL_FIGURES = (
+    "working_set_floor",
     "usage",
     "growth",
     "request",
@@ -60,7 +61,7 @@ SPARSE_FIGURES = {
     "oom_events",
 }
 # Figures that stay floats (a rate, a Unix time); the rest are bytes or counts.
-FRACTIONAL_FIGURES = ("growth", "last_terminated_at")
+FRACTIONAL_FIGURES = ("growth", "last_terminated_at", "time_to_limit")
 Key = tuple[str, str, str, str]
 # Queries per snapshot run side by side; more would only queue inside Prometheus.
 PARALLEL_QUERIES = 4
@@ -127,11 +128,8 @@ class PrometheusSource:
         }
         if not detail:
             return common | {
-                "working_set_floor": q.floor_where_high(
-                    s.for_duration_seconds, s.warning_ratio, scope
-                ),
                 "usage": q.usage_where_full(s.cache_heavy_usage_ratio, scope),
-                "growth": q.growth_where_racing(
+                "time_to_limit": q.time_to_limit_where_racing(
                     s.trend_window_seconds, s.critical_time_to_limit_seconds, scope
                 ),
             }
@@ -166,16 +164,21 @@ class PrometheusSource:
         *,
         oom_window_seconds: float | None = None,
         detail_for: Callable[[ContainerMemory], bool] | None = None,
+        also: frozenset[str] = frozenset(),
     ) -> Snapshot:
         """With `detail_for`, the detail figures are fetched only for the pods it picks (the
-        few a check will talk about), in the same number of queries, scoped to them."""
+        few a check will talk about), in the same number of queries, scoped to them; the
+        detail figures named in `also` are fetched for everyone."""
         plan = self.plan(scope, oom_window_seconds=oom_window_seconds, detail=detail_for is None)
+        if detail_for is not None and also:
+            full_plan = self.plan(scope, oom_window_seconds=oom_window_seconds)
+            plan |= {name: full_plan[name] for name in also if name in full_plan}
         self.last_rounds, self.last_ranges = [], []
         # Big answers go one per query, parsed in parallel; small ones share a query.
         if scope != CLUSTER_WIDE:
             small = set(plan)
         elif detail_for is not None:
-            small = set(plan) - FULL_ROW_FIGURES  # the rest are filtered to a few rows
+            small = set(plan) - FULL_ROW_FIGURES - also  # the rest are filtered to a few rows
         else:
             small = SPARSE_FIGURES & set(plan)
         answers = self._fetch(plan, at, bundle=sorted(small))
@@ -322,7 +325,7 @@ class PrometheusSource:
             get(n) for n in ("working_set", "working_set_floor", "usage", "rss", "cache", "swap")
         )
         request, restarts, limit_of = get("request"), get("restarts"), get("limit")
-        growth, restarted = get("growth"), get("restarted")
+        growth, restarted, time_to_limit = get("growth"), get("restarted"), get("time_to_limit")
         increase, oom, oom_at, events = (
             get(n)
             for n in ("restart_increase", "last_terminated_oom", "last_terminated_at", "oom_events")
@@ -332,6 +335,9 @@ class PrometheusSource:
         for key in keys:
             pod = (key[0], key[1], key[2], "")
             limit = limit_of(key)
+            slope = growth(key)
+            if slope is None and (ttl := time_to_limit(key)) and limit and ws(key) is not None:
+                slope = (limit[0] - ws(key)) / ttl  # the lean check asked for the time instead
             built[key] = ContainerMemory(
                 ref=ContainerRef(*key),
                 working_set_bytes=ws(key),
@@ -343,7 +349,7 @@ class PrometheusSource:
                 limit_bytes=None if limit is None else limit[0],
                 request_bytes=request(key),
                 restarts=restarts(key),
-                growth_bytes_per_second=None if restarted(key) else growth(key),
+                growth_bytes_per_second=None if restarted(key) else slope,
                 limit_source=None if limit is None else limit[1],
                 node=node(pod),
                 workload=owner(pod),
