@@ -91,15 +91,9 @@ def gather(
     at: datetime,
 ) -> Gathered:
     """Everything the digests need, in one snapshot and one profile query pair."""
-    # Lean, like a check, plus every request (right-sizing compares each with its p95);
-    # the breakdown only for the containers the digest names by its kills or missing limit.
-    snapshot = source.snapshot(
-        at,
-        CLUSTER_WIDE,
-        oom_window_seconds=DAY,
-        detail_for=lambda m: m.limit_bytes is None or bool(m.restarts_in_window),
-        also=frozenset({"request"}),
-    )
+    # The full snapshot: the digest names many containers (every one without a limit, every
+    # right-sizing candidate), so fetching the breakdown for a few would cost more queries.
+    snapshot = source.snapshot(at, CLUSTER_WIDE, oom_window_seconds=DAY)
     thresholds = Thresholds.from_settings(settings)
     assessments = tuple(assess(m, thresholds) for m in snapshot.containers)
     kills = tuple(
