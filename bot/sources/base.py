@@ -22,7 +22,6 @@ class MemorySource(Protocol):
         *,
         oom_window_seconds: float | None = None,
         detail_for: Callable[[ContainerMemory], bool] | None = None,
-        also: frozenset[str] = frozenset(),
     ) -> Snapshot:
         """Every container in scope with its figures at `at`; OOM evidence over the window
         (default: the configured look-back). With `detail_for`, RSS, cache, swap, restarts,

@@ -164,21 +164,16 @@ class PrometheusSource:
         *,
         oom_window_seconds: float | None = None,
         detail_for: Callable[[ContainerMemory], bool] | None = None,
-        also: frozenset[str] = frozenset(),
     ) -> Snapshot:
         """With `detail_for`, the detail figures are fetched only for the pods it picks (the
-        few a check will talk about), in the same number of queries, scoped to them; the
-        detail figures named in `also` are fetched for everyone."""
+        few a check will talk about), in the same number of queries, scoped to them."""
         plan = self.plan(scope, oom_window_seconds=oom_window_seconds, detail=detail_for is None)
-        if detail_for is not None and also:
-            full_plan = self.plan(scope, oom_window_seconds=oom_window_seconds)
-            plan |= {name: full_plan[name] for name in also if name in full_plan}
         self.last_rounds, self.last_ranges = [], []
         # Big answers go one per query, parsed in parallel; small ones share a query.
         if scope != CLUSTER_WIDE:
             small = set(plan)
         elif detail_for is not None:
-            small = set(plan) - FULL_ROW_FIGURES - also  # the rest are filtered to a few rows
+            small = set(plan) - FULL_ROW_FIGURES  # the rest are filtered to a few rows
         else:
             small = SPARSE_FIGURES & set(plan)
         answers = self._fetch(plan, at, bundle=sorted(small))

@@ -77,7 +77,6 @@ class SimulatedSource:
         *,
         oom_window_seconds: float | None = None,
         detail_for: Callable[[ContainerMemory], bool] | None = None,
-        also: frozenset[str] = frozenset(),
     ) -> Snapshot:
         """Everything in detail: simulated figures cost nothing to fetch."""
         now = (at - self.cluster.start).total_seconds()
