@@ -35,7 +35,7 @@ def emit(args: argparse.Namespace, text: str, data: dict[str, Any]) -> None:
 
 def require_slack_app(settings: Settings) -> None:
     """`podmem run` also answers /podmem: Socket Mode needs the app token, HTTP the secret."""
-    require_slack(settings)
+    require_slack(settings, instead="")
     if settings.slack_mode == "socket" and settings.slack_app_token is None:
         raise InputError(
             "Socket Mode needs SLACK_APP_TOKEN (xapp-...), or set PODMEM_SLACK_MODE=http"
@@ -44,8 +44,8 @@ def require_slack_app(settings: Settings) -> None:
         raise InputError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")
 
 
-def require_slack(settings: Settings) -> None:
+def require_slack(settings: Settings, *, instead: str = " (or use --dry-run)") -> None:
     if settings.slack_bot_token is None:
-        raise InputError("posting to Slack needs SLACK_BOT_TOKEN (or use --dry-run)")
+        raise InputError(f"posting to Slack needs SLACK_BOT_TOKEN{instead}")
     if settings.slack_channel is None and not settings.routes:
-        raise InputError("posting to Slack needs PODMEM_SLACK_CHANNEL or routes (or --dry-run)")
+        raise InputError(f"posting to Slack needs PODMEM_SLACK_CHANNEL or routes{instead}")
