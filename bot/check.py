@@ -85,7 +85,7 @@ def run_check(
     alerts = tuple(
         MemoryAlert(a)
         for a in sorted(
-            (a for a in assessments if a.verdict.is_alert),
+            (a for a in assessments if a.verdict.is_alert and not a.memory.ignored),
             key=lambda a: (a.verdict.value != "critical", -(a.working_set_to_limit or 0.0)),
         )
     )

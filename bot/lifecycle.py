@@ -142,7 +142,8 @@ def _apply_kills(
             finished is None and first_cycle
         )
         silenced = active_silence(state.silences, alert.kill.ref, alert.kill.workload, at)
-        if not before_watching and silenced is None:
+        opted_out = alert.assessment is not None and alert.assessment.memory.ignored
+        if not before_watching and silenced is None and not opted_out:
             fresh[alert.group.key].append(alert)
     for group_key, alerts in fresh.items():
         ref = alerts[0].kill.ref
@@ -247,7 +248,7 @@ def _firing(
     silence = active_silence(state.silences, ref, a.memory.workload, at)
     if record is None:
         channel = _channel(a, ref.namespace, settings)
-        if silence is not None or channel is None:
+        if silence is not None or channel is None or a.memory.ignored:
             return
         state.alerts[key] = AlertRecord(
             key=key,

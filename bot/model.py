@@ -63,6 +63,8 @@ class ContainerMemory:
     oom_events_in_window: int | None = None  # container_oom_events_total: often absent or 0
     # Pod labels as kube-state-metrics exposes them (sanitised names), for routing.
     pod_labels: tuple[tuple[str, str], ...] = ()
+    # The pod opted out with the annotation podmem.io/ignore: "true".
+    ignored: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -261,6 +261,13 @@ class QueryBuilder:
         window = f"[{promql_duration(window_seconds)}:{promql_duration(step_seconds)}]"
         return f"max_over_time(({inner}){window})"
 
+    def pods_ignored(self, scope: Scope = CLUSTER_WIDE) -> str:
+        """Pods annotated `podmem.io/ignore: "true"` (KSM v2 exports the annotation once it is
+        allow-listed: --metric-annotations-allowlist=pods=[podmem.io/ignore])."""
+        by = f"{self.cluster_label}, namespace, pod"
+        selector = self.select("kube_pod_annotations", scope, 'annotation_podmem_io_ignore="true"')
+        return f"group by ({by}) ({selector})"
+
     def pod_labels(self, scope: Scope = CLUSTER_WIDE) -> str:
         """Pod labels (KSM exports only allow-listed ones in v2: label_<name>)."""
         return self.select("kube_pod_labels", scope)

@@ -77,3 +77,10 @@ OOM = ClusterSpec(
 # One leaking pod, for the alert-lifecycle timeline: healthy, warning (~180 min), critical
 # (~200 min), OOM-killed (~222 min), restarted and healthy.
 TIMELINE = ClusterSpec(pods=(LEAK,), start=START, duration=timedelta(hours=5))
+
+# Two identical leaks; one pod opted out with podmem.io/ignore: "true".
+OPTED_OUT = ClusterSpec(
+    pods=(LEAK, replace(named_pod("leak", "default", "quiet-7d9f-x2"), ignored=True)),
+    start=START,
+    duration=timedelta(hours=4),
+)

@@ -143,3 +143,15 @@ def test_a_new_alert_brings_its_chart_into_the_thread() -> None:
     assert (upload.chart.pod, upload.chart.limit_bytes) == (REF.pod, 256 * MIB)
     assert upload.chart.end - upload.chart.start == SETTINGS.report_range_seconds
     assert post.blocks and post.blocks[0]["type"] == "header"
+
+
+def test_an_opted_out_pod_never_posts() -> None:
+    from dataclasses import replace
+
+    s = State(watching_since=T0 - 3600)
+    result = check(240)
+    quiet = replace(
+        result.assessments[0], memory=replace(result.assessments[0].memory, ignored=True)
+    )
+    assert step(s, CheckResult(result.evaluated_at, (quiet,), ()), T0) == []
+    assert not s.alerts

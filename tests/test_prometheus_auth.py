@@ -48,7 +48,7 @@ def test_bearer_token_and_tenant_header(
     snapshot = source.snapshot(datetime(2026, 11, 1, tzinfo=UTC), CLUSTER_WIDE)
     assert snapshot.containers == ()
     seen = recorder.seen  # type: ignore[attr-defined]
-    # 12 figures one query each, and the 5 sparse restart and OOM signals in one bundle.
+    # 12 figures one query each; the sparse restart, OOM and opt-out signals in one bundle.
     assert len(seen) == 13
     for path, headers in seen:
         assert path.startswith("/prometheus/api/v1/query?")

@@ -32,6 +32,8 @@ class PodSpec:
     workload_name: str = ""
     # Seconds after the cluster's start when the pod's containers first started.
     started_after: float = 0.0
+    # Annotated podmem.io/ignore: "true" (exported by KSM v2 when allow-listed).
+    ignored: bool = False
 
     @property
     def uid(self) -> str:

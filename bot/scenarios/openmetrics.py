@@ -193,6 +193,12 @@ class _PodWriter:
             ),
             every,
         )
+        if self.pod.ignored and self.cluster.ksm == "v2":
+            yield from self.series(
+                "kube_pod_annotations",
+                self.ksm_labels(annotation_podmem_io_ignore="true"),
+                every,
+            )
         yield from self.series(
             "kube_pod_owner",
             self.ksm_labels(

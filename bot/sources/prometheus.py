@@ -34,7 +34,7 @@ from bot.sources.base import SourceError
 from bot.workloads import guess_workload
 
 Row = dict[str, Any]
-POD_LEVEL_ANSWERS = ("node", "owner", "labels")
+POD_LEVEL_ANSWERS = ("node", "owner", "labels", "ignored")
 # Figures a check needs only for the containers it will show; fetched for those alone.
 DETAIL_FIGURES = (
     "working_set_floor",
@@ -54,6 +54,7 @@ MAX_DETAIL_PODS = 1000
 FULL_ROW_FIGURES = {"working_set", "limit"}
 # Always few rows: restarts and OOM signals (filtered to the containers that have them).
 SPARSE_FIGURES = {
+    "ignored",
     "restarted",
     "restart_increase",
     "last_terminated_oom",
@@ -127,6 +128,7 @@ class PrometheusSource:
             "last_terminated_oom": q.last_terminated_oom(scope),
             "last_terminated_at": q.last_terminated_at(scope),
             "oom_events": q.oom_events(oom_window, scope),
+            "ignored": q.pods_ignored(scope),
         }
         if not detail:
             return common | {
@@ -200,16 +202,12 @@ class PrometheusSource:
     def _fetch(
         self, plan: dict[str, str], at: datetime, *, bundle: Iterable[str] = ()
     ) -> dict[str, dict[Key, Any]]:
-        """Run the plan; the figures named in `bundle` share one query per level (container,
-        pod), the rest go one query each, in parallel."""
+        """Run the plan; the figures named in `bundle` share one query (pod-level and
+        container-level rows alike: each row carries its figure), the rest one query each."""
         bundled = [name for name in bundle if name in plan]
         queries = {name: query for name, query in plan.items() if name not in bundled}
-        for level, names in (
-            ("bundle:container", [n for n in bundled if n not in POD_LEVEL_ANSWERS]),
-            ("bundle:pod", [n for n in bundled if n in POD_LEVEL_ANSWERS]),
-        ):
-            if names:
-                queries[level] = self.queries.bundle({n: plan[n] for n in names})
+        if bundled:
+            queries["bundle"] = self.queries.bundle({n: plan[n] for n in bundled})
         self.last_rounds.append(list(queries.values()))
         # Each answer is boiled down to {key: value} in the thread that fetched it, so at most
         # PARALLEL_QUERIES raw answers are alive at once: peak memory stays flat with size.
@@ -326,7 +324,7 @@ class PrometheusSource:
             get(n)
             for n in ("restart_increase", "last_terminated_oom", "last_terminated_at", "oom_events")
         )
-        node, owner, labels = get("node"), get("owner"), get("labels")
+        node, owner, labels, ignored = get("node"), get("owner"), get("labels"), get("ignored")
         built: dict[Key, ContainerMemory] = {}
         for key in keys:
             pod = (key[0], key[1], key[2], "")
@@ -354,6 +352,7 @@ class PrometheusSource:
                 last_terminated_at=oom_at(key),
                 oom_events_in_window=events(key),
                 pod_labels=labels(pod) or (),
+                ignored=bool(ignored(pod)),
             )
         return built
 
@@ -441,6 +440,8 @@ def _pod_fact(name: str, labels: dict[str, str]) -> Any:
     if name == "owner":
         kind, owner = labels.get("owner_kind", ""), labels.get("owner_name", "")
         return guess_workload(kind, owner) if kind not in ("", "<none>") and owner else None
+    if name == "ignored":
+        return True
     return tuple(
         sorted((k.removeprefix("label_"), v) for k, v in labels.items() if k.startswith("label_"))
     )
