@@ -61,6 +61,19 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             f"{' ✅' if slash['report_p50_ms'] < 1500 else ' ❌ (target < 1500)'} | "
             f"{slash['report_p99_ms']} |",
         ]
+    startup = results.get("startup")
+    if startup:
+        ok = startup["help_s"] < 0.3
+        lines += [
+            "",
+            f"Start-up, median of {startup['repeats']} runs each:",
+            "",
+            "| `python -c pass` s | `podmem --help` s | `podmem report --help` s | help / python |",
+            "|---|---|---|---|",
+            f"| {startup['python_s']} | {startup['help_s']}"
+            f"{' ✅' if ok else ' ❌ (target < 0.3)'} | {startup['report_help_s']} | "
+            f"{startup['help_to_python']} |",
+        ]
     lines += [
         "",
         "- *cycle*: one steady check cycle of the bot in its own process (queries, analysis, "

@@ -54,6 +54,7 @@ class CheckResult:
     alerts: tuple[MemoryAlert, ...]
     oom_alerts: tuple[OomAlert, ...] = ()  # kills not known before, each with its story
     kills: tuple[OomKill, ...] = ()  # every kill in the look-back window
+    notes: tuple[str, ...] = ()  # what the data could not say (Snapshot.notes)
 
 
 def run_check(
@@ -97,6 +98,7 @@ def run_check(
         alerts=alerts,
         oom_alerts=explain_kills(new, assessments, source=source, settings=settings, at=at),
         kills=tuple(kills),
+        notes=snapshot.notes,
     )
 
 

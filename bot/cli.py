@@ -7,29 +7,37 @@ ends as one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot import __version__
-from bot.commands.check import check_command
-from bot.commands.common import EXIT_INPUT, EXIT_SOURCE, emit, instant, settings_from
-from bot.commands.digest import digest_command
-from bot.commands.run import run_command
-from bot.commands.silence import silence_command
-from bot.demo import run_demo
-from bot.render.json_output import report_json
-from bot.render.text import render_report
-from bot.report import build_report
-from bot.settings import ConfigError
-from bot.silences import SCOPES
-from bot.sources.base import SourceError
-from bot.sources.kubernetes import connect as connect_kubernetes
-from bot.sources.prometheus import PrometheusSource
-from bot.state.document import StateError
-from bot.targets import parse_target
-from bot.units import InputError, parse_duration
+from bot.errors import (
+    EXIT_INPUT,
+    EXIT_SOURCE,
+    ConfigError,
+    InputError,
+    SlackUnavailable,
+    SourceError,
+    StateError,
+)
+from bot.logs import quiet_libraries
+
+# Each command's module, imported only when that command runs: `podmem --help` must not load
+# matplotlib, the Kubernetes client and pydantic (about 1 s) to print a usage.
+COMMANDS = {
+    "report": "bot.commands.report:report_command",
+    "check": "bot.commands.check:check_command",
+    "demo": "bot.demo:demo_command",
+    "run": "bot.commands.run:run_command",
+    "digest": "bot.commands.digest:digest_command",
+    "snooze": "bot.commands.silence:silence_command",
+    "mute": "bot.commands.silence:silence_command",
+    "unmute": "bot.commands.silence:silence_command",
+    "silences": "bot.commands.silence:silence_command",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,8 +47,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(parser: argparse.ArgumentParser, *, output: bool = True, at: bool = True) -> None:
-    parser.add_argument("--config", type=Path, help="YAML settings file (PODMEM_* env wins)")
-    parser.add_argument("--prometheus-url", help="PromQL API base URL (PODMEM_PROMETHEUS_URL)")
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="YAML settings file (PODMEM_* env wins)"
+    )
+    parser.add_argument(
+        "--prometheus-url", metavar="URL", help="PromQL API base URL (PODMEM_PROMETHEUS_URL)"
+    )
     parser.add_argument(
         "--kubernetes",
         choices=["auto", "off"],
@@ -48,10 +60,17 @@ def _common(parser: argparse.ArgumentParser, *, output: bool = True, at: bool = 
     )
     if at:
         parser.add_argument(
-            "--at", help="evaluate at this instant: RFC 3339 (2026-11-28T03:12:00Z) or Unix s"
+            "--at",
+            metavar="TIME",
+            help="evaluate at this instant: RFC 3339 (2026-11-28T03:12:00Z) or Unix seconds",
         )
     if output:
-        parser.add_argument("--output", choices=["text", "json"], default="text")
+        parser.add_argument(
+            "--output",
+            choices=["text", "json"],
+            default="text",
+            help="text for people (default), json for scripts (the contract in the README)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,34 +83,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="one pod's memory, explained")
     report.add_argument("target", help="POD, NAMESPACE/POD or a unique prefix of a pod name")
-    report.add_argument("-n", "--namespace", help="namespace of the pod")
-    report.add_argument("--range", dest="range_", help="history to show, e.g. 6h (default 3h)")
+    report.add_argument("-n", "--namespace", metavar="NAMESPACE", help="namespace of the pod")
+    report.add_argument(
+        "--range", dest="range_", metavar="DURATION", help="history to show, e.g. 6h (default 3h)"
+    )
     _common(report)
 
     check = commands.add_parser("check", help="one check cycle over every container")
-    check.add_argument("--once", action="store_true", help="run one cycle and exit")
+    check.add_argument(
+        "--once", action="store_true", help="one cycle and exit (what check always does)"
+    )
     check.add_argument("--dry-run", action="store_true", help="print alerts, send nothing")
     _common(check)
 
     digest = commands.add_parser("digest", help="the daily digest now (--dry-run to preview)")
     digest.add_argument("--dry-run", action="store_true", help="print it, post nothing")
-    digest.add_argument("--config", type=Path, help="YAML settings file (PODMEM_* env wins)")
-    digest.add_argument("--prometheus-url", help="PromQL API base URL (PODMEM_PROMETHEUS_URL)")
-    digest.add_argument("--kubernetes", choices=["auto", "off"], help="off: Prometheus-only")
-    digest.add_argument("--at", help="evaluate at this instant (RFC 3339 or Unix seconds)")
-    digest.add_argument("--output", choices=["text", "json", "blocks"], default="text")
+    _common(digest, output=False)
+    digest.add_argument(
+        "--output",
+        choices=["text", "json", "blocks"],
+        default="text",
+        help="text for people (default), json for scripts, blocks: the Slack Block Kit",
+    )
 
     run = commands.add_parser("run", help="the bot: scheduled checks, digest, health port")
-    run.add_argument("--config", type=Path, help="YAML settings file (PODMEM_* env wins)")
+    run.add_argument(
+        "--config", type=Path, metavar="FILE", help="YAML settings file (PODMEM_* env wins)"
+    )
     run.add_argument(
         "--replay-from",
+        metavar="TIME",
         help="run against historical data: the bot's clock starts at this instant",
     )
     run.add_argument(
         "--replay-speed",
+        metavar="N",
         type=float,
         default=1.0,
-        help="with --replay-from: how many data seconds pass per real second (drills, tests)",
+        help="with --replay-from: how many data seconds pass per real second (drills)",
+    )
+    run.add_argument(
+        "--replay-step",
+        metavar="DURATION",
+        help="with --replay-from: move the clock this far (e.g. 5m) after every check, "
+        "whatever the wall clock says (repeatable drills, tests)",
     )
 
     for verb, text in (
@@ -100,63 +135,45 @@ def build_parser() -> argparse.ArgumentParser:
         ("unmute", "remove a snooze or mute"),
     ):
         sub = commands.add_parser(verb, help=text)
-        sub.add_argument("scope", choices=SCOPES, help="what to silence")
+        sub.add_argument("scope", help="what to silence: container, pod, workload or namespace")
         sub.add_argument("target", help="NS/POD/CONTAINER, NS/POD, NS/KIND/NAME or NS")
-        sub.add_argument("--cluster", help="only in this cluster (multi-cluster Prometheus)")
-        sub.add_argument("--config", type=Path, help="YAML settings file")
+        sub.add_argument(
+            "--cluster", metavar="NAME", help="only in this cluster (multi-cluster Prometheus)"
+        )
+        sub.add_argument("--config", type=Path, metavar="FILE", help="YAML settings file")
         if verb != "unmute":
-            sub.add_argument("--for", dest="for_", help="how long, e.g. 1h or 24h")
-            sub.add_argument("--by", help="who (default: your user name)")
-            sub.add_argument("--reason", help="why, shown beside the silence")
+            sub.add_argument(
+                "--for", dest="for_", metavar="DURATION", help="how long, e.g. 1h or 24h"
+            )
+            sub.add_argument("--by", metavar="WHO", help="who (default: your user name)")
+            sub.add_argument("--reason", metavar="TEXT", help="why, shown beside the silence")
     silences = commands.add_parser("silences", help="list snoozes and mutes")
-    silences.add_argument("--config", type=Path, help="YAML settings file")
+    silences.add_argument("--config", type=Path, metavar="FILE", help="YAML settings file")
 
     demo = commands.add_parser("demo", help="see podmem work on simulated workloads")
-    demo.add_argument("--output-dir", type=Path, default=Path("podmem-demo"))
-    return parser
-
-
-def _report(args: argparse.Namespace) -> int:
-    target = parse_target(args.target, args.namespace)
-    at = instant(args)
-    span = parse_duration(args.range_) if args.range_ else None
-    settings = settings_from(args)
-    source = PrometheusSource(settings)
-    report = build_report(
-        target,
-        source=source,
-        settings=settings,
-        at=at,
-        range_seconds=span,
-        kubernetes=connect_kubernetes(settings),
+    demo.add_argument(
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        default=Path("podmem-demo"),
+        help="where the charts and the HTML preview go (default: ./podmem-demo)",
     )
-    emit(args, render_report(report), report_json(report))
-    return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    return run_demo(output_dir=args.output_dir)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        handlers = {
-            "report": _report,
-            "check": check_command,
-            "demo": _demo,
-            "run": run_command,
-            "digest": digest_command,
-            "snooze": silence_command,
-            "mute": silence_command,
-            "unmute": silence_command,
-            "silences": silence_command,
-        }
-        return handlers[args.command](args)
+        quiet_libraries()
+        module, function = COMMANDS[args.command].split(":")
+        command: Callable[[argparse.Namespace], int] = getattr(
+            importlib.import_module(module), function
+        )
+        return command(args)
     except (InputError, ConfigError) as error:
         print(f"podmem: error: {error}", file=sys.stderr)
         return EXIT_INPUT
-    except (SourceError, StateError) as error:
+    except (SourceError, StateError, SlackUnavailable) as error:
         print(f"podmem: error: {error}", file=sys.stderr)
         return EXIT_SOURCE
     except KeyboardInterrupt:

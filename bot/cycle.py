@@ -8,11 +8,12 @@ from datetime import datetime
 from bot.check import CheckResult, run_check
 from bot.delivery.outbox import DrainReport, Sender, drain
 from bot.digest import Digest, build, gather
+from bot.errors import SourceError
 from bot.lifecycle import apply_check, apply_failure, attach_chart, say
 from bot.model import ContainerRef
 from bot.render.digest import DigestRenderer
 from bot.settings import Settings
-from bot.sources.base import MemorySource, SourceError
+from bot.sources.base import MemorySource
 from bot.sources.kubernetes import KubernetesSource
 from bot.state.document import Bar, ChartRequest, State
 from bot.state.store import StateStore, transact

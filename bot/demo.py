@@ -8,6 +8,7 @@ with SLACK_BOT_TOKEN and PODMEM_SLACK_CHANNEL set — posts them to that channel
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from dataclasses import dataclass, field
@@ -91,6 +92,10 @@ class DemoSink:
         edited = "· edited: this replaces the alert above" if note.action == "update" else ""
         self.page.message(note.text, note.blocks, reply=reply, note=edited)
         return SendResult(ok=True, ts=result.ts or ts or f"{self.count}.000", channel=note.channel)
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    return run_demo(output_dir=args.output_dir)
 
 
 def run_demo(*, output_dir: Path) -> int:

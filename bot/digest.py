@@ -14,12 +14,13 @@ from datetime import datetime
 
 from bot.analysis import Assessment, Thresholds, assess
 from bot.check import find_kills
+from bot.errors import SourceError
 from bot.model import ContainerRef, OomKill, Profile, Verdict
 from bot.promql import CLUSTER_WIDE
 from bot.rightsizing import Finding, right_size
 from bot.routing import channel_for
 from bot.settings import Settings
-from bot.sources.base import MemorySource, SourceError
+from bot.sources.base import MemorySource
 from bot.sources.kubernetes import KubernetesSource
 from bot.state.document import DigestSummary
 
@@ -81,6 +82,7 @@ class Gathered:
     kills: tuple[OomKill, ...]
     profiles: dict[ContainerRef, Profile] | None
     profile_error: str | None
+    notes: tuple[str, ...] = ()
 
 
 def gather(
@@ -110,7 +112,7 @@ def gather(
     except SourceError as failure:
         # Right-sizing is the heaviest query; without it the digest still says the rest.
         profiles, error = None, str(failure)
-    return Gathered(assessments, kills, profiles, error)
+    return Gathered(assessments, kills, profiles, error, snapshot.notes)
 
 
 def build(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # Slack tokens (xoxb-, xoxp-, xapp-, ...) and any bearer credential in a header dump.
 _SECRETS = re.compile(r"\b(xox[a-z]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+)|(Bearer\s+)[^\s'\",}]+")
@@ -41,3 +43,26 @@ def setup_logging(level: str = "INFO") -> None:
     # Both narrate every run and every lease renewal at INFO; podmem logs what matters.
     for chatty in ("apscheduler", "leaderelection"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+    quiet_libraries(root.level)
+
+
+def quiet_libraries(level: int = logging.INFO) -> None:
+    """urllib3 warns "Retrying (Retry(total=0, ...))" with the URL-encoded PromQL before
+    podmem has said what failed; podmem's own one line says it better. Shown at DEBUG."""
+    logging.getLogger("urllib3").setLevel(
+        logging.DEBUG if level <= logging.DEBUG else logging.ERROR
+    )
+
+
+@contextmanager
+def silenced(*names: str) -> Iterator[None]:
+    """Libraries' own error lines hushed while podmem says the same failure in one line."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

@@ -71,6 +71,9 @@ class ContainerMemory:
 class Snapshot:
     evaluated_at: datetime
     containers: tuple[ContainerMemory, ...]
+    # What the data could not say, in one line each (e.g. no kube-state-metrics): for the
+    # user to fix, not a failure.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

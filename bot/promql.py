@@ -268,6 +268,11 @@ class QueryBuilder:
         selector = self.select("kube_pod_annotations", scope, 'annotation_podmem_io_ignore="true"')
         return f"group by ({by}) ({selector})"
 
+    @staticmethod
+    def kube_state_metrics_present() -> str:
+        """One row if any kube-state-metrics (v1 or v2) is scraped, none otherwise."""
+        return "group(kube_pod_info)"
+
     def pod_labels(self, scope: Scope = CLUSTER_WIDE) -> str:
         """Pod labels (KSM exports only allow-listed ones in v2: label_<name>)."""
         return self.select("kube_pod_labels", scope)

@@ -36,6 +36,7 @@ class Report:
     range_seconds: float
     pods: tuple[PodName, ...]
     containers: tuple[ContainerReport, ...]
+    notes: tuple[str, ...] = ()  # what the data could not say (Snapshot.notes)
 
 
 def build_report(
@@ -86,5 +87,9 @@ def build_report(
             )
         )
     return Report(
-        evaluated_at=at, range_seconds=span, pods=tuple(pods), containers=tuple(containers)
+        evaluated_at=at,
+        range_seconds=span,
+        pods=tuple(pods),
+        containers=tuple(containers),
+        notes=snapshot.notes,
     )

@@ -10,19 +10,22 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
 from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.clocks import Clock
 from bot.cycle import run_cycle, run_digest
 from bot.delivery.charts import ChartMaker
-from bot.delivery.slack import SlackSender, slack_client
+from bot.delivery.slack import SlackSender, check_slack, refused, slack_client
+from bot.errors import SlackUnavailable
 from bot.health import serve_http
 from bot.kube_client import api_client
 from bot.leader import start_election
+from bot.logs import silenced
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.slack_app.answers import Answers
@@ -41,7 +44,7 @@ class Runner:
         self,
         settings: Settings,
         *,
-        clock: Callable[[], datetime],
+        clock: Clock,
         store: StateStore,
         source: PrometheusSource,
         kubernetes: KubernetesSource | None,
@@ -58,6 +61,7 @@ class Runner:
         self.scheduler = BackgroundScheduler(timezone=settings.timezone)
         self._failures = 0
         self._resume_at = 0.0
+        self._notes: tuple[str, ...] = ()  # said once, again only when they change
         self._lock = threading.Lock()
         job = {
             "max_instances": 1,
@@ -95,7 +99,13 @@ class Runner:
             return
         finally:
             self.metrics.check_duration.observe(time.monotonic() - started)
+            self.clock.checked()  # a stepped replay moves on one step per check
         self.metrics.checks.labels("ok" if report.ok else "degraded").inc()
+        notes = report.result.notes if report.result else self._notes
+        if notes != self._notes:
+            for note in notes:
+                log.warning("%s", note)
+            self._notes = notes
         delivery = report.delivery
         log.info(
             "check at %s: %s container(s), %d sent, %d waiting, %d refused",
@@ -160,7 +170,10 @@ class Runner:
         return True
 
 
-def run_bot(settings: Settings, *, clock: Callable[[], datetime]) -> int:
+def run_bot(settings: Settings, *, clock: Clock) -> int:
+    client = slack_client(settings)
+    with silenced("slack_sdk", "slack_bolt"):  # a failure is said once, below, in one line
+        check_slack(client, settings)
     metrics = Metrics()
     store = open_store(settings)
     kube = api_client(settings)
@@ -177,7 +190,6 @@ def run_bot(settings: Settings, *, clock: Callable[[], datetime]) -> int:
         metrics=metrics,
     )
     # Every replica answers /podmem and buttons; only the leader runs scheduled jobs.
-    client = slack_client(settings)
     answers = Answers(source=source, kubernetes=kubernetes, settings=settings, clock=clock)
     listeners = Listeners(
         settings=settings, client=client, answers=answers, store=store, charts=charts
@@ -196,7 +208,20 @@ def run_bot(settings: Settings, *, clock: Callable[[], datetime]) -> int:
     socket_mode = None
     if settings.slack_mode == "socket" and settings.slack_app_token is not None:
         socket_mode = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-        socket_mode.connect()  # type: ignore[no-untyped-call]
+        try:
+            with silenced("slack_sdk", "slack_bolt", "slack_bolt.App"):
+                socket_mode.connect()  # type: ignore[no-untyped-call]
+        except (SlackClientError, OSError) as error:
+            if http is not None:
+                http.shutdown()
+            if isinstance(error, SlackApiError):
+                status = error.response.status_code
+                code = str(error.response.get("error", "")) or f"HTTP {status}"
+                raise SlackUnavailable(refused("SLACK_APP_TOKEN", code)) from None
+            raise SlackUnavailable(
+                f"cannot open Slack's Socket Mode connection ({type(error).__name__}: "
+                f"{str(error)[:120]})"
+            ) from None
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+from bot.errors import InputError
 from bot.state.document import Silence, State
 from bot.targets import validate_namespace, validate_pod_prefix
-from bot.units import InputError
 
 Scope = Literal["container", "pod", "workload", "namespace"]
 SCOPES: tuple[Scope, ...] = ("container", "pod", "workload", "namespace")

@@ -11,9 +11,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.errors import InputError
 from bot.model import PodName
 from bot.promql import Scope
-from bot.units import InputError
 
 # DNS-1123 subdomain (pod names) and label (namespaces), as the API server enforces them.
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

@@ -6,15 +6,13 @@ import math
 import re
 from datetime import UTC, datetime
 
+from bot.errors import InputError
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w)")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-class InputError(ValueError):
-    """A value a user gave us is malformed. The message is meant to be shown as is."""
 
 
 def format_bytes(value: float | None) -> str:

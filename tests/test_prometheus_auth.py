@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from bot.errors import SourceError
 from bot.promql import CLUSTER_WIDE
 from bot.settings import load_settings
 from bot.sources.prometheus import PrometheusSource
@@ -45,8 +46,9 @@ def test_bearer_token_and_tenant_header(
     monkeypatch.setenv("PODMEM_PROMETHEUS_HEADERS", '{"X-Scope-OrgID": "tenant-1"}')
     url = f"http://127.0.0.1:{recorder.server_address[1]}/prometheus"
     source = PrometheusSource(load_settings(prometheus_url=url))
-    snapshot = source.snapshot(datetime(2026, 11, 1, tzinfo=UTC), CLUSTER_WIDE)
-    assert snapshot.containers == ()
+    # An empty answer: no cAdvisor series at all is said, not taken for an empty cluster.
+    with pytest.raises(SourceError, match="no cAdvisor working-set series"):
+        source.snapshot(datetime(2026, 11, 1, tzinfo=UTC), CLUSTER_WIDE)
     seen = recorder.seen  # type: ignore[attr-defined]
     # 12 figures one query each; the sparse restart, OOM and opt-out signals in one bundle.
     assert len(seen) == 13

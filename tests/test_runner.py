@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.analysis import Assessment, Thresholds, assess
+from bot.clocks import WallClock
 from bot.delivery.slack import SlackSender
 from bot.digest import Gathered, build
+from bot.errors import StateError
 from bot.metrics import Metrics
 from bot.model import ContainerMemory, ContainerRef, Profile
 from bot.render.digest import DigestRenderer
@@ -17,7 +19,7 @@ from bot.routing import channel_for
 from bot.runner import Runner
 from bot.settings import load_settings
 from bot.sources.prometheus import PrometheusSource
-from bot.state.document import DigestSummary, State, StateError
+from bot.state.document import DigestSummary, State
 from tests.prometheus_harness import free_port
 
 MIB = 2**20
@@ -40,7 +42,7 @@ def test_a_failing_job_is_logged_counted_and_runs_again(
     metrics = Metrics()
     runner = Runner(
         settings,
-        clock=lambda: datetime.now(UTC),
+        clock=WallClock(),
         store=BrokenStore(),
         source=PrometheusSource(settings),
         kubernetes=None,
@@ -118,7 +120,7 @@ def test_routing_by_pod_label_and_namespace_regex() -> None:
 
 
 def test_bad_route_regex_is_a_config_error() -> None:
-    from bot.settings import ConfigError
+    from bot.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"routes\.0\.namespace_regex"):
         load_settings(routes=[{"channel": "#x", "namespace_regex": "(unclosed"}])

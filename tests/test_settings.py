@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import ConfigError, load_settings
+from bot.errors import ConfigError
+from bot.settings import load_settings
 
 
 def test_defaults_are_the_documented_ones() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
 import threading
 import time
 import urllib.request
@@ -102,14 +103,14 @@ def test_many_threads_get_unique_increasing_ts(slack: SlackStandIn) -> None:
         results.append(client.chat_postMessage(channel="load", text=str(i))["ts"])
 
     threads = [threading.Thread(target=post, args=(i,)) for i in range(16)]
-    started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     stored = [m["ts"] for m in slack.messages("load")]
     assert len(set(results)) == 16 and sorted(results) == stored
-    assert time.monotonic() - started < 0.8  # a full listen backlog costs a 1 s SYN retry
+    # A burst larger than the listen backlog would cost each dropped SYN a 1 s retransmit.
+    assert slack._server is not None and slack._server.request_queue_size >= len(threads)
     assert len(slack.calls) == 16
 
 
@@ -305,9 +306,10 @@ def test_response_url_takes_five_posts(slack: SlackStandIn) -> None:
 
 def test_keep_alive_calls_are_not_slowed_by_nagle(slack: SlackStandIn) -> None:
     conn = http.client.HTTPConnection(urlsplit(slack.url).netloc)
-    started = time.monotonic()
     for _ in range(20):
         conn.request("POST", "/api/auth.test", headers={"Authorization": "Bearer xoxb-test"})
         assert json.loads(conn.getresponse().read())["ok"] is True
+    # One connection served all 20, and its server side has Nagle off (else ~40 ms each).
+    (served,) = slack._connections
+    assert served.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     conn.close()
-    assert time.monotonic() - started < 0.4  # ~40 ms each without TCP_NODELAY

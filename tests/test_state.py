@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.state.document import Conflict, State, StateError
+from bot.errors import StateError
+from bot.state.document import Conflict, State
 from bot.state.kubernetes import ConfigMapStore
 from bot.state.sqlite import SqliteStore
 from bot.state.store import StateStore, transact

@@ -2,10 +2,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.errors import InputError
 from bot.model import PodName
 from bot.promql import Scope
 from bot.targets import ResolutionError, Target, parse_target, resolve
-from bot.units import InputError
 
 PODS = [
     PodName("", "shop", "api-7d9f-x2"),

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.units import InputError, format_bytes, format_duration, parse_duration, parse_instant
+from bot.errors import InputError
+from bot.units import format_bytes, format_duration, parse_duration, parse_instant
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 
 from bot.check import run_check
-from bot.commands.common import EXIT_SOURCE, emit, instant, require_slack, settings_from
+from bot.commands.common import (
+    EXIT_SOURCE,
+    emit,
+    instant,
+    require_slack,
+    say_notes,
+    settings_from,
+)
 from bot.cycle import run_cycle
 from bot.delivery.charts import ChartMaker
 from bot.delivery.slack import SlackSender
@@ -15,18 +22,16 @@ from bot.render.text import render_check
 from bot.sources.kubernetes import connect as connect_kubernetes
 from bot.sources.prometheus import PrometheusSource
 from bot.state.open import open_store
-from bot.units import InputError
 
 
 def check_command(args: argparse.Namespace) -> int:
-    if not args.once:
-        raise InputError("check runs one cycle: pass --once (the long-running bot is `podmem run`)")
     at = instant(args)
     settings = settings_from(args)
     source = PrometheusSource(settings)
     kubernetes = connect_kubernetes(settings)
     if args.dry_run:
         result = run_check(source=source, settings=settings, at=at, kubernetes=kubernetes)
+        say_notes(result.notes)
         emit(args, render_check(result), check_json(result))
         return 0
     require_slack(settings)
@@ -40,6 +45,8 @@ def check_command(args: argparse.Namespace) -> int:
         at=at,
     )
     delivery = report.delivery
+    if report.result:
+        say_notes(report.result.notes)
     summary = (
         f"podmem check · {at:%Y-%m-%d %H:%M:%S} UTC · "
         + (f"{len(report.result.assessments)} container(s) · " if report.result else "")

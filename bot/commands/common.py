@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.errors import EXIT_INPUT, EXIT_SOURCE, InputError
 from bot.settings import Settings, load_settings
-from bot.units import InputError, parse_instant
+from bot.units import parse_instant
 
-EXIT_INPUT = 2  # the user's input or configuration is wrong
-EXIT_SOURCE = 3  # a data source or the state store could not answer
+__all__ = ["EXIT_INPUT", "EXIT_SOURCE", "emit", "instant", "say_notes", "settings_from"]
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -33,19 +34,34 @@ def emit(args: argparse.Namespace, text: str, data: dict[str, Any]) -> None:
         print(text)
 
 
+def say_notes(notes: tuple[str, ...]) -> None:
+    """What the data could not say, on stderr: beside the answer, never mixed into JSON."""
+    for note in notes:
+        print(f"podmem: note: {note}", file=sys.stderr)
+
+
 def require_slack_app(settings: Settings) -> None:
-    """`podmem run` also answers /podmem: Socket Mode needs the app token, HTTP the secret."""
-    require_slack(settings, instead="")
+    """`podmem run` also answers /podmem: Socket Mode needs the app token, HTTP the secret.
+    Every missing setting is named at once, so one try tells what the bot needs."""
+    missing = _missing_for_posting(settings)
     if settings.slack_mode == "socket" and settings.slack_app_token is None:
-        raise InputError(
-            "Socket Mode needs SLACK_APP_TOKEN (xapp-...), or set PODMEM_SLACK_MODE=http"
-        )
+        missing.append("SLACK_APP_TOKEN (xapp-..., for Socket Mode; or PODMEM_SLACK_MODE=http)")
     if settings.slack_mode == "http" and settings.slack_signing_secret is None:
-        raise InputError("HTTP mode needs SLACK_SIGNING_SECRET to verify Slack's requests")
+        missing.append("SLACK_SIGNING_SECRET (HTTP mode verifies Slack's requests with it)")
+    if missing:
+        raise InputError("podmem run needs " + "; ".join(missing))
 
 
 def require_slack(settings: Settings, *, instead: str = " (or use --dry-run)") -> None:
+    missing = _missing_for_posting(settings)
+    if missing:
+        raise InputError("posting to Slack needs " + "; ".join(missing) + instead)
+
+
+def _missing_for_posting(settings: Settings) -> list[str]:
+    missing = []
     if settings.slack_bot_token is None:
-        raise InputError(f"posting to Slack needs SLACK_BOT_TOKEN{instead}")
+        missing.append("SLACK_BOT_TOKEN (xoxb-...)")
     if settings.slack_channel is None and not settings.routes:
-        raise InputError(f"posting to Slack needs PODMEM_SLACK_CHANNEL or routes{instead}")
+        missing.append("PODMEM_SLACK_CHANNEL or routes")
+    return missing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from bot.commands.common import instant, require_slack, settings_from
+from bot.commands.common import instant, require_slack, say_notes, settings_from
 from bot.cycle import run_digest
 from bot.delivery.charts import ChartMaker
 from bot.delivery.slack import SlackSender
@@ -13,6 +13,7 @@ from bot.digest import build, gather
 from bot.logs import setup_logging
 from bot.render.digest import DigestRenderer
 from bot.render.slack import fit
+from bot.render.terminal import render_blocks
 from bot.sources.kubernetes import connect as connect_kubernetes
 from bot.sources.prometheus import PrometheusSource
 from bot.state.open import open_store
@@ -41,8 +42,10 @@ def digest_command(args: argparse.Namespace) -> int:
         # A preview needs somewhere to route to; name it for what it is.
         settings = settings.model_copy(update={"slack_channel": "(default channel)"})
     render = DigestRenderer(settings)
+    gathered = gather(source=source, kubernetes=kubernetes, settings=settings, at=at)
+    say_notes(gathered.notes)
     digests = build(
-        gather(source=source, kubernetes=kubernetes, settings=settings, at=at),
+        gathered,
         settings=settings,
         at=at,
         previous={},
@@ -62,10 +65,10 @@ def digest_command(args: argparse.Namespace) -> int:
     else:
         for d in digests:
             print(f"── {d.channel} ──")
-            print(render.message(d).text)
+            for part in fit(render.message(d)):
+                print(render_blocks(part.text, part.blocks))
             details = render.details(d)
-            if details is not None:
-                print("\n── in the thread ──")
-                print(details.text)
+            for part in fit(details) if details is not None else ():
+                print(render_blocks(part.text, part.blocks, reply=True))
             print()
     return 0

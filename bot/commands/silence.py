@@ -8,19 +8,27 @@ import time
 from datetime import UTC, datetime
 
 from bot.commands.common import settings_from
+from bot.errors import InputError
 from bot.silences import add_silence, parse_silence_target, remove_silence
 from bot.state.document import State
-from bot.state.open import open_store
+from bot.state.open import describe_store, open_store
 from bot.state.store import transact
-from bot.units import InputError, format_duration, parse_duration
+from bot.units import format_duration, parse_duration
 
 
 def silence_command(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    where = describe_store(settings)
+    listing = args.command == "silences"
+    if listing and settings.state_backend == "sqlite" and not settings.state_path.exists():
+        # A listing must not create an empty state where the user happens to stand.
+        print(f"No snoozes or mutes: no {where} yet (set state_path to the bot's).")
+        return 0
     store = open_store(settings)
     now = time.time()
     if args.command == "silences":
         state, _ = store.read()
+        print(f"Silences in the {where}:")
         if not state.silences:
             print("No snoozes or mutes.")
         for s in state.silences:
@@ -40,7 +48,7 @@ def silence_command(args: argparse.Namespace) -> int:
         removed = transact(store, drop)
         if not removed:
             raise InputError(f"nothing silences {scope} {args.target}")
-        print(f"Unmuted {scope} {args.target}.")
+        print(f"Unmuted {scope} {args.target} (in the {where}).")
         return 0
     duration = parse_duration(args.for_) if args.for_ else None
     if args.command == "snooze" and duration is None:
@@ -67,5 +75,6 @@ def silence_command(args: argparse.Namespace) -> int:
         if until
         else "until unmuted"
     )
-    print(f"{'Snoozed' if args.command == 'snooze' else 'Muted'} {scope} {args.target} {when}.")
+    verb = "Snoozed" if args.command == "snooze" else "Muted"
+    print(f"{verb} {scope} {args.target} {when} (in the {where}).")
     return 0

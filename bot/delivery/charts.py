@@ -6,11 +6,12 @@ import logging
 from datetime import UTC, datetime
 
 from bot.analysis import Thresholds, assess
+from bot.errors import SourceError
 from bot.model import ContainerMemory, ContainerRef, OomKill
 from bot.promql import Scope
 from bot.render.charts import digest_chart, memory_chart
 from bot.settings import Settings
-from bot.sources.base import MemorySource, SourceError
+from bot.sources.base import MemorySource
 from bot.state.document import Bar, ChartRequest
 
 log = logging.getLogger(__name__)

@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.errors import SlackUnavailable
 from bot.settings import Settings
 from bot.state.document import ChartRequest, Notification
 
@@ -35,6 +36,39 @@ PERMANENT_ERRORS = frozenset(
         "restricted_action",
     }
 )
+
+
+# Slack's answers to a token it does not accept.
+AUTH_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+)
+
+
+def check_slack(client: WebClient, settings: Settings) -> None:
+    """At start-up: is Slack reachable, and does it accept the bot token? One clear line if
+    not, rather than a bot that runs and silently says nothing."""
+    try:
+        client.auth_test()
+    except SlackApiError as error:
+        code = str(error.response.get("error", "")) or f"HTTP {error.response.status_code}"
+        raise SlackUnavailable(refused("SLACK_BOT_TOKEN", code)) from None
+    except (SlackClientError, OSError) as error:
+        raise SlackUnavailable(
+            f"cannot reach Slack at {settings.slack_api_url} ({type(error).__name__}: "
+            f"{str(error)[:120]}): check the network, a proxy, or slack_api_url"
+        ) from None
+
+
+def refused(token: str, code: str) -> str:
+    """What to say when Slack refuses one of podmem's tokens."""
+    kind = (
+        "an app-level xapp- token with connections:write"
+        if "APP" in token
+        else ("the xoxb- bot token of the installed app")
+    )
+    if code in AUTH_ERRORS or code == "not_allowed_token_type":
+        return f"Slack refused {token} ({code}): it must be {kind}"
+    return f"Slack did not accept {token} ({code})"
 
 
 class ChartUnavailable(RuntimeError):
@@ -94,6 +128,8 @@ class SlackSender:
             response = self._call(note, ts)
         except SlackApiError as error:
             code = str(error.response.get("error", "")) or f"HTTP {error.response.status_code}"
+            if code in AUTH_ERRORS:  # waits in the outbox until the token is fixed
+                return SendResult(ok=False, error=refused("SLACK_BOT_TOKEN", code))
             return SendResult(ok=False, error=code, permanent=code in PERMANENT_ERRORS)
         except NoChart as error:
             return SendResult(ok=False, error=str(error), permanent=True)

@@ -115,4 +115,5 @@ def check_json(result: CheckResult) -> dict[str, Any]:
             for alert in result.alerts
         ]
         + [oom_alert_fields(alert) for alert in result.oom_alerts],
+        "notes": list(result.notes),
     }

@@ -7,11 +7,22 @@ import textwrap
 from typing import Any
 
 WIDTH = 96
+# The emoji podmem's messages use, as a terminal shows them; others stay as :code:.
+EMOJI = {
+    ":bar_chart:": "📊",
+    ":boom:": "💥",
+    ":construction:": "🚧",
+    ":grey_question:": "❔",
+    ":rotating_light:": "🚨",
+    ":warning:": "⚠️",
+    ":white_check_mark:": "✅",
+}
 
 
 def _plain(mrkdwn: str) -> str:
-    """Slack mrkdwn to plain text: links to their label, no * _ ` markers, emoji kept."""
+    """Slack mrkdwn to plain text: links to their label, no * _ ` markers, emoji drawn."""
     text = re.sub(r"<([^|>]+)\|([^>]+)>", r"\2", mrkdwn)
+    text = re.sub(r":[a-z_]+:", lambda m: EMOJI.get(m.group(0), m.group(0)), text)
     return re.sub(r"(?<![\w])[*_`]|[*_`](?![\w])", "", text)
 
 

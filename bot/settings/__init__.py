@@ -6,6 +6,9 @@ SRE turns at 3 a.m. and the README's configuration reference is generated from t
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
 
+from bot.errors import ConfigError
 from bot.settings.kubernetes import KubernetesFields
 from bot.settings.prometheus import PrometheusFields
 from bot.settings.runtime import RuntimeFields
@@ -25,10 +30,6 @@ from bot.settings.slack import Route, SlackFields
 from bot.settings.thresholds import ThresholdFields
 
 __all__ = ["ConfigError", "Route", "Settings", "env_name", "load_settings"]
-
-
-class ConfigError(ValueError):
-    """The configuration is unusable. The message names the key and is shown as is."""
 
 
 class Settings(
@@ -80,6 +81,23 @@ def load_settings(config_file: Path | None = None, **cli_overrides: Any) -> Sett
         return configured(**overrides)
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None
+    except SettingsError as error:
+        # pydantic-settings could not decode a list or map given in the environment.
+        raise ConfigError(_describe_env(str(error))) from None
+
+
+def _describe_env(message: str) -> str:
+    found = re.search(r'field "(\w+)"', message)
+    if found is None:
+        return f"config error: {message}"
+    name = env_name(found.group(1))
+    value = next((v for k, v in os.environ.items() if k.upper() == name), "")
+    try:
+        json.loads(value)
+        problem = "a value of the wrong shape"
+    except ValueError as error:
+        problem = f"not valid JSON ({error})"
+    return f"config error: {name} is {problem}: lists and maps in the environment are JSON"
 
 
 def _check_yaml_file(path: Path) -> None:
@@ -88,9 +106,17 @@ def _check_yaml_file(path: Path) -> None:
     except OSError as error:
         raise ConfigError(f"config file {path}: {error.strerror or error}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {_yaml_problem(error)}") from None
     if loaded is not None and not isinstance(loaded, dict):
         raise ConfigError(f"config file {path} must be a mapping of key: value")
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's message spans several lines with a drawing of the spot; one line is enough."""
+    problem = getattr(error, "problem", None) or "unreadable"
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
 
 
 def _describe(error: ValidationError) -> str:

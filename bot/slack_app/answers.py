@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.analysis import Thresholds, assess
+from bot.errors import InputError, SourceError
 from bot.model import ContainerRef
 from bot.promql import CLUSTER_WIDE, Scope
 from bot.render.messages import Renderer
@@ -29,11 +30,10 @@ from bot.report import build_report
 from bot.settings import Settings
 from bot.slack_app.access import Access
 from bot.slack_app.grammar import USAGE, SlashCommand, parse_command
-from bot.sources.base import MemorySource, SourceError
+from bot.sources.base import MemorySource
 from bot.sources.kubernetes import KubernetesSource
 from bot.state.document import ChartRequest
 from bot.targets import ResolutionError, Target
-from bot.units import InputError
 
 log = logging.getLogger(__name__)
 TOP_COUNT = 10

@@ -17,6 +17,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.errors import InputError
 from bot.model import ContainerRef
 from bot.render.messages import SILENCE_MARK, Renderer
 from bot.render.slack import context, fit
@@ -26,7 +27,6 @@ from bot.slack_app.access import RateLimiter
 from bot.slack_app.answers import Answers, Asker, Reply
 from bot.state.document import ChartRequest, State
 from bot.state.store import StateStore, transact
-from bot.units import InputError
 
 log = logging.getLogger(__name__)
 NO_CHANNEL = frozenset({"not_in_channel", "channel_not_found", "is_archived"})

@@ -15,8 +15,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from bot.errors import InputError
 from bot.targets import Target, parse_target, validate_namespace, validate_pod_prefix
-from bot.units import InputError, parse_duration, parse_instant
+from bot.units import parse_duration, parse_instant
 
 USAGE = (
     "Usage: `/podmem POD` · `NS/POD` · `POD -n NS` · `deploy/NAME -n NS` (also `sts/`, `ds/`) · "

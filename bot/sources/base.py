@@ -10,10 +10,6 @@ from bot.model import ContainerMemory, ContainerRef, History, PodName, Profile, 
 from bot.promql import Scope
 
 
-class SourceError(RuntimeError):
-    """A source could not answer. The message is for humans and names what to check."""
-
-
 class MemorySource(Protocol):
     def snapshot(
         self,

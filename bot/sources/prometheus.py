@@ -9,6 +9,7 @@ since they are independent and Prometheus answers them in parallel.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -19,6 +20,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
+from bot.errors import SourceError
 from bot.model import ContainerMemory, ContainerRef, History, PodName, Profile, Series, Snapshot
 from bot.promql import (
     CADVISOR_FIGURES,
@@ -30,7 +32,6 @@ from bot.promql import (
     range_step_seconds,
 )
 from bot.settings import Settings
-from bot.sources.base import SourceError
 from bot.workloads import guess_workload
 
 Row = dict[str, Any]
@@ -54,6 +55,7 @@ MAX_DETAIL_PODS = 1000
 FULL_ROW_FIGURES = {"working_set", "limit"}
 # Always few rows: restarts and OOM signals (filtered to the containers that have them).
 SPARSE_FIGURES = {
+    "kube_state_metrics",
     "ignored",
     "restarted",
     "restart_increase",
@@ -64,6 +66,10 @@ SPARSE_FIGURES = {
 # Figures that stay floats (a rate, a Unix time); the rest are bytes or counts.
 FRACTIONAL_FIGURES = ("growth", "last_terminated_at", "time_to_limit")
 Key = tuple[str, str, str, str]
+NO_KUBE_STATE_METRICS = (
+    "no kube-state-metrics series (kube_pod_info) in Prometheus: limits come from cAdvisor, "
+    "requests are unknown, and OOM kills need the Kubernetes API (kubernetes: auto)"
+)
 # Queries per snapshot run side by side; more would only queue inside Prometheus.
 PARALLEL_QUERIES = 4
 
@@ -129,6 +135,7 @@ class PrometheusSource:
             "last_terminated_at": q.last_terminated_at(scope),
             "oom_events": q.oom_events(oom_window, scope),
             "ignored": q.pods_ignored(scope),
+            "kube_state_metrics": q.kube_state_metrics_present(),
         }
         if not detail:
             return common | {
@@ -181,6 +188,14 @@ class PrometheusSource:
         else:
             small = SPARSE_FIGURES & set(plan)
         answers = self._fetch(plan, at, bundle=sorted(small))
+        if scope == CLUSTER_WIDE and not answers["working_set"]:
+            raise SourceError(
+                f"Prometheus at {self.url} has no cAdvisor working-set series "
+                f"(container_memory_working_set_bytes) at {at:%Y-%m-%d %H:%M:%S} UTC: check that "
+                "it scrapes the kubelet's /metrics/cadvisor (kube-prometheus's job "
+                '"kubelet", metrics_path /metrics/cadvisor) and that --at is inside its data'
+            )
+        notes = () if answers["kube_state_metrics"] else (NO_KUBE_STATE_METRICS,)
         containers = self._assemble(answers, self._keys(answers))
         if detail_for is not None:
             shown = [key for key, m in containers.items() if detail_for(m)]
@@ -197,7 +212,7 @@ class PrometheusSource:
                 picked_set = set(picked)
                 again = [key for key in containers if (key[1], key[2]) in picked_set]
                 containers |= self._assemble(answers, again)
-        return Snapshot(evaluated_at=at, containers=tuple(containers.values()))
+        return Snapshot(evaluated_at=at, containers=tuple(containers.values()), notes=notes)
 
     def _fetch(
         self, plan: dict[str, str], at: datetime, *, bundle: Iterable[str] = ()
@@ -274,6 +289,9 @@ class PrometheusSource:
         for row in rows:
             labels = row.get("metric") or {}
             figure = labels.get(FIGURE_LABEL, name)
+            if figure == "kube_state_metrics":  # a fact about the cluster, not a container
+                found.setdefault(figure, {})[("", "", "", "")] = True
+                continue
             try:
                 key = (
                     intern(labels.get(cluster_label, "")),
@@ -423,14 +441,32 @@ def _number(text: object) -> float | None:
 
 
 def _explain_status(url: str, detail: str) -> str:
-    if "401" in detail or "403" in detail:
+    """prometheus-api-client says `HTTP Status Code 404 (b'404 page not found\\n')`: say it
+    as a person would, with the status and the server's own words."""
+    found = re.match(r"HTTP Status Code (\d+) \(b?(['\"])(.*)\2\)$", detail, re.DOTALL)
+    status, said = (found.group(1), _unescape(found.group(3))) if found else ("", detail)
+    said = " ".join(said.split())[:200]
+    if status in ("401", "403"):
         return (
-            f"Prometheus at {url} refused the request ({detail[:80]}): check "
+            f"Prometheus at {url} refused the request (HTTP {status}: {said}): check "
             "prometheus_bearer_token, prometheus_username/password or prometheus_headers"
         )
-    if "404" in detail:
-        return f"{url} has no PromQL API at /api/v1/query: check the path prefix ({detail[:80]})"
-    return f"Prometheus at {url} failed the query: {detail[:300]}"
+    if status == "404":
+        return (
+            f"{url} has no PromQL API at /api/v1/query (HTTP 404: {said}): "
+            "check the URL and its path prefix, e.g. http://mimir/prometheus"
+        )
+    if status:
+        return f"Prometheus at {url} failed the query (HTTP {status}: {said})"
+    return f"Prometheus at {url} failed the query: {said}"
+
+
+def _unescape(text: str) -> str:
+    """The body as repr() printed it, back to plain text (\\n, \\x.. escapes)."""
+    try:
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError:
+        return text
 
 
 def _pod_fact(name: str, labels: dict[str, str]) -> Any:

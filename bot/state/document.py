@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from bot.errors import StateError
+
 SCHEMA_VERSION = 1
 
 
@@ -163,10 +165,6 @@ def load_state(raw: str | None) -> State:
 
 def dump_state(state: State) -> str:
     return state.model_dump_json(exclude_defaults=False)
-
-
-class StateError(RuntimeError):
-    """The state store cannot be used; the message says why."""
 
 
 class Conflict(StateError):

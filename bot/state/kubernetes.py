@@ -11,7 +11,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from bot.state.document import Conflict, State, StateError, dump_state, load_state
+from bot.errors import StateError
+from bot.state.document import Conflict, State, dump_state, load_state
 
 KEY = "state.json"
 NOT_FOUND, CONFLICT = 404, 409

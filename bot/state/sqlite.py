@@ -6,7 +6,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from bot.state.document import Conflict, State, StateError, dump_state, load_state
+from bot.errors import StateError
+from bot.state.document import Conflict, State, dump_state, load_state
 
 # The table layout itself; the document inside has its own schema_version and migrations.
 TABLES_VERSION = 1

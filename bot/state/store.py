@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from bot.state.document import Conflict, State, StateError
+from bot.errors import StateError
+from bot.state.document import Conflict, State
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
