@@ -262,7 +262,8 @@ def test_async_aiohttp_client(socket: SocketModeStandIn, slack: SlackStandIn) ->
         finally:
             await client.close()  # type: ignore[no-untyped-call]
 
-    second, acked_on = asyncio.run(scenario())
+    # Bounded: an incompatible client/aiohttp pair hangs forever instead of failing.
+    second, acked_on = asyncio.run(asyncio.wait_for(scenario(), timeout=60))
     assert acked_on == second
 
 

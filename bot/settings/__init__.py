@@ -20,7 +20,6 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
-from pydantic_settings.exceptions import SettingsError
 
 from bot.errors import ConfigError
 from bot.settings.kubernetes import KubernetesFields
@@ -81,8 +80,9 @@ def load_settings(config_file: Path | None = None, **cli_overrides: Any) -> Sett
         return configured(**overrides)
     except ValidationError as error:
         raise ConfigError(_describe(error)) from None
-    except SettingsError as error:
-        # pydantic-settings could not decode a list or map given in the environment.
+    except ValueError as error:
+        # pydantic-settings could not decode a list or map given in the environment. Its
+        # SettingsError moved modules across versions; it is a ValueError in all of them.
         raise ConfigError(_describe_env(str(error))) from None
 
 
