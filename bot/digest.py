@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.analysis import Assessment, Thresholds, assess
-from bot.check import find_kills
+from bot.analysis import Assessment, Thresholds
 from bot.errors import SourceError
+from bot.kills import find_kills, kill_counts
 from bot.model import ContainerRef, OomKill, Profile, Verdict
+from bot.policy import assess_all
 from bot.promql import CLUSTER_WIDE
 from bot.rightsizing import Finding, right_size
 from bot.routing import channel_for
@@ -96,10 +97,21 @@ def gather(
     # The full snapshot: the digest names many containers (every one without a limit, every
     # right-sizing candidate), so fetching the breakdown for a few would cost more queries.
     snapshot = source.snapshot(at, CLUSTER_WIDE, oom_window_seconds=DAY)
-    thresholds = Thresholds.from_settings(settings)
-    assessments = tuple(assess(m, thresholds) for m in snapshot.containers)
     kills = tuple(
-        find_kills(snapshot, settings=settings, at=at, kubernetes=kubernetes, window_seconds=DAY)
+        find_kills(
+            snapshot,
+            source=source,
+            settings=settings,
+            at=at,
+            kubernetes=kubernetes,
+            window_seconds=DAY,
+        )
+    )
+    assessments, problems = assess_all(
+        snapshot.containers,
+        Thresholds.from_settings(settings),
+        at=at,
+        oom_kills=kill_counts(list(kills)),
     )
     try:
         profiles = source.profiles(
@@ -112,7 +124,7 @@ def gather(
     except SourceError as failure:
         # Right-sizing is the heaviest query; without it the digest still says the rest.
         profiles, error = None, str(failure)
-    return Gathered(assessments, kills, profiles, error, snapshot.notes)
+    return Gathered(assessments, kills, profiles, error, snapshot.notes + problems)
 
 
 def build(

@@ -22,7 +22,8 @@ from collections import defaultdict
 from typing import Literal
 
 from bot.analysis import Assessment
-from bot.check import CheckResult, OomAlert
+from bot.check import CheckResult
+from bot.kills import OomAlert
 from bot.model import ContainerRef, Verdict
 from bot.render.messages import Renderer
 from bot.render.slack import Message, fit
@@ -203,7 +204,7 @@ def _apply_memory(
             record.last_seen_at = at
         if a.verdict.is_alert:
             _firing(state, a, record, render, at=at, settings=settings)
-        elif record is not None and _recovered(a, settings):
+        elif record is not None and _recovered(a):
             del state.alerts[key]
             # A restart after an OOM kill "resolves" the figures: the messages say what happened.
             kill = killed.get(a.memory.ref)
@@ -229,9 +230,9 @@ def _apply_memory(
             _maybe_stale(state, state.alerts[key], render, at=at, settings=settings)
 
 
-def _recovered(a: Assessment, settings: Settings) -> bool:
+def _recovered(a: Assessment) -> bool:
     ratio = a.working_set_to_limit
-    return ratio is None or ratio < settings.warning_ratio - settings.resolve_hysteresis_ratio
+    return ratio is None or ratio < a.thresholds.resolve_below
 
 
 def _firing(

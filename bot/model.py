@@ -65,6 +65,14 @@ class ContainerMemory:
     pod_labels: tuple[tuple[str, str], ...] = ()
     # The pod opted out with the annotation podmem.io/ignore: "true".
     ignored: bool = False
+    # When the current container started (cAdvisor container_start_time_seconds), unix s.
+    started_at: float | None = None
+    # Fraction of the last 5 min the container was fully stalled on memory (cAdvisor PSI,
+    # kubelet with PSI on cgroup v2); None where not exported.
+    memory_stalled_ratio: float | None = None
+    # The pod's podmem.io/warning and podmem.io/critical annotations, as written (unparsed:
+    # the policy decides what a bad value means).
+    threshold_annotations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,3 +153,13 @@ class Verdict(StrEnum):
     @property
     def is_alert(self) -> bool:
         return self in (Verdict.WARNING, Verdict.CRITICAL)
+
+
+@dataclass(frozen=True, slots=True)
+class Termination:
+    """One end of one container, as kube-state-metrics' history shows it."""
+
+    ref: ContainerRef
+    restart_count: int  # the count the dead container had
+    reason: str  # "OOMKilled", "Error", ... ("" when no reason series covered it)
+    finished_at: datetime | None  # exact with last_terminated_timestamp; else the scrape's

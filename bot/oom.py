@@ -18,8 +18,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from bot.model import ContainerMemory, ContainerRef, OomKill, Snapshot
+from bot.model import ContainerRef, OomKill, Termination
 from bot.units import MIB, format_bytes, format_duration, format_ratio
 
 SUGGESTED_HEADROOM = 1.15
@@ -38,35 +39,6 @@ class TerminationFacts:
     started_at: datetime | None
     finished_at: datetime | None
     workload: str | None = None
-
-
-def kills_from_metrics(snapshot: Snapshot, *, at: datetime, window_seconds: float) -> list[OomKill]:
-    """Kills seen by kube-state-metrics: restarts inside the window, last reason OOMKilled."""
-    kills: list[OomKill] = []
-    for memory in snapshot.containers:
-        kills.extend(_metric_kills(memory, at=at, window_seconds=window_seconds))
-    return kills
-
-
-def _metric_kills(m: ContainerMemory, *, at: datetime, window_seconds: float) -> list[OomKill]:
-    count = m.restarts_in_window or 0
-    if count <= 0 or not m.last_terminated_oom or m.restarts is None:
-        return []
-    last_finished = (
-        datetime.fromtimestamp(m.last_terminated_at, tz=UTC) if m.last_terminated_at else None
-    )
-    if last_finished is not None and last_finished < at - timedelta(seconds=window_seconds):
-        return []  # the restarts in the window ended some other way; the OOM is history
-    return [
-        OomKill(
-            ref=m.ref,
-            restart_count=m.restarts - count + index,
-            # KSM keeps only the last termination's time; earlier kills in the window have none.
-            finished_at=last_finished if index == count - 1 else None,
-            workload=m.workload,
-        )
-        for index in range(count)
-    ]
 
 
 def kills_from_api(
@@ -171,8 +143,10 @@ def kill_context(
     usage: Points,
     limit_bytes: int | None,
     request_bytes: int | None,
+    by_node: bool = False,
 ) -> KillContext:
-    """Peaks and the story from the series in the window before the kill (already cut)."""
+    """Peaks and the story from the series in the window before the kill (already cut).
+    `by_node`: the node, not the limit, killed it: no bigger limit is suggested."""
     peak_ws, peak_rss = _peak(working_set), _peak(rss)
     running = (
         (kill.finished_at - kill.started_at).total_seconds()
@@ -180,7 +154,7 @@ def kill_context(
         else None
     )
     suggested = None
-    if peak_ws is not None or limit_bytes is not None:
+    if not by_node and (peak_ws is not None or limit_bytes is not None):
         candidates = [math.ceil((peak_ws or 0) * SUGGESTED_HEADROOM)]
         if limit_bytes:
             candidates.append(limit_bytes + MIN_BUMP_AFTER_OOM_BYTES)
@@ -194,7 +168,31 @@ def kill_context(
         request_bytes=request_bytes,
         seconds_running=running,
         suggested_limit_bytes=suggested,
-        story=_story(kill, rss, peak_ws, peak_rss, limit_bytes, running, suggested),
+        story=(
+            _node_story(kill, peak_ws, limit_bytes, running)
+            if by_node
+            else _story(kill, rss, peak_ws, peak_rss, limit_bytes, running, suggested)
+        ),
+    )
+
+
+def _node_story(
+    kill: OomKill, peak_ws: int | None, limit: int | None, running: float | None
+) -> str:
+    where = f"{kill.ref.namespace}/{kill.ref.pod} container {kill.ref.container}"
+    text = f"{where} was OOM-killed by its node (exit code {kill.exit_code or 137})"
+    text += f" after running {format_duration(running)}." if running is not None else "."
+    level = (
+        f" at {format_ratio(peak_ws / limit)} of its limit"
+        if peak_ws is not None and limit
+        else f" at {format_bytes(peak_ws)} with no limit"
+        if peak_ws is not None
+        else ""
+    )
+    return text + (
+        f" It was{level} when the node ran short of memory and the kernel picked it. A bigger "
+        "limit will not help: the node's largest users, or too many pods on it (requests "
+        "below what they use), are the fix."
     )
 
 
@@ -235,9 +233,41 @@ def _story(  # noqa: PLR0917 -- private, called once with named figures
     if late - early > 0.02 * limit:
         return text + (
             f" RSS climbed steadily to {format_bytes(peak_rss)} ({format_ratio(rss_ratio)} of "
-            f"the {format_bytes(limit)} limit): a leak, or a limit too small for the load." + advice
+            f"the {format_bytes(limit)} limit): a leak, or a limit too small for the load."
+            + advice
+            + (" If it is a leak, a bigger limit only delays the next kill." if advice else "")
         )
     return text + (
         f" RSS sat at {format_ratio(rss_ratio)} of the {format_bytes(limit)} limit: the limit "
         "is too small for this workload's steady state." + advice
     )
+
+
+def terminations_in(
+    ref: ContainerRef, figures: dict[str, dict[float, Any]], *, start: float
+) -> list[Termination]:
+    """A container's terminations from its sampled history: `restarts` (count), `finished`
+    (last termination's unix time) and `reason` (the reason reading 1), each {time: value}.
+
+    A termination is a new `finished` value inside the range, or, where kube-state-metrics has
+    no timestamp metric, a step of the restart count. A step of more than one between two
+    samples (a crash loop faster than the step) still counts every restart."""
+    restarts, finished, reasons = (figures.get(n, {}) for n in ("restarts", "finished", "reason"))
+    out: list[Termination] = []
+    previous_count: float | None = None
+    previous_finish: float | None = None
+    for ts in sorted(set(restarts) | set(finished)):
+        count, finish = restarts.get(ts, previous_count), finished.get(ts, previous_finish)
+        reason = str(reasons.get(ts, ""))
+        new_finish = finish is not None and finish != previous_finish and finish >= start
+        steps = (
+            int(count - previous_count) if count is not None and previous_count is not None else 0
+        )
+        if new_finish or steps > 0:
+            when = datetime.fromtimestamp(finish if new_finish and finish else ts, tz=UTC)
+            dead = int(count) - 1 if count is not None else -1
+            for extra in range(max(steps, 1) - 1, 0, -1):  # earlier, unseen terminations
+                out.append(Termination(ref, dead - extra, reason, None))
+            out.append(Termination(ref, dead, reason, when))
+        previous_count, previous_finish = count, finish
+    return out

@@ -33,16 +33,43 @@ class Source:
 # kube-state-metrics renamed its resource metrics in v2.0; v1 clusters still exist, and some
 # clusters run neither, leaving cAdvisor's own view of the cgroup limit. We ask for all three in
 # one query and keep, per container, the first that answers (`or on(...)`: left wins).
+# Native sidecars (init containers with restartPolicy: Always) are kube_pod_init_container_*
+# to kube-state-metrics; only the running ones count, or every finished init container of
+# every pod would show up as a container with a limit and no data.
+RUNNING_INIT = " and on({group}) (kube_pod_init_container_status_running == 1)"
 LIMIT_SOURCES = (
     Source("kube-state-metrics v2", "kube_pod_container_resource_limits", 'resource="memory"'),
+    Source(
+        "kube-state-metrics v2",
+        "kube_pod_init_container_resource_limits",
+        'resource="memory"',
+        RUNNING_INIT,
+    ),
     Source("kube-state-metrics v1", "kube_pod_container_resource_limits_memory_bytes"),
     # cgroup v1 reports "no limit" as ~2^63 and cgroup v2 as 0: neither is a limit.
     Source("cAdvisor", "container_spec_memory_limit_bytes", CADVISOR_ONLY, " > 0 < 4e18"),
 )
 REQUEST_SOURCES = (
     Source("kube-state-metrics v2", "kube_pod_container_resource_requests", 'resource="memory"'),
+    Source(
+        "kube-state-metrics v2",
+        "kube_pod_init_container_resource_requests",
+        'resource="memory"',
+        RUNNING_INIT,
+    ),
     Source("kube-state-metrics v1", "kube_pod_container_resource_requests_memory_bytes"),
 )
+# Containers and native sidecars alike (kube-state-metrics names the latter init containers).
+RESTARTS = '__name__=~"kube_pod_(init_)?container_status_restarts_total"'
+LAST_REASON = '__name__=~"kube_pod_(init_)?container_status_last_terminated_reason"'
+LAST_FINISHED = '__name__=~"kube_pod_(init_)?container_status_last_terminated_timestamp"'
+# The pod annotations podmem reads, as kube-state-metrics names their labels.
+ANNOTATION_LABELS = {
+    "podmem.io/ignore": "annotation_podmem_io_ignore",
+    "podmem.io/warning": "annotation_podmem_io_warning",
+    "podmem.io/critical": "annotation_podmem_io_critical",
+}
+PSI_STALLED = "container_pressure_memory_stalled_seconds_total"
 SOURCE_LABEL = "podmem_source"
 # Tags the rows of a bundle (several figures answered by one query) with their figure.
 FIGURE_LABEL = "podmem_figure"
@@ -146,11 +173,14 @@ class QueryBuilder:
         """Per container, the value of the first source that has one, tagged with its name."""
         tagged = [
             f"label_replace("
-            f"{self.per_container(self.select(s.metric, scope, s.matchers) + s.value_filter)}, "
+            f"{self.per_container(self.select(s.metric, scope, s.matchers) + self._filter(s))}, "
             f'"{SOURCE_LABEL}", "{s.name}", "", "")'
             for s in sources
         ]
         return f" or on({self.group}) ".join(tagged)
+
+    def _filter(self, source: Source) -> str:
+        return source.value_filter.replace("{group}", self.group)
 
     def limits(self, scope: Scope = CLUSTER_WIDE) -> str:
         return self.first_available(LIMIT_SOURCES, scope)
@@ -184,11 +214,11 @@ class QueryBuilder:
         return self.first_available(REQUEST_SOURCES, scope)
 
     def restarts(self, scope: Scope = CLUSTER_WIDE) -> str:
-        return self.per_container(self.select("kube_pod_container_status_restarts_total", scope))
+        return self.per_container(self.select("", scope, RESTARTS))
 
     def restarted_within(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
         """Restarts inside the trend window: a slope across a restart is meaningless."""
-        selector = self.select("kube_pod_container_status_restarts_total", scope)
+        selector = self.select("", scope, RESTARTS)
         # Only the few that did: absence means none, and 20 000 zeros are not sent.
         return (
             self.per_container(f"changes({selector}[{promql_duration(window_seconds)}])") + " > 0"
@@ -197,7 +227,7 @@ class QueryBuilder:
     def restart_increase(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
         """Restarts within the window. max-min, not increase(): the counter is exact, and
         increase() extrapolates to fractions."""
-        selector = self.select("kube_pod_container_status_restarts_total", scope)
+        selector = self.select("", scope, RESTARTS)
         window = promql_duration(window_seconds)
         return (
             self.per_container(
@@ -209,11 +239,7 @@ class QueryBuilder:
     def last_terminated_oom(self, scope: Scope = CLUSTER_WIDE) -> str:
         """KSM's sticky 0/1 gauge: says how the *last* termination ended, however old."""
         return (
-            self.per_container(
-                self.select(
-                    "kube_pod_container_status_last_terminated_reason", scope, 'reason="OOMKilled"'
-                )
-            )
+            self.per_container(self.select("", scope, f'{LAST_REASON}, reason="OOMKilled"'))
             + " == 1"
         )
 
@@ -261,12 +287,29 @@ class QueryBuilder:
         window = f"[{promql_duration(window_seconds)}:{promql_duration(step_seconds)}]"
         return f"max_over_time(({inner}){window})"
 
-    def pods_ignored(self, scope: Scope = CLUSTER_WIDE) -> str:
-        """Pods annotated `podmem.io/ignore: "true"` (KSM v2 exports the annotation once it is
-        allow-listed: --metric-annotations-allowlist=pods=[podmem.io/ignore])."""
-        by = f"{self.cluster_label}, namespace, pod"
-        selector = self.select("kube_pod_annotations", scope, 'annotation_podmem_io_ignore="true"')
-        return f"group by ({by}) ({selector})"
+    def pod_annotations(self, scope: Scope = CLUSTER_WIDE) -> str:
+        """Pods with any podmem.io annotation (ignore, warning, critical), one row each with
+        the values as labels. KSM v2 exports annotations only once allow-listed:
+        --metric-annotations-allowlist=pods=[podmem.io/ignore,podmem.io/warning,
+        podmem.io/critical]. Only annotated pods answer."""
+        labels = ", ".join(ANNOTATION_LABELS.values())
+        by = f"{self.cluster_label}, namespace, pod, {labels}"
+        any_of = " or ".join(
+            self.select("kube_pod_annotations", scope, f'{label}!=""')
+            for label in ANNOTATION_LABELS.values()
+        )
+        return f"group by ({by}) ({any_of})"
+
+    def container_started(self, scope: Scope = CLUSTER_WIDE) -> str:
+        """When the current container started (cAdvisor), unix seconds: its age."""
+        return self.figure("container_start_time_seconds", scope)
+
+    def memory_stalled(self, scope: Scope = CLUSTER_WIDE, *, at_least: float = 0.0) -> str:
+        """Fraction of the last 5 min the container was fully stalled on memory (PSI "full",
+        cAdvisor on cgroup v2 with the kubelet's PSI on). With `at_least`, only those."""
+        selector = self.select(PSI_STALLED, scope, CADVISOR_ONLY)
+        rate = self.per_container(f"rate({selector}[5m])")
+        return f"{rate} >= {at_least:g}" if at_least else rate
 
     @staticmethod
     def kube_state_metrics_present() -> str:
@@ -287,6 +330,58 @@ class QueryBuilder:
         cadvisor = self.select(CADVISOR_FIGURES["working_set"], scope, CADVISOR_ONLY)
         ksm = self.select("kube_pod_container_info", scope)
         return f"group by ({by}) ({cadvisor}) or group by ({by}) ({ksm})"
+
+    def termination_history(self, scope: Scope) -> str:
+        """For a range query: each container's restart count, its last termination's time and
+        the reason that reads 1, tagged by figure. Every termination in a range shows as a new
+        timestamp (or, without the timestamp metric, a restart-count step), whatever reason
+        the sticky gauge shows by the end."""
+        reason_by = f"{self.group}, reason"
+        parts = {
+            "restarts": self.per_container(self.select("", scope, RESTARTS)),
+            "finished": self.per_container(self.select("", scope, LAST_FINISHED)),
+            "reason": f"max by ({reason_by}) ({self.select('', scope, LAST_REASON)} == 1)",
+        }
+        return self.bundle(parts)
+
+    def node_memory(self, nodes: list[str]) -> str:
+        """For a range query over the named nodes: kube-state-metrics' MemoryPressure condition
+        (1 while true) and node-exporter's MemAvailable / MemTotal, by `node`. node-exporter
+        series carry the node as `node` or, as kube-prometheus relabels them, as `instance`."""
+        names = regex_any(nodes)
+        by_instance = string_literal(f"({'|'.join(re.escape(n) for n in nodes)})(:[0-9]+)?")
+
+        def exporter(metric: str) -> str:
+            return (
+                f'min by (node) ({metric}{{node=~{names}}} or label_replace({metric}{{node="", '
+                f'instance=~{by_instance}}}, "node", "$1", "instance", "([^:]+)(:[0-9]+)?"))'
+            )
+
+        pressure = (
+            "max by (node) (kube_node_status_condition{"
+            f'condition="MemoryPressure", status="true", node=~{names}}})'
+        )
+        available = (
+            f"{exporter('node_memory_MemAvailable_bytes')} / on(node) "
+            f"{exporter('node_memory_MemTotal_bytes')}"
+        )
+        return self.bundle({"pressure": pressure, "available": available})
+
+    def node_top_pods(self, node: str, count: int) -> str:
+        """The pods using the most working set on one node (joined through kube_pod_info)."""
+        by = f"{self.cluster_label}, namespace, pod"
+        per_pod = f"sum by ({by}) ({self.figure(CADVISOR_FIGURES['working_set'])})"
+        on_node = f"max by ({by}) (kube_pod_info{{node={string_literal(node)}}})"
+        return f"topk({count}, {per_pod} * on({by}) {on_node})"
+
+    def evicted_pods(self, scope: Scope = CLUSTER_WIDE) -> str:
+        """Pods the kubelet evicted (phase Failed, reason Evicted), with their node."""
+        by = f"{self.cluster_label}, namespace, pod"
+        evicted = self.select("kube_pod_status_reason", scope, 'reason="Evicted"')
+        return (
+            f"max by ({by}, node) ({self.select('kube_pod_info', scope)}) "
+            f"and on({by}) (max by ({by}) ({evicted}) == 1)"
+        )
 
     def bundle(self, figures: dict[str, str]) -> str:
         """Several figures in one query, each row tagged with its figure: one round trip for

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.analysis import Assessment, Thresholds, assess
-from bot.check import find_kills
+from bot.analysis import Assessment, Thresholds
+from bot.kills import find_kills, kill_counts
 from bot.model import OomKill, PodName
+from bot.policy import assess_all
 from bot.promql import Scope
 from bot.settings import Settings
 from bot.sources.base import MemorySource
@@ -57,7 +58,6 @@ def build_report(
         target, lambda scope: [p for p in source.pods(at, scope) if visible(p.namespace)]
     )
     span = range_seconds or settings.report_range_seconds
-    thresholds = Thresholds.from_settings(settings)
     containers: list[ContainerReport] = []
     # The same namespace/pod in two clusters resolves to two PodNames; one scoped query
     # answers both, and the rows keep their own cluster label.
@@ -65,6 +65,7 @@ def build_report(
     snapshot = source.snapshot(at, scope, oom_window_seconds=span)
     kills = find_kills(
         snapshot,
+        source=source,
         settings=settings,
         at=at,
         kubernetes=kubernetes,
@@ -75,13 +76,17 @@ def build_report(
     )
     history = source.history(scope, at - timedelta(seconds=span), at)
     wanted = set(pods)
-    for memory in snapshot.containers:
-        ref = memory.ref
-        if ref.pod_name not in wanted:
-            continue
+    assessments, problems = assess_all(
+        (m for m in snapshot.containers if m.ref.pod_name in wanted),
+        Thresholds.from_settings(settings),
+        at=at,
+        oom_kills=kill_counts(kills),
+    )
+    for a in assessments:
+        ref = a.memory.ref
         containers.append(
             ContainerReport(
-                assess(memory, thresholds),
+                a,
                 tuple(kill for kill in kills if kill.ref == ref),
                 history.of(ref, "working_set"),
             )
@@ -91,5 +96,5 @@ def build_report(
         range_seconds=span,
         pods=tuple(pods),
         containers=tuple(containers),
-        notes=snapshot.notes,
+        notes=snapshot.notes + problems,
     )

@@ -9,7 +9,18 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.scenarios import ClusterSpec, ContainerSpec, PodSpec, Steady, mixed_cluster, named_pod
-from bot.scenarios.behaviours import MIB
+from bot.scenarios.behaviours import (
+    MIB,
+    Behaviour,
+    HotCache,
+    Killed,
+    Leak,
+    Spiky,
+    Thrash,
+    WarmUp,
+    WorkerOom,
+)
+from bot.scenarios.cluster import NodePressure
 
 START = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 
@@ -84,3 +95,106 @@ OPTED_OUT = ClusterSpec(
     start=START,
     duration=timedelta(hours=4),
 )
+
+
+# --- judgement: shapes real clusters have that a working-set ratio alone misjudges ---------
+# Evaluated at minute 60 (JUDGEMENT_AT). cgroup v2, so cAdvisor exports PSI.
+def _pod(name: str, behaviour: Behaviour, limit: float | None, **extra: object) -> PodSpec:
+    request = None if limit is None else limit / 2
+    container = ContainerSpec("app", behaviour, limit, request)
+    return PodSpec(
+        namespace="shop",
+        name=name,
+        containers=(container,),
+        workload_name=name.rsplit("-", 2)[0],
+        **extra,
+    )  # type: ignore[arg-type]
+
+
+LIMIT = 256 * MIB
+JUDGEMENT_PODS = (
+    # A rollout's new pod: started at minute 52, 8 min old at minute 60, growing fast at ~35 %.
+    _pod(
+        "warmup-5d8f-a1b2c",
+        WarmUp(limit=LIMIT, base_rss=40 * MIB, plateau=160 * MIB, seconds_to_settle=900),
+        LIMIT,
+        started_after=52 * 60,
+    ),
+    # 93 %: 30 % RSS and 63 % active page cache, flat.
+    _pod("hotcache-6c7d-b2c3d", HotCache(rss=77 * MIB, active_cache=161 * MIB, limit=LIMIT), LIMIT),
+    # Usage pinned at the limit, working set 75 %, stalled a quarter of the time.
+    _pod(
+        "thrash-7e8f-c3d4e",
+        Thrash(rss=100 * MIB, active_cache=92 * MIB, stalled=0.25, limit=LIMIT),
+        LIMIT,
+    ),
+    # 85 % but annotated podmem.io/warning: "0.95": not a warning for this pod.
+    _pod(
+        "tolerant-8a9b-d4e5f",
+        HotCache(rss=210 * MIB, active_cache=8 * MIB, limit=LIMIT),
+        LIMIT,
+        annotations=(("podmem.io/warning", "0.95"),),
+    ),
+    # A bad annotation: ignored, with one note; the defaults apply (85 % is a warning).
+    _pod(
+        "typo-9b0c-e5f6a",
+        HotCache(rss=210 * MIB, active_cache=8 * MIB, limit=LIMIT),
+        LIMIT,
+        annotations=(("podmem.io/warning", "abc"),),
+    ),
+    # Killed by node-2 running short at minute 50: at 40 % of its limit, and one with no limit.
+    _pod(
+        "victim-1c2d-f6a7b", Killed(rss=100 * MIB, every=50 * 60, limit=LIMIT), LIMIT, node="node-2"
+    ),
+    _pod("unlimited-2d3e-a7b8c", Killed(rss=300 * MIB, every=50 * 60), None, node="node-2"),
+    # Evicted from node-2 at minute 51.
+    _pod(
+        "evictee-3e4f-b8c9d",
+        Steady(rss=200 * MIB, limit=LIMIT),
+        LIMIT,
+        node="node-2",
+        evicted_after=51 * 60,
+    ),
+    # A gunicorn whose workers are OOM-killed every 20 min; the container lives on.
+    _pod("gunicorn-4f5a-c9d0e", WorkerOom(rss=180 * MIB, every=20 * 60, limit=LIMIT), LIMIT),
+    # A crash loop at its own limit, killed every 5 min, every third end an error: the sticky
+    # reason says Error after those, and the earlier OOM kills must not vanish.
+    _pod(
+        "mixed-5a6b-d0e1f",
+        Killed(
+            rss=120 * MIB, every=300, reasons=("OOMKilled", "OOMKilled", "Error"), limit=128 * MIB
+        ),
+        128 * MIB,
+    ),
+    # Short spikes to 400 MiB for 4 min, 20 min after every start: right-sizing must see them.
+    _pod(
+        "spiky-6b7c-e1f2a",
+        Spiky(rss=100 * MIB, spike=400 * MIB, spike_at=20 * 60, limit=512 * MIB),
+        512 * MIB,
+    ),
+    PodSpec(
+        namespace="shop",
+        name="mesh-7c8d-f2a3b",
+        containers=(
+            ContainerSpec("app", Steady(rss=100 * MIB, limit=LIMIT), LIMIT, 128 * MIB),
+            # A native sidecar crash-looping on its own 128 MiB limit.
+            ContainerSpec(
+                "proxy",
+                Leak(limit=128 * MIB, base_rss=16 * MIB, rate=40 * MIB / 60),
+                128 * MIB,
+                64 * MIB,
+                sidecar=True,
+            ),
+        ),
+        workload_name="mesh",
+    ),
+)
+JUDGEMENT = ClusterSpec(
+    pods=JUDGEMENT_PODS,
+    start=START,
+    duration=timedelta(minutes=80),
+    scrape_interval_seconds=15,
+    cgroup="v2",
+    node_pressure=(NodePressure("node-2", start=48 * 60, end=53 * 60),),
+)
+JUDGEMENT_AT = minutes(JUDGEMENT, 60)

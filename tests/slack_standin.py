@@ -418,6 +418,10 @@ class SlackStandIn:
         with self._lock:
             return [dataclasses.replace(f, channels=list(f.channels)) for f in self._files.values()]
 
+    def shared_uploads(self) -> list[UploadedFile]:
+        """The uploads that finished: bytes received and files.completeUploadExternal done."""
+        return [f for f in self.uploads() if f.data is not None and f.channels]
+
     def response_url(self, name: str) -> str:
         """A ``response_url`` on this stand-in; what is POSTed to it goes to responses(name)."""
         with self._lock:

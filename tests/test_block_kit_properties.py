@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
 from bot.analysis import Thresholds, assess
-from bot.check import CheckResult, OomAlert
+from bot.check import CheckResult
 from bot.digest import Gathered, build
+from bot.kills import OomAlert
 from bot.lifecycle import apply_check
 from bot.model import ContainerMemory, ContainerRef, OomKill, Profile
 from bot.oom import KillGroup, kill_context

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.analysis import Thresholds, assess
-from bot.check import CheckResult, OomAlert
+from bot.check import CheckResult
+from bot.kills import OomAlert
 from bot.lifecycle import alert_key, apply_check, apply_failure
 from bot.model import ContainerMemory, ContainerRef, OomKill
 from bot.oom import KillGroup, kill_context

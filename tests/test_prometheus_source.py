@@ -158,8 +158,9 @@ def test_two_clusters_stay_apart(prometheus_for: PrometheusFactory) -> None:
 def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFactory) -> None:
     """3 cluster-wide queries at any size (working set, limit, and one bundle of the figures
     filtered to the containers that need them); then, if any container will be shown, 1 more
-    for the breakdown of just those; and one range query per 50 pods with a new OOM kill.
-    Nothing grows with the number of pods."""
+    for the breakdown of just those; then range queries that grow with what happened, not with
+    the cluster: one per 50 restarted pods (their termination history), one per 50 pods with a
+    new OOM kill (its story) and one for the killed pods' nodes."""
     rounds = []
     for fleet in (d.SMALL_FLEET, d.LARGE_FLEET):
         server = prometheus_for(fleet)
@@ -170,7 +171,14 @@ def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFa
         killed = {(a.kill.ref.namespace, a.kill.ref.pod) for a in result.oom_alerts}
         assert killed or fleet is d.SMALL_FLEET  # the large fleet does have OOM kills
         instant = sum(len(r) for r in source.last_rounds)
-        assert server.query_requests_served() - before == instant + -(-len(killed) // 50)
+        restarted = {
+            (a.memory.ref.namespace, a.memory.ref.pod)
+            for a in result.assessments
+            if a.memory.restarts_in_window
+        }
+        ranges = -(-len(restarted) // 50) + -(-len(killed) // 50) + (1 if killed else 0)
+        assert len(source.last_ranges) == ranges
+        assert server.query_requests_served() - before == instant + ranges
         rounds.append([len(r) for r in source.last_rounds])
     assert rounds[0][0] == rounds[1][0] == 3
     assert all(len_ <= 1 for sizes in rounds for len_ in sizes[1:])

@@ -21,7 +21,7 @@ def test_limits_prefer_ksm_v2_then_v1_then_cadvisor() -> None:
     v1 = query.index("kube_pod_container_resource_limits_memory_bytes")
     cadvisor = query.index("container_spec_memory_limit_bytes")
     assert v2 < v1 < cadvisor
-    assert query.count("or on(cluster, namespace, pod, container)") == 2
+    assert query.count("or on(cluster, namespace, pod, container)") == 3  # + native sidecars
 
 
 def test_cluster_wide_queries_have_no_pod_matchers() -> None:

@@ -315,11 +315,12 @@ def test_the_same_command_over_socket_mode(
 def test_share_posts_in_channel_with_the_chart_or_asks_for_an_invite(bot: Bot) -> None:
     bot.slash(f"default/leak-7d9f-x2 --share {AT}", "share", channel="C0ALERTS")
     deadline = time.monotonic() + 20
-    while not bot.slack.uploads() and time.monotonic() < deadline:
+    # Until the upload is complete (announced, bytes sent, shared), not merely announced.
+    while not bot.slack.shared_uploads() and time.monotonic() < deadline:
         time.sleep(0.05)
     (post,) = bot.slack.top_level("C0ALERTS")
     assert "default/leak-7d9f-x2" in post["text"]
-    (upload,) = bot.slack.uploads()
+    (upload,) = bot.slack.shared_uploads()
     assert upload.thread_ts == post["ts"] and upload.data.startswith(b"\x89PNG")
     bot.slack.not_in_channel("C0SECRET")
     bot.slash(f"default/leak-7d9f-x2 --share {AT}", "invite", channel="C0SECRET")

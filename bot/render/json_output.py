@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.analysis import Assessment
-from bot.check import CheckResult, OomAlert
+from bot.check import CheckResult
+from bot.kills import OomAlert
 from bot.model import OomKill
 from bot.report import ContainerReport, Report
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.models.blocks import Block
 
 from bot.analysis import Assessment
-from bot.check import OomAlert
+from bot.kills import OomAlert
 from bot.model import ContainerRef
 from bot.render.bars import memory_bar
 from bot.render.slack import Message, buttons, context, fields, header, section

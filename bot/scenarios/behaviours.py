@@ -27,6 +27,8 @@ class Sample:
     active_cache: float
     inactive_cache: float
     swap: float = 0.0
+    # Fraction of time the cgroup is fully stalled on memory (PSI "full"), at this instant.
+    stalled: float = 0.0
 
     @property
     def working_set(self) -> float:
@@ -56,7 +58,9 @@ class Kill:
 class ContainerState:
     sample: Sample | None  # None while waiting in CrashLoopBackOff
     restarts: int
-    kills: tuple[Kill, ...]
+    kills: tuple[Kill, ...]  # every termination so far, whatever its reason
+    started: float = 0.0  # seconds since first start when the current run began
+    oom_events: int = 0  # processes OOM-killed inside the current container, which lived on
 
     @property
     def last_kill(self) -> Kill | None:
@@ -77,6 +81,14 @@ class Behaviour(ABC):
         """Seconds from a (re)start to the OOM kill; None if it never dies."""
         return None
 
+    def reason_of(self, index: int) -> str:
+        """How the `index`-th termination ended (a crash loop may mix OOM kills and errors)."""
+        return "OOMKilled"
+
+    def process_ooms(self, seconds_running: float) -> int:
+        """Processes OOM-killed inside the container so far in this run (it survives them)."""
+        return 0
+
     @abstractmethod
     def sample_in_run(self, seconds_running: float) -> Sample:
         """The cgroup `seconds_running` after the current run began."""
@@ -87,17 +99,26 @@ class Behaviour(ABC):
         kills: list[Kill] = []
         while run is not None and t >= run_start + run:
             kill_at = run_start + run
-            kills.append(Kill(run_start, kill_at, restarts))
+            reason = self.reason_of(len(kills))
+            code = 137 if reason == "OOMKilled" else 1
+            kills.append(Kill(run_start, kill_at, restarts, exit_code=code, reason=reason))
             restart_at = kill_at + backoff
             if t < restart_at:
-                return ContainerState(None, restarts, tuple(kills))
+                return ContainerState(None, restarts, tuple(kills), run_start)
             restarts, run_start = restarts + 1, restart_at
             backoff = (
                 BACKOFF_START_SECONDS
                 if run >= BACKOFF_RESET_SECONDS
                 else min(BACKOFF_CAP_SECONDS, backoff * 2)
             )
-        return ContainerState(self.sample_in_run(t - run_start), restarts, tuple(kills))
+        running = t - run_start
+        return ContainerState(
+            self.sample_in_run(running),
+            restarts,
+            tuple(kills),
+            run_start,
+            self.process_ooms(running),
+        )
 
 
 @dataclass(frozen=True)
@@ -167,3 +188,110 @@ class FileCacheLeak(Behaviour):
         room = max(0.0, self.limit - self.reclaim_margin - rss - self.active_cache)
         inactive = min(self.file_rate * seconds_running, room)
         return Sample(rss=rss, active_cache=self.active_cache, inactive_cache=inactive)
+
+
+@dataclass(frozen=True)
+class WarmUp(Behaviour):
+    """A new pod filling its caches and pools: RSS rises fast, then levels off at `plateau`."""
+
+    limit: float | None
+    base_rss: float = 20 * MIB
+    plateau: float = 110 * MIB
+    seconds_to_settle: float = 1200.0  # time constant of the approach
+    cache: float = 4 * MIB
+
+    def sample_in_run(self, seconds_running: float) -> Sample:
+        rise = 1 - math.exp(-seconds_running / self.seconds_to_settle)
+        rss = self.base_rss + (self.plateau - self.base_rss) * rise
+        return Sample(rss=rss, active_cache=self.cache / 2, inactive_cache=self.cache / 2)
+
+
+@dataclass(frozen=True)
+class HotCache(Behaviour):
+    """A working set high because of active page cache (a database's hot files), flat."""
+
+    rss: float
+    active_cache: float
+    inactive_cache: float = 2 * MIB
+    phase: float = 0.0
+    limit: float | None = None
+
+    def sample_in_run(self, seconds_running: float) -> Sample:
+        rss = self.rss + _wobble(seconds_running, 0.2 * MIB, self.phase)
+        return Sample(rss=rss, active_cache=self.active_cache, inactive_cache=self.inactive_cache)
+
+
+@dataclass(frozen=True)
+class Thrash(Behaviour):
+    """Usage pinned at the limit by cache the container keeps needing again: the working set
+    looks safe while the cgroup is stalled on reclaim `stalled` of the time."""
+
+    rss: float
+    active_cache: float
+    stalled: float = 0.25
+    limit: float | None = None
+
+    def sample_in_run(self, seconds_running: float) -> Sample:
+        inactive = max(0.0, (self.limit or 0.0) - 0.5 * MIB - self.rss - self.active_cache)
+        return Sample(
+            rss=self.rss,
+            active_cache=self.active_cache,
+            inactive_cache=inactive,
+            stalled=self.stalled,
+        )
+
+
+@dataclass(frozen=True)
+class Killed(Behaviour):
+    """Flat memory, terminated every `every` seconds for `reasons` in turn: the victim of a
+    node OOM (killed far below its limit), or a crash loop mixing OOM kills and errors."""
+
+    rss: float
+    every: float
+    reasons: tuple[str, ...] = ("OOMKilled",)
+    cache: float = 4 * MIB
+    limit: float | None = None
+
+    def run_length(self) -> float | None:
+        return self.every
+
+    def reason_of(self, index: int) -> str:
+        return self.reasons[index % len(self.reasons)]
+
+    def sample_in_run(self, seconds_running: float) -> Sample:
+        return Sample(rss=self.rss, active_cache=self.cache / 2, inactive_cache=self.cache / 2)
+
+
+@dataclass(frozen=True)
+class WorkerOom(Behaviour):
+    """A pre-fork server (gunicorn, nginx, postgres): a worker is OOM-killed every `every`
+    seconds and replaced; the container itself never restarts."""
+
+    rss: float
+    every: float
+    cache: float = 4 * MIB
+    limit: float | None = None
+
+    def process_ooms(self, seconds_running: float) -> int:
+        return int(seconds_running // self.every)
+
+    def sample_in_run(self, seconds_running: float) -> Sample:
+        return Sample(rss=self.rss, active_cache=self.cache / 2, inactive_cache=self.cache / 2)
+
+
+@dataclass(frozen=True)
+class Spiky(Behaviour):
+    """Flat, with one short spike: `spike_length` seconds at `spike` RSS, `spike_at` seconds
+    after every start. A peak a coarse subquery step walks past."""
+
+    rss: float
+    spike: float
+    spike_at: float
+    spike_length: float = 240.0
+    cache: float = 4 * MIB
+    limit: float | None = None
+
+    def sample_in_run(self, seconds_running: float) -> Sample:
+        inside = self.spike_at <= seconds_running < self.spike_at + self.spike_length
+        rss = self.spike if inside else self.rss
+        return Sample(rss=rss, active_cache=self.cache / 2, inactive_cache=self.cache / 2)

@@ -19,6 +19,9 @@ class ContainerSpec:
     limit: float | None
     request: float | None
     image: str = "registry.example.com/app:1.0"
+    # A native sidecar (an init container with restartPolicy: Always, Kubernetes >= 1.29):
+    # kube-state-metrics reports it as kube_pod_init_container_*.
+    sidecar: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,11 @@ class PodSpec:
     started_after: float = 0.0
     # Annotated podmem.io/ignore: "true" (exported by KSM v2 when allow-listed).
     ignored: bool = False
+    # Other podmem.io annotations, e.g. (("podmem.io/warning", "0.95"),).
+    annotations: tuple[tuple[str, str], ...] = ()
+    # Seconds after the cluster's start when the kubelet evicted the pod (phase Failed,
+    # reason Evicted; its containers gone).
+    evicted_after: float | None = None
 
     @property
     def uid(self) -> str:
@@ -54,6 +62,19 @@ class PodSpec:
 
 
 @dataclass(frozen=True)
+class NodePressure:
+    """A node short of memory from `start` to `end` (seconds after the cluster's start):
+    kube-state-metrics' MemoryPressure condition and node-exporter's MemAvailable say so."""
+
+    node: str
+    start: float
+    end: float
+    total_bytes: float = 16 * GIB
+    available_bytes: float = 4 * GIB  # outside the window
+    available_low_bytes: float = 120 * MIB  # inside it
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     pods: tuple[PodSpec, ...]
     start: datetime
@@ -63,6 +84,7 @@ class ClusterSpec:
     cgroup: str = "v1"  # "v1" has failcnt and swap; "v2" has neither
     duplicate_cadvisor_series: bool = True
     extra_labels: dict[str, str] = field(default_factory=dict)
+    node_pressure: tuple[NodePressure, ...] = ()
 
     @property
     def end(self) -> datetime:

@@ -11,6 +11,7 @@ from typing import TextIO
 
 from bot.scenarios.behaviours import MIB, ContainerState
 from bot.scenarios.cluster import ClusterSpec, ContainerSpec, PodSpec
+from bot.scenarios.nodes import node_lines
 
 # What cgroup v1 reports as the limit of an unlimited container (PAGE_COUNTER_MAX pages).
 CGROUP_V1_UNLIMITED = 9223372036854771712
@@ -39,7 +40,18 @@ class _PodWriter:
         first = max(0, int(-(-pod.started_after // step)))
         self.times = [start + i * step for i in range(first, count)]
         since_start = [t - start - pod.started_after for t in self.times]
-        self.states = {c.name: [c.behaviour.state(s) for s in since_start] for c in pod.containers}
+        evicted = pod.evicted_after
+        self.evicted = [evicted is not None and t - start >= evicted for t in self.times]
+        self.states = {
+            c.name: [
+                ContainerState(None, st.restarts, st.kills, st.started) if gone else st
+                for st, gone in zip(
+                    (c.behaviour.state(s) for s in since_start), self.evicted, strict=True
+                )
+            ]
+            for c in pod.containers
+        }
+        self.origin = start + pod.started_after
 
     def cadvisor_labels(self, container: str, job: str, image: str) -> dict[str, str]:
         pod_cgroup = f"/kubepods/burstable/pod{self.pod.uid}"
@@ -106,12 +118,37 @@ class _PodWriter:
         figures["container_spec_memory_limit_bytes"] = [
             None if s is None else limit for s in samples
         ]
-        figures["container_oom_events_total"] = [None if s is None else 0.0 for s in samples]
+        figures["container_oom_events_total"] = [
+            None if s is None else float(st.oom_events)
+            for s, st in zip(samples, states, strict=True)
+        ]
+        figures["container_start_time_seconds"] = [
+            None if s is None else self.origin + st.started
+            for s, st in zip(samples, states, strict=True)
+        ]
+        if self.cluster.cgroup == "v2":  # PSI is a cgroup v2 file
+            figures["container_pressure_memory_stalled_seconds_total"] = self._stalled(states)
         for job in jobs:
             labels = self.cadvisor_labels(container.name, job, container.image)
             for name, values in figures.items():
                 yield from self.series(name, labels, values)
         yield from self._container_ksm(container, states)
+
+    def _stalled(self, states: list[ContainerState]) -> list[float | None]:
+        """PSI's counter: seconds fully stalled since the container started (a new container,
+        a new counter)."""
+        step = self.cluster.scrape_interval_seconds
+        total, run = 0.0, -1.0
+        out: list[float | None] = []
+        for state in states:
+            if state.sample is None:
+                out.append(None)
+                continue
+            if state.started != run:
+                total, run = 0.0, state.started
+            total += state.sample.stalled * step
+            out.append(total)
+        return out
 
     def _container_ksm(
         self, container: ContainerSpec, states: list[ContainerState]
@@ -121,12 +158,14 @@ class _PodWriter:
         base = self.ksm_labels(container=container.name)
         if ksm == "none":
             return
+        # Native sidecars are init containers to kube-state-metrics.
+        family = "kube_pod_init_container" if container.sidecar else "kube_pod_container"
         resources = {"limits": container.limit, "requests": container.request}
         for kind, amount in resources.items():
             if amount is None:
                 continue
             if ksm == "v2":
-                name = f"kube_pod_container_resource_{kind}"
+                name = f"{family}_resource_{kind}"
                 memory = {**base, "node": self.pod.node, "resource": "memory", "unit": "byte"}
                 cpu = {**base, "node": self.pod.node, "resource": "cpu", "unit": "core"}
                 yield from self.series(name, memory, [amount] * len(self.times))
@@ -141,28 +180,29 @@ class _PodWriter:
                     f"kube_pod_container_resource_{kind}_cpu_cores", base, [0.5] * len(self.times)
                 )
         yield from self.series(
-            "kube_pod_container_status_restarts_total", base, [float(s.restarts) for s in states]
+            f"{family}_status_restarts_total", base, [float(s.restarts) for s in states]
         )
-        yield from self.series(
-            "kube_pod_container_info",
-            {**base, "image": container.image, "container_id": f"containerd://{self.pod.uid}"},
-            every,
-        )
-        # A sticky gauge: it reads 1 from the first kill on, however old the kill is.
-        yield from self.series(
-            "kube_pod_container_status_last_terminated_reason",
-            {**base, "reason": "OOMKilled"},
-            [1.0 if s.kills else None for s in states],
-        )
+        info = {**base, "image": container.image, "container_id": f"containerd://{self.pod.uid}"}
+        if container.sidecar:
+            info["restart_policy"] = "Always"
+        yield from self.series(f"{family}_info", info, every)
+        # A sticky gauge per reason: the last termination's reason reads 1, however old; the
+        # series of an earlier reason is gone once a termination of another reason replaced it.
+        for reason in sorted({k.reason for st in states for k in st.kills}):
+            yield from self.series(
+                f"{family}_status_last_terminated_reason",
+                {**base, "reason": reason},
+                [1.0 if s.kills and s.kills[-1].reason == reason else None for s in states],
+            )
         if self.cluster.ksm == "v2":
             origin = self.cluster.start.timestamp() + self.pod.started_after
             yield from self.series(
-                "kube_pod_container_status_last_terminated_timestamp",
+                f"{family}_status_last_terminated_timestamp",
                 base,
                 [origin + s.kills[-1].finished_at if s.kills else None for s in states],
             )
         yield from self.series(
-            "kube_pod_container_status_running", base, [1.0 if s.sample else 0.0 for s in states]
+            f"{family}_status_running", base, [1.0 if s.sample else 0.0 for s in states]
         )
 
     def _pod_level(self, jobs: list[str]) -> Iterator[str]:
@@ -193,12 +233,24 @@ class _PodWriter:
             ),
             every,
         )
-        if self.pod.ignored and self.cluster.ksm == "v2":
+        annotations = dict(self.pod.annotations)
+        if self.pod.ignored:
+            annotations["podmem.io/ignore"] = "true"
+        if annotations and self.cluster.ksm == "v2":
             yield from self.series(
                 "kube_pod_annotations",
-                self.ksm_labels(annotation_podmem_io_ignore="true"),
+                self.ksm_labels(
+                    **{
+                        "annotation_" + k.replace(".", "_").replace("/", "_"): v
+                        for k, v in sorted(annotations.items())
+                    }
+                ),
                 every,
             )
+        gone = [1.0 if e else 0.0 for e in self.evicted]
+        yield from self.series("kube_pod_status_reason", self.ksm_labels(reason="Evicted"), gone)
+        for phase, values in (("Running", [1 - g for g in gone]), ("Failed", gone)):
+            yield from self.series("kube_pod_status_phase", self.ksm_labels(phase=phase), values)
         yield from self.series(
             "kube_pod_owner",
             self.ksm_labels(
@@ -211,4 +263,5 @@ class _PodWriter:
 def write_openmetrics(cluster: ClusterSpec, out: TextIO) -> None:
     for pod in cluster.pods:
         out.writelines(_PodWriter(cluster, pod).lines())
+    out.writelines(node_lines(cluster))
     out.write("# EOF\n")

@@ -25,6 +25,38 @@ class ThresholdFields(BaseModel):
         "reaches the limit sooner than this is `critical` whatever its ratio. 30 min leaves "
         "time to act before the kill.",
     )
+    critical_time_to_limit_min_ratio: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Working set / limit below which a short time to the limit is not "
+        "critical: a pod at 30 % that grows fast is warming up, not about to die. 0.5: an "
+        "established leak is paged with half the limit still to go.",
+    )
+    trend_min_age_seconds: float = Field(
+        600,
+        ge=0,
+        description="Seconds a container must have run before its growth rate can make it "
+        "critical: a slope over a pod's first minutes is its warm-up (caches filling, JIT, "
+        "connection pools). 10 min of the current container's life, from cAdvisor's "
+        "container_start_time_seconds.",
+    )
+    thrashing_stalled_ratio: float = Field(
+        0.10,
+        gt=0,
+        le=1,
+        description="Fraction of the last 5 min a container spent fully stalled on memory "
+        "(cAdvisor's PSI, container_pressure_memory_stalled_seconds_total) at or above which "
+        "it is at least `warning`, whatever its ratio: it thrashes, reclaiming cache it needs "
+        "again. 10 %: a tenth of its time doing nothing but waiting for memory.",
+    )
+    oom_crashloop_kills: int = Field(
+        2,
+        ge=1,
+        description="OOM kills of one container inside the look-back at or above which it is "
+        "at least `warning` whatever its figures now: a crash loop of kills reads as fine "
+        "between two of them.",
+    )
     cache_heavy_usage_ratio: float = Field(
         0.90,
         gt=0,

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.analysis import Thresholds, assess
+from bot.analysis import Thresholds
 from bot.errors import InputError, SourceError
 from bot.model import ContainerRef
+from bot.policy import assess_all
 from bot.promql import CLUSTER_WIDE, Scope
 from bot.render.messages import Renderer
 from bot.render.report_blocks import (
@@ -126,10 +127,11 @@ class Answers:
                 raise InputError(f"no namespace {command.namespace!r} you may see")
             scope = Scope(namespace=command.namespace) if command.namespace else CLUSTER_WIDE
             snapshot = self.source.snapshot(at, scope)
-            thresholds = Thresholds.from_settings(self.settings)
-            assessments = [
-                assess(m, thresholds) for m in snapshot.containers if visible(m.ref.namespace)
-            ]
+            assessments, _ = assess_all(
+                (m for m in snapshot.containers if visible(m.ref.namespace)),
+                Thresholds.from_settings(self.settings),
+                at=at,
+            )
             label = (
                 f"namespace {command.namespace}"
                 if command.namespace
@@ -141,10 +143,11 @@ class Answers:
             if not visible(namespace):
                 raise InputError(f"no namespace {namespace!r} you may see")
             snapshot = self.source.snapshot(at, Scope(namespace=namespace))
-            thresholds = Thresholds.from_settings(self.settings)
-            mine = [
-                assess(m, thresholds) for m in snapshot.containers if m.workload == command.workload
-            ]
+            mine, _ = assess_all(
+                (m for m in snapshot.containers if m.workload == command.workload),
+                Thresholds.from_settings(self.settings),
+                at=at,
+            )
             return Reply(
                 workload_message(command.workload or "", namespace, mine), share=command.share
             )

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.model import ContainerMemory, ContainerRef, History, PodName, Profile, Snapshot
+from bot.model import (
+    ContainerMemory,
+    ContainerRef,
+    History,
+    PodName,
+    Profile,
+    Snapshot,
+    Termination,
+)
 from bot.promql import Scope
+
+
+@dataclass(frozen=True, slots=True)
+class NodeMemory:
+    """A node's memory over a range: (unix s, value) points, either may be empty."""
+
+    pressure: tuple[tuple[float, float], ...] = ()  # MemoryPressure condition, 1 while true
+    available: tuple[tuple[float, float], ...] = ()  # MemAvailable / MemTotal
 
 
 class MemorySource(Protocol):
@@ -36,4 +53,18 @@ class MemorySource(Protocol):
 
     def history(self, scope: Scope, start: datetime, end: datetime) -> History:
         """The figures of the scoped containers over [start, end]."""
+        ...
+
+    def terminations(self, scope: Scope, start: datetime, end: datetime) -> list[Termination]:
+        """Every termination of the scoped containers in [start, end], whatever its reason."""
+        ...
+
+    def node_memory(
+        self, nodes: list[str], start: datetime, end: datetime
+    ) -> dict[str, NodeMemory]:
+        """Whether the named nodes were short of memory over [start, end]."""
+        ...
+
+    def node_top_pods(self, node: str, at: float, count: int) -> tuple[tuple[str, int], ...]:
+        """The `count` pods using the most working set on `node` at unix time `at`."""
         ...

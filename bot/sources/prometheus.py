@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -21,8 +21,19 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from bot.errors import SourceError
-from bot.model import ContainerMemory, ContainerRef, History, PodName, Profile, Series, Snapshot
+from bot.model import (
+    ContainerMemory,
+    ContainerRef,
+    History,
+    PodName,
+    Profile,
+    Series,
+    Snapshot,
+    Termination,
+)
+from bot.oom import terminations_in
 from bot.promql import (
+    ANNOTATION_LABELS,
     CADVISOR_FIGURES,
     CLUSTER_WIDE,
     FIGURE_LABEL,
@@ -32,10 +43,11 @@ from bot.promql import (
     range_step_seconds,
 )
 from bot.settings import Settings
+from bot.sources.base import NodeMemory
 from bot.workloads import guess_workload
 
 Row = dict[str, Any]
-POD_LEVEL_ANSWERS = ("node", "owner", "labels", "ignored")
+POD_LEVEL_ANSWERS = ("node", "owner", "labels", "annotations")
 # Figures a check needs only for the containers it will show; fetched for those alone.
 DETAIL_FIGURES = (
     "working_set_floor",
@@ -49,6 +61,8 @@ DETAIL_FIGURES = (
     "node",
     "owner",
     "labels",
+    "started",
+    "stalled",
 )
 MAX_DETAIL_PODS = 1000
 # In a lean cluster-wide check these answer for every container; the rest for a few.
@@ -56,7 +70,7 @@ FULL_ROW_FIGURES = {"working_set", "limit"}
 # Always few rows: restarts and OOM signals (filtered to the containers that have them).
 SPARSE_FIGURES = {
     "kube_state_metrics",
-    "ignored",
+    "annotations",
     "restarted",
     "restart_increase",
     "last_terminated_oom",
@@ -64,8 +78,9 @@ SPARSE_FIGURES = {
     "oom_events",
 }
 # Figures that stay floats (a rate, a Unix time); the rest are bytes or counts.
-FRACTIONAL_FIGURES = ("growth", "last_terminated_at", "time_to_limit")
+FRACTIONAL_FIGURES = ("growth", "last_terminated_at", "time_to_limit", "stalled")
 Key = tuple[str, str, str, str]
+IGNORE = "podmem.io/ignore"
 NO_KUBE_STATE_METRICS = (
     "no kube-state-metrics series (kube_pod_info) in Prometheus: limits come from cAdvisor, "
     "requests are unknown, and OOM kills need the Kubernetes API (kubernetes: auto)"
@@ -134,11 +149,13 @@ class PrometheusSource:
             "last_terminated_oom": q.last_terminated_oom(scope),
             "last_terminated_at": q.last_terminated_at(scope),
             "oom_events": q.oom_events(oom_window, scope),
-            "ignored": q.pods_ignored(scope),
+            "annotations": q.pod_annotations(scope),
             "kube_state_metrics": q.kube_state_metrics_present(),
         }
         if not detail:
             return common | {
+                # Thrashing containers only: the rest cannot be at least warning by PSI.
+                "stalled": q.memory_stalled(scope, at_least=s.thrashing_stalled_ratio),
                 "usage": q.usage_where_full(s.cache_heavy_usage_ratio, scope),
                 "time_to_limit": q.time_to_limit_where_racing(
                     s.trend_window_seconds, s.critical_time_to_limit_seconds, scope
@@ -159,6 +176,8 @@ class PrometheusSource:
                 "restarts": q.restarts(scope),
                 "node": q.pod_nodes(scope),
                 "owner": q.pod_owners(scope),
+                "started": q.container_started(scope),
+                "stalled": q.memory_stalled(scope),
             }
             | (
                 # Pod labels only matter to routes that select on them: 20 000 rows saved if none.
@@ -256,6 +275,65 @@ class PrometheusSource:
             if key in peaks
         }
 
+    def terminations(self, scope: Scope, start: datetime, end: datetime) -> list[Termination]:
+        """Every termination of the scoped containers in [start, end], from the history of
+        kube-state-metrics' restart counter, last-termination time and reason."""
+        step = range_step_seconds((end - start).total_seconds())
+        query = self.queries.termination_history(scope)
+        self.last_ranges.append((query, start.timestamp(), end.timestamp(), step))
+        rows = self._call(
+            lambda: self._client.custom_query_range(query, start, end, f"{step:.0f}s")
+        )
+        series: dict[ContainerRef, dict[str, dict[float, Any]]] = {}
+        for row in rows:
+            ref, figure = self._ref(row), row["metric"].get(FIGURE_LABEL)
+            if ref is None or figure is None:
+                continue
+            into = series.setdefault(ref, {}).setdefault(figure, {})
+            reason = row["metric"].get("reason", "")
+            for ts, text in row.get("values", []):
+                if (value := _number(text)) is not None:
+                    into[float(ts)] = reason if figure == "reason" else value
+        found: list[Termination] = []
+        for ref, figures in sorted(series.items()):
+            found += terminations_in(ref, figures, start=start.timestamp())
+        return found
+
+    def node_memory(
+        self, nodes: list[str], start: datetime, end: datetime
+    ) -> dict[str, NodeMemory]:
+        step = range_step_seconds((end - start).total_seconds())
+        query = self.queries.node_memory(nodes)
+        self.last_ranges.append((query, start.timestamp(), end.timestamp(), step))
+        rows = self._call(
+            lambda: self._client.custom_query_range(query, start, end, f"{step:.0f}s")
+        )
+        found: dict[str, dict[str, tuple[tuple[float, float], ...]]] = {}
+        for row in rows:
+            labels = row.get("metric") or {}
+            node, figure = labels.get("node"), labels.get(FIGURE_LABEL)
+            if node is None or figure not in ("pressure", "available"):
+                continue
+            points = tuple(
+                (float(ts), value)
+                for ts, text in row.get("values", [])
+                if (value := _number(text)) is not None
+            )
+            found.setdefault(node, {})[figure] = points
+        return {node: NodeMemory(**figures) for node, figures in found.items()}
+
+    def node_top_pods(self, node: str, at: float, count: int) -> tuple[tuple[str, int], ...]:
+        rows = self._instant(
+            self.queries.node_top_pods(node, count), datetime.fromtimestamp(at, tz=UTC)
+        )
+        top = [
+            (f"{pod.namespace}/{pod.pod}", round(value))
+            for row in rows
+            if (pod := self._pod(row)) is not None
+            and (value := _number(row.get("value", (None, None))[1])) is not None
+        ]
+        return tuple(sorted(top, key=lambda item: -item[1]))
+
     def history(self, scope: Scope, start: datetime, end: datetime) -> History:
         step = range_step_seconds((end - start).total_seconds())
         query = self.queries.history(scope)
@@ -342,7 +420,8 @@ class PrometheusSource:
             get(n)
             for n in ("restart_increase", "last_terminated_oom", "last_terminated_at", "oom_events")
         )
-        node, owner, labels, ignored = get("node"), get("owner"), get("labels"), get("ignored")
+        node, owner, labels = get("node"), get("owner"), get("labels")
+        annotations, started, stalled = get("annotations"), get("started"), get("stalled")
         built: dict[Key, ContainerMemory] = {}
         for key in keys:
             pod = (key[0], key[1], key[2], "")
@@ -370,7 +449,10 @@ class PrometheusSource:
                 last_terminated_at=oom_at(key),
                 oom_events_in_window=events(key),
                 pod_labels=labels(pod) or (),
-                ignored=bool(ignored(pod)),
+                ignored=(said := dict(annotations(pod) or ())).get(IGNORE) == "true",
+                threshold_annotations=tuple((k, v) for k, v in sorted(said.items()) if k != IGNORE),
+                started_at=started(key),
+                memory_stalled_ratio=stalled(key),
             )
         return built
 
@@ -476,8 +558,12 @@ def _pod_fact(name: str, labels: dict[str, str]) -> Any:
     if name == "owner":
         kind, owner = labels.get("owner_kind", ""), labels.get("owner_name", "")
         return guess_workload(kind, owner) if kind not in ("", "<none>") and owner else None
-    if name == "ignored":
-        return True
+    if name == "annotations":
+        return tuple(
+            (annotation, labels[label])
+            for annotation, label in ANNOTATION_LABELS.items()
+            if labels.get(label)
+        )
     return tuple(
         sorted((k.removeprefix("label_"), v) for k, v in labels.items() if k.startswith("label_"))
     )

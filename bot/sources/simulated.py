@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot.model import (
     ContainerMemory,
@@ -19,10 +19,12 @@ from bot.model import (
     Profile,
     Series,
     Snapshot,
+    Termination,
 )
 from bot.promql import Scope, range_step_seconds
 from bot.scenarios import ClusterSpec, ContainerSpec, PodSpec, Sample
 from bot.settings import Settings
+from bot.sources.base import NodeMemory
 
 LOOKBACK_SECONDS = 300.0
 
@@ -155,6 +157,45 @@ class SimulatedSource:
                     p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
                     found[ref] = Profile(p95_bytes=round(p95), peak_bytes=round(values[-1]))
         return found
+
+    def terminations(self, scope: Scope, start: datetime, end: datetime) -> list[Termination]:
+        origin = self.cluster.start
+        found = []
+        for pod in self.cluster.pods:
+            if not _in_scope(pod, scope):
+                continue
+            first = origin.timestamp() + pod.started_after
+            state_at = (end - origin).total_seconds() - pod.started_after
+            for container in pod.containers:
+                ref = ContainerRef(pod.cluster, pod.namespace, pod.name, container.name)
+                for kill in container.behaviour.state(state_at).kills:
+                    when = datetime.fromtimestamp(first + kill.finished_at, tz=UTC)
+                    if start <= when <= end:
+                        found.append(Termination(ref, kill.restart_count, kill.reason, when))
+        return found
+
+    def node_memory(
+        self, nodes: list[str], start: datetime, end: datetime
+    ) -> dict[str, NodeMemory]:
+        base = self.cluster.start.timestamp()
+        found = {}
+        for spell in self.cluster.node_pressure:
+            if spell.node in nodes:
+                found[spell.node] = NodeMemory(
+                    pressure=((base + spell.start, 1.0), (base + spell.end, 0.0))
+                )
+        return found
+
+    def node_top_pods(self, node: str, at: float, count: int) -> tuple[tuple[str, int], ...]:
+        when = datetime.fromtimestamp(at, tz=UTC)
+        snapshot = self.snapshot(when, Scope())
+        on_node = {p.name for p in self.cluster.pods if p.node == node}
+        totals: dict[str, int] = {}
+        for m in snapshot.containers:
+            if m.ref.pod in on_node and m.working_set_bytes:
+                name = f"{m.ref.namespace}/{m.ref.pod}"
+                totals[name] = totals.get(name, 0) + m.working_set_bytes
+        return tuple(sorted(totals.items(), key=lambda item: -item[1])[:count])
 
     def history(self, scope: Scope, start: datetime, end: datetime) -> History:
         step = range_step_seconds((end - start).total_seconds(), minimum=self.step)
