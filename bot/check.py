@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.analysis import Assessment, Thresholds, seconds_to_limit
-from bot.kills import OomAlert, explain_kills, find_kills, kill_counts
+from bot.kills import (
+    EvictedAlert,
+    OomAlert,
+    ProcessOomAlert,
+    explain_kills,
+    find_evictions,
+    find_kills,
+    find_process_ooms,
+    kill_counts,
+)
 from bot.model import ContainerMemory, ContainerRef, OomKill
 from bot.policy import assess_all, thresholds_for
 from bot.promql import CLUSTER_WIDE
@@ -34,6 +43,8 @@ class CheckResult:
     oom_alerts: tuple[OomAlert, ...] = ()  # kills not known before, each with its story
     kills: tuple[OomKill, ...] = ()  # every kill in the look-back window
     notes: tuple[str, ...] = ()  # what the data could not say (Snapshot.notes)
+    evictions: tuple[EvictedAlert, ...] = ()  # pods evicted in the look-back
+    process_ooms: tuple[ProcessOomAlert, ...] = ()  # worker processes killed, container alive
 
 
 def run_check(
@@ -61,6 +72,7 @@ def run_check(
             or (stalled is not None and stalled >= t.thrashing_stalled_ratio)
             or bool(m.restarts_in_window)
             or bool(m.oom_events_in_window)
+            or m.evicted
             or m.ref in watched
         )
 
@@ -84,4 +96,6 @@ def run_check(
         oom_alerts=explain_kills(new, assessments, source=source, settings=settings, at=at),
         kills=tuple(kills),
         notes=snapshot.notes + problems,
+        evictions=find_evictions(snapshot, source=source, settings=settings, at=at),
+        process_ooms=find_process_ooms(assessments),
     )

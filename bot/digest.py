@@ -14,7 +14,7 @@ from datetime import datetime
 
 from bot.analysis import Assessment, Thresholds
 from bot.errors import SourceError
-from bot.kills import find_kills, kill_counts
+from bot.kills import find_kills, kill_counts, killed_by_node
 from bot.model import ContainerRef, OomKill, Profile, Verdict
 from bot.policy import assess_all
 from bot.promql import CLUSTER_WIDE
@@ -84,6 +84,7 @@ class Gathered:
     profiles: dict[ContainerRef, Profile] | None
     profile_error: str | None
     notes: tuple[str, ...] = ()
+    node_killed: frozenset[ContainerRef] = frozenset()  # OOM-killed by their node
 
 
 def gather(
@@ -124,7 +125,8 @@ def gather(
     except SourceError as failure:
         # Right-sizing is the heaviest query; without it the digest still says the rest.
         profiles, error = None, str(failure)
-    return Gathered(assessments, kills, profiles, error, snapshot.notes + problems)
+    node_killed = killed_by_node(kills, assessments, source=source, at=at, window_seconds=DAY)
+    return Gathered(assessments, kills, profiles, error, snapshot.notes + problems, node_killed)
 
 
 def build(
@@ -142,7 +144,7 @@ def build(
             by_channel[channel].append(a)
     if settings.slack_channel and settings.slack_channel not in by_channel:
         by_channel[settings.slack_channel] = []
-    killed = frozenset(k.ref for k in gathered.kills)
+    killed = frozenset(k.ref for k in gathered.kills if k.ref not in gathered.node_killed)
     digests = []
     for channel, assessments in sorted(by_channel.items()):
         refs = {a.memory.ref for a in assessments}
@@ -153,6 +155,7 @@ def build(
                 headroom=settings.rightsizing_headroom_ratio,
                 min_freed_bytes=settings.rightsizing_min_freed_bytes,
                 oom_killed=killed,
+                node_killed=gathered.node_killed,
             )
             if gathered.profiles is not None
             else []

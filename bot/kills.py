@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.analysis import Assessment
-from bot.model import ContainerRef, History, OomKill, Snapshot, Termination
+from bot.model import (
+    ContainerMemory,
+    ContainerRef,
+    History,
+    OomKill,
+    PodName,
+    Snapshot,
+    Termination,
+)
 from bot.oom import (
     KillContext,
     KillGroup,
@@ -188,3 +196,105 @@ def _cut(
     history: History, ref: ContainerRef, figure: str, start: float, end: float
 ) -> tuple[tuple[float, float], ...]:
     return tuple(point for point in history.of(ref, figure) if start <= point[0] <= end)
+
+
+@dataclass(frozen=True, slots=True)
+class EvictedAlert:
+    """A pod the kubelet evicted, once per pod."""
+
+    pod: PodName
+    node: str | None
+    memory_pressure: bool | None  # the node's MemoryPressure then; None: not exported
+    last_working_set_bytes: int | None  # the pod's, summed over its containers
+    workload: str | None
+
+    kind = "evicted"
+    severity = "warning"
+
+    @property
+    def key(self) -> str:
+        return f"evicted/{self.pod.cluster}/{self.pod.namespace}/{self.pod.pod}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessOomAlert:
+    """A process OOM-killed inside a container that lived on, once per increase."""
+
+    assessment: Assessment
+    events: int  # processes killed in the look-back
+
+    kind = "process_oom"
+    severity = "warning"
+
+    @property
+    def key(self) -> str:
+        m = self.assessment.memory
+        r = m.ref
+        started = f"{m.started_at:.0f}" if m.started_at is not None else "?"
+        where = f"{r.cluster}/{r.namespace}/{r.pod}/{r.container}"
+        return f"process/{where}@{started}#{m.oom_events_total}"
+
+
+def find_evictions(
+    snapshot: Snapshot, *, source: MemorySource, settings: Settings, at: datetime
+) -> tuple[EvictedAlert, ...]:
+    """Pods evicted inside the look-back, with their node and whether it was short of memory
+    (the kubelet also evicts for disk and PIDs: those are not podmem's to report)."""
+    pods: dict[PodName, list[ContainerMemory]] = {}
+    for m in snapshot.containers:
+        if m.evicted:
+            pods.setdefault(m.ref.pod_name, []).append(m)
+    if not pods:
+        return ()
+    nodes = sorted({n for ms in pods.values() if (n := ms[0].node_of_eviction)})
+    start = at - timedelta(seconds=settings.oom_lookback_seconds)
+    node_memory = source.node_memory(nodes, start, at) if nodes else {}
+    found = []
+    for pod, containers in sorted(pods.items()):
+        node = containers[0].node_of_eviction or None
+        seen = node_memory.get(node) if node else None
+        pressure = (
+            None if seen is None or not seen.pressure else any(v >= 1 for _, v in seen.pressure)
+        )
+        if pressure is False:
+            continue
+        used = [m.last_working_set_bytes for m in containers if m.last_working_set_bytes]
+        found.append(
+            EvictedAlert(pod, node, pressure, sum(used) if used else None, containers[0].workload)
+        )
+    return tuple(found)
+
+
+def find_process_ooms(assessments: Iterable[Assessment]) -> tuple[ProcessOomAlert, ...]:
+    """Containers whose cgroup saw OOM kills while the container itself did not restart."""
+    return tuple(
+        ProcessOomAlert(a, a.memory.oom_events_in_window or 0)
+        for a in assessments
+        if a.memory.oom_events_in_window and not a.memory.restarts_in_window
+    )
+
+
+def killed_by_node(
+    kills: Iterable[OomKill],
+    assessments: Iterable[Assessment],
+    *,
+    source: MemorySource,
+    at: datetime,
+    window_seconds: float,
+) -> frozenset[ContainerRef]:
+    """Containers with a kill that was the node's: no limit to reach, or the node short of
+    memory then. Without the memory history of each kill (the digest does not fetch it), a
+    kill on a short node counts as the node's."""
+    by_ref = {a.memory.ref: a.memory for a in assessments}
+    killed = [(k, by_ref.get(k.ref)) for k in kills]
+    nodes = sorted({m.node for _, m in killed if m is not None and m.node})
+    start = at - timedelta(seconds=window_seconds)
+    memory = source.node_memory(nodes, start, at) if nodes else {}
+    found = set()
+    for kill, m in killed:
+        if m is None:
+            continue
+        when = (kill.finished_at or at).timestamp()
+        if not m.limit_bytes or (m.node and _short(memory.get(m.node), when)):
+            found.add(kill.ref)
+    return frozenset(found)

@@ -25,6 +25,7 @@ from bot.analysis import Assessment
 from bot.check import CheckResult
 from bot.kills import OomAlert
 from bot.model import ContainerRef, Verdict
+from bot.render.memory_events import evicted_message, process_oom_message
 from bot.render.messages import Renderer
 from bot.render.slack import Message, fit
 from bot.routing import active_silence, channel_for
@@ -92,6 +93,7 @@ def apply_check(state: State, result: CheckResult, *, at: float, settings: Setti
         state.degraded = None
     state.silences = [s for s in state.silences if s.until is None or s.until > at]
     _apply_kills(state, result, render, at=at, settings=settings, first_cycle=first_cycle)
+    _apply_memory_events(state, result, at=at, settings=settings, first_cycle=first_cycle)
     _apply_memory(state, result, render, at=at, settings=settings, killed=_kill_times(result, at))
     state.kills_seen = {k: t for k, t in state.kills_seen.items() if at - t < KILL_MEMORY_SECONDS}
     live = set(state.alerts) | {n.thread for n in state.outbox}
@@ -171,6 +173,30 @@ def _apply_kills(
             request_bytes=alerts[0].context.request_bytes,
         )
         attach_chart(state, channel=channel, thread=thread, chart=chart, at=at)
+
+
+def _apply_memory_events(
+    state: State, result: CheckResult, *, at: float, settings: Settings, first_cycle: bool
+) -> None:
+    """Evictions and worker-process kills: said once each, like kills (remembered with them);
+    those already there when podmem started watching are remembered silently."""
+    events: list[tuple[str, str, Message, bool]] = []  # key, namespace, message, say it?
+    for eviction in result.evictions:
+        p = eviction.pod
+        ref = ContainerRef(p.cluster, p.namespace, p.pod, "")
+        quiet = active_silence(state.silences, ref, eviction.workload, at) is not None
+        events.append((eviction.key, p.namespace, evicted_message(eviction), not quiet))
+    for worker in result.process_ooms:
+        m = worker.assessment.memory
+        quiet = m.ignored or active_silence(state.silences, m.ref, m.workload, at) is not None
+        events.append((worker.key, m.ref.namespace, process_oom_message(worker), not quiet))
+    for key, namespace, message, announce in events:
+        if key in state.kills_seen:
+            continue
+        state.kills_seen[key] = at
+        channel = channel_for(namespace, {}, settings)
+        if announce and not first_cycle and channel is not None:
+            say(state, "post", channel=channel, thread=key, message=message, at=at)
 
 
 def _kill_times(result: CheckResult, at: float) -> dict[ContainerRef, float]:

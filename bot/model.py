@@ -73,6 +73,13 @@ class ContainerMemory:
     # The pod's podmem.io/warning and podmem.io/critical annotations, as written (unparsed:
     # the policy decides what a bad value means).
     threshold_annotations: tuple[tuple[str, str], ...] = ()
+    # The kubelet evicted the pod inside the look-back (phase Failed, reason Evicted).
+    evicted: bool = False
+    node_of_eviction: str | None = None
+    # cAdvisor's container_oom_events_total now: with started_at, names one process kill.
+    oom_events_total: int | None = None
+    # The last working set seen in the look-back (an evicted pod has none now).
+    last_working_set_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -249,25 +249,47 @@ def terminations_in(
     """A container's terminations from its sampled history: `restarts` (count), `finished`
     (last termination's unix time) and `reason` (the reason reading 1), each {time: value}.
 
-    A termination is a new `finished` value inside the range, or, where kube-state-metrics has
-    no timestamp metric, a step of the restart count. A step of more than one between two
-    samples (a crash loop faster than the step) still counts every restart."""
+    With kube-state-metrics' timestamp, each new `finished` value inside the range is one
+    termination; the dead container's restart count is the count while it ran (the last
+    sample at or before its end), whether the counter steps at the end or at the restart.
+    Without the timestamp (older kube-state-metrics), each step of the restart count is one,
+    at the time of the sample that shows it."""
     restarts, finished, reasons = (figures.get(n, {}) for n in ("restarts", "finished", "reason"))
+    counts = sorted(restarts.items())
+
+    def count_at(when: float) -> int | None:
+        before = [value for ts, value in counts if ts <= when]
+        return int(before[-1]) if before else (int(counts[0][1]) if counts else None)
+
     out: list[Termination] = []
-    previous_count: float | None = None
-    previous_finish: float | None = None
-    for ts in sorted(set(restarts) | set(finished)):
-        count, finish = restarts.get(ts, previous_count), finished.get(ts, previous_finish)
-        reason = str(reasons.get(ts, ""))
-        new_finish = finish is not None and finish != previous_finish and finish >= start
-        steps = (
-            int(count - previous_count) if count is not None and previous_count is not None else 0
-        )
-        if new_finish or steps > 0:
-            when = datetime.fromtimestamp(finish if new_finish and finish else ts, tz=UTC)
-            dead = int(count) - 1 if count is not None else -1
-            for extra in range(max(steps, 1) - 1, 0, -1):  # earlier, unseen terminations
-                out.append(Termination(ref, dead - extra, reason, None))
-            out.append(Termination(ref, dead, reason, when))
-        previous_count, previous_finish = count, finish
+    if finished:
+        seen: set[float] = set()
+        for ts, finish in sorted(finished.items()):
+            if finish in seen or finish < start:
+                seen.add(finish)
+                continue
+            seen.add(finish)
+            dead = count_at(finish)
+            if dead is not None:
+                when = datetime.fromtimestamp(finish, tz=UTC)
+                out.append(Termination(ref, dead, _reason_at(reasons, ts), when))
+        return out
+    previous: float | None = None
+    for ts, count in counts:
+        if previous is not None and count > previous:
+            for dead in range(int(previous), int(count)):
+                seen_at = datetime.fromtimestamp(ts, tz=UTC) if dead == int(count) - 1 else None
+                out.append(Termination(ref, dead, _reason_at(reasons, ts), seen_at))
+        previous = count
     return out
+
+
+def _reason_at(reasons: dict[float, Any], ts: float) -> str:
+    """The reason reading 1 at `ts`. When two do (the replaced one lingers until Prometheus
+    marks it stale, or for 5 min where no staleness marker was written), the new one is the
+    one that did not read 1 at the sample before."""
+    now = set(reasons.get(ts, ()))
+    if len(now) > 1:
+        earlier = [t for t in reasons if t < ts]
+        now -= set(reasons[max(earlier)]) if earlier else set()
+    return min(now) if len(now) == 1 else ""

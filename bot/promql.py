@@ -267,6 +267,12 @@ class QueryBuilder:
         by = f"{self.cluster_label}, namespace, pod, owner_kind, owner_name"
         return f"max by ({by}) ({self.select('kube_pod_owner', scope)})"
 
+    def _step_peaks(self, step_seconds: float, scope: Scope) -> str:
+        """Each step's highest working set, from every raw sample in it: a spike shorter than
+        the step still counts (a plain [window:step] subquery samples one instant a step)."""
+        selector = self.select(CADVISOR_FIGURES["working_set"], scope, CADVISOR_ONLY)
+        return self.per_container(f"max_over_time({selector}[{promql_duration(step_seconds)}])")
+
     def working_set_quantile(
         self,
         quantile: float,
@@ -274,18 +280,18 @@ class QueryBuilder:
         step_seconds: float,
         scope: Scope = CLUSTER_WIDE,
     ) -> str:
-        """Over days, through a subquery at a coarse step: raw samples would exceed
-        Prometheus's per-query sample limit on large clusters."""
-        inner = self.figure(CADVISOR_FIGURES["working_set"], scope)
+        """The quantile of the steps' peaks over days, at a coarse step: raw samples would
+        exceed Prometheus's per-query sample limit on large clusters, and peaks per step keep
+        a spike from hiding between two sampled instants."""
         window = f"[{promql_duration(window_seconds)}:{promql_duration(step_seconds)}]"
+        inner = self._step_peaks(step_seconds, scope)
         return f"quantile_over_time({quantile:g}, ({inner}){window})"
 
     def working_set_peak(
         self, window_seconds: float, step_seconds: float, scope: Scope = CLUSTER_WIDE
     ) -> str:
-        inner = self.figure(CADVISOR_FIGURES["working_set"], scope)
         window = f"[{promql_duration(window_seconds)}:{promql_duration(step_seconds)}]"
-        return f"max_over_time(({inner}){window})"
+        return f"max_over_time(({self._step_peaks(step_seconds, scope)}){window})"
 
     def pod_annotations(self, scope: Scope = CLUSTER_WIDE) -> str:
         """Pods with any podmem.io annotation (ignore, warning, critical), one row each with
@@ -374,14 +380,22 @@ class QueryBuilder:
         on_node = f"max by ({by}) (kube_pod_info{{node={string_literal(node)}}})"
         return f"topk({count}, {per_pod} * on({by}) {on_node})"
 
-    def evicted_pods(self, scope: Scope = CLUSTER_WIDE) -> str:
-        """Pods the kubelet evicted (phase Failed, reason Evicted), with their node."""
+    def evicted_pods(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
+        """Pods the kubelet evicted inside the window (reason Evicted now, and it changed in the
+        window: a Failed pod lingers for days, its eviction is news once), with their node."""
         by = f"{self.cluster_label}, namespace, pod"
         evicted = self.select("kube_pod_status_reason", scope, 'reason="Evicted"')
+        window = promql_duration(window_seconds)
         return (
             f"max by ({by}, node) ({self.select('kube_pod_info', scope)}) "
-            f"and on({by}) (max by ({by}) ({evicted}) == 1)"
+            f"and on({by}) (max by ({by}) ({evicted}) == 1) "
+            f"and on({by}) (max by ({by}) (changes({evicted}[{window}])) > 0)"
         )
+
+    def last_working_set(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
+        """The last working set inside the window: what an evicted pod used before it went."""
+        selector = self.select(CADVISOR_FIGURES["working_set"], scope, CADVISOR_ONLY)
+        return self.per_container(f"last_over_time({selector}[{promql_duration(window_seconds)}])")
 
     def bundle(self, figures: dict[str, str]) -> str:
         """Several figures in one query, each row tagged with its figure: one round trip for

@@ -19,16 +19,18 @@ from bot.units import MIB
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    ref: ContainerRef
+    ref: ContainerRef  # the first replica's container; `workload` names them all
     kind: str  # "over_provisioned_request" or "limit_below_peak"
     current_bytes: int
     suggested_bytes: int
     p95_bytes: int
     peak_bytes: int
+    workload: str | None = None
+    replicas: int = 1
 
     @property
     def freed_bytes(self) -> int:
-        return max(0, self.current_bytes - self.suggested_bytes)
+        return max(0, self.current_bytes - self.suggested_bytes) * self.replicas
 
 
 def _round_up_mib(value: float) -> int:
@@ -42,15 +44,27 @@ def right_size(
     headroom: float,
     min_freed_bytes: int,
     oom_killed: frozenset[ContainerRef] = frozenset(),
+    node_killed: frozenset[ContainerRef] = frozenset(),
 ) -> list[Finding]:
-    findings: list[Finding] = []
+    """One finding per workload and container, across its replicas: they share one spec, so
+    the peak and p95 to size it by are the highest any replica reached. `oom_killed` were
+    killed at their limit (the suggestion bumps it, as VPA does); `node_killed` were killed by
+    their node, where a bigger limit cannot help, so no limit is suggested for them."""
+    groups: dict[tuple[str, str, str, str], list[Assessment]] = {}
     for a in assessments:
-        m = a.memory
-        profile = profiles.get(m.ref)
-        if profile is None:
-            continue
+        r = a.memory.ref
+        if a.memory.ref in profiles:
+            owner = a.memory.workload or f"pod/{r.pod}"
+            groups.setdefault((r.cluster, r.namespace, owner, r.container), []).append(a)
+    findings: list[Finding] = []
+    for members in groups.values():
+        m = members[0].memory
+        refs = [a.memory.ref for a in members]
+        p95 = max(profiles[ref].p95_bytes for ref in refs)
+        peak = max(profiles[ref].peak_bytes for ref in refs)
+        workload, count = m.workload, len(members)
         if m.request_bytes:
-            wanted = _round_up_mib(profile.p95_bytes * (1 + headroom))
+            wanted = _round_up_mib(p95 * (1 + headroom))
             if m.request_bytes - wanted >= min_freed_bytes:
                 findings.append(
                     Finding(
@@ -58,13 +72,15 @@ def right_size(
                         "over_provisioned_request",
                         m.request_bytes,
                         wanted,
-                        profile.p95_bytes,
-                        profile.peak_bytes,
+                        p95,
+                        peak,
+                        workload,
+                        count,
                     )
                 )
-        if m.limit_bytes:
-            needed = profile.peak_bytes * (1 + headroom)
-            if m.ref in oom_killed:
+        if m.limit_bytes and not node_killed.intersection(refs):
+            needed = peak * (1 + headroom)
+            if oom_killed.intersection(refs):
                 needed = max(needed, m.limit_bytes + MIN_BUMP_AFTER_OOM_BYTES)
             if m.limit_bytes < needed:
                 findings.append(
@@ -73,8 +89,10 @@ def right_size(
                         "limit_below_peak",
                         m.limit_bytes,
                         _round_up_mib(needed),
-                        profile.p95_bytes,
-                        profile.peak_bytes,
+                        p95,
+                        peak,
+                        workload,
+                        count,
                     )
                 )
     return sorted(findings, key=lambda f: (f.kind, -abs(f.current_bytes - f.suggested_bytes)))

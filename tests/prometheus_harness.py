@@ -11,7 +11,9 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 import requests
@@ -41,15 +43,20 @@ def free_port() -> int:
 
 
 class PrometheusServer:
-    def __init__(self, cluster: ClusterSpec, workdir: Path) -> None:
+    """`data`: a generated cluster, or a function that writes OpenMetrics text (a replay)."""
+
+    def __init__(self, data: ClusterSpec | Callable[[TextIO], None], workdir: Path) -> None:
         prometheus, promtool = require_binaries()
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        data, tsdb = workdir / "data.om", workdir / "tsdb"
-        with data.open("w", encoding="utf-8") as out:
-            write_openmetrics(cluster, out)
+        text, tsdb = workdir / "data.om", workdir / "tsdb"
+        with text.open("w", encoding="utf-8") as out:
+            if isinstance(data, ClusterSpec):
+                write_openmetrics(data, out)
+            else:
+                data(out)
         subprocess.run(
-            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(data), str(tsdb)],
+            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(text), str(tsdb)],
             check=True,
             capture_output=True,
         )

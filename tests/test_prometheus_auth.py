@@ -51,7 +51,7 @@ def test_bearer_token_and_tenant_header(
         source.snapshot(datetime(2026, 11, 1, tzinfo=UTC), CLUSTER_WIDE)
     seen = recorder.seen  # type: ignore[attr-defined]
     # 14 figures one query each; the sparse restart, OOM and annotation signals in one bundle.
-    assert len(seen) == 15
+    assert len(seen) == 15  # (a cluster-wide snapshot: the digest's)
     for path, headers in seen:
         assert path.startswith("/prometheus/api/v1/query?")
         assert headers["Authorization"] == "Bearer t0ken"

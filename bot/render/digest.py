@@ -34,7 +34,9 @@ def _row(a: Assessment) -> str:
 
 
 def _finding(f: Finding) -> str:
-    where = f"`{f.ref.namespace}/{f.ref.pod}` · {f.ref.container}"
+    name = f.workload or f.ref.pod
+    replicas = f" ({f.replicas} replicas)" if f.replicas > 1 else ""
+    where = f"`{f.ref.namespace}/{name}` · {f.ref.container}{replicas}"
     if f.kind == "over_provisioned_request":
         return (
             f"• {where}: request {format_bytes(f.current_bytes)}, p95 working set "

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.analysis import Assessment
 from bot.check import CheckResult
-from bot.kills import OomAlert
+from bot.kills import EvictedAlert, OomAlert, ProcessOomAlert
 from bot.model import OomKill
 from bot.report import ContainerReport, Report
 
@@ -48,6 +48,11 @@ def container_fields(a: Assessment) -> dict[str, Any]:
         "verdict": a.verdict.value,
         "reason": a.reason,
         "restarts": m.restarts,
+        "memory_stalled_ratio": _round(m.memory_stalled_ratio),
+        "thresholds": {
+            "warning_ratio": a.thresholds.warning_ratio,
+            "critical_ratio": a.thresholds.critical_ratio,
+        },
     }
 
 
@@ -89,6 +94,34 @@ def oom_alert_fields(alert: OomAlert) -> dict[str, Any]:
         "reason": context.story,
         "group": alert.group.key,
         "group_size": len(alert.group.kills),
+        "cause": alert.cause,
+        "node": alert.node or current.get("node"),
+        "node_top_pods": [{"pod": pod, "working_set_bytes": ws} for pod, ws in alert.node_top],
+    }
+
+
+def eviction_fields(alert: EvictedAlert) -> dict[str, Any]:
+    p = alert.pod
+    return {
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "cluster": p.cluster,
+        "namespace": p.namespace,
+        "pod": p.pod,
+        "container": None,  # the pod, all its containers, went
+        "workload": alert.workload,
+        "node": alert.node,
+        "memory_pressure": alert.memory_pressure,
+        "working_set_bytes": alert.last_working_set_bytes,
+    }
+
+
+def process_oom_fields(alert: ProcessOomAlert) -> dict[str, Any]:
+    return {
+        **container_fields(alert.assessment),
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "processes_killed": alert.events,
     }
 
 
@@ -115,6 +148,8 @@ def check_json(result: CheckResult) -> dict[str, Any]:
             {"kind": alert.kind, "severity": alert.severity, **container_fields(alert.assessment)}
             for alert in result.alerts
         ]
-        + [oom_alert_fields(alert) for alert in result.oom_alerts],
+        + [oom_alert_fields(alert) for alert in result.oom_alerts]
+        + [eviction_fields(alert) for alert in result.evictions]
+        + [process_oom_fields(alert) for alert in result.process_ooms],
         "notes": list(result.notes),
     }

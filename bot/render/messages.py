@@ -248,11 +248,15 @@ class Renderer:
                 f"{format_bytes(c.peak_cache_bytes)} · "
                 f"limit {format_bytes(c.limit_bytes)} · request {format_bytes(c.request_bytes)}"
             )
+            by_node = first.cause == "node"
+            title = f"OOMKilled by node {first.node}" if by_node else "OOMKilled"
+            top = "\n".join(f"• `{pod}` {format_bytes(ws)}" for pod, ws in first.node_top)
+            story = c.story + (f"\nLargest users of {first.node} then:\n{top}" if top else "")
             text = (
-                f":boom: *OOMKilled* · {where(k.ref)} · killed {when}, "
+                f":boom: *{title}* · {where(k.ref)} · killed {when}, "
                 f"restart #{k.restart_count + 1}"
                 + (f" · {k.workload}" if k.workload else "")
-                + f"\n{c.story}\n{figures}"
+                + f"\n{story}\n{figures}"
             )
             pairs = [
                 ("Killed", f"{when} · restart #{k.restart_count + 1}"),
@@ -262,11 +266,13 @@ class Renderer:
                 ("Peak RSS", format_bytes(c.peak_rss_bytes)),
                 ("Request", format_bytes(c.request_bytes)),
                 ("Peak cache", format_bytes(c.peak_cache_bytes)),
-                ("Suggested limit", format_bytes(c.suggested_limit_bytes)),
+                ("Node", first.node or "unknown")
+                if by_node
+                else ("Suggested limit", format_bytes(c.suggested_limit_bytes)),
             ]
             blocks = (
-                header(f"💥 OOMKilled · {where(k.ref)}"),
-                section(c.story),
+                header(f"💥 {title} · {where(k.ref)}"),
+                section(story),
                 fields(pairs),
                 self.where_context(k.ref, k.workload, None),
                 self.actions(k.ref, k.workload),

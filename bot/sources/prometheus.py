@@ -47,7 +47,7 @@ from bot.sources.base import NodeMemory
 from bot.workloads import guess_workload
 
 Row = dict[str, Any]
-POD_LEVEL_ANSWERS = ("node", "owner", "labels", "annotations")
+POD_LEVEL_ANSWERS = ("node", "owner", "labels", "annotations", "evicted")
 # Figures a check needs only for the containers it will show; fetched for those alone.
 DETAIL_FIGURES = (
     "working_set_floor",
@@ -63,6 +63,8 @@ DETAIL_FIGURES = (
     "labels",
     "started",
     "stalled",
+    "oom_events_total",
+    "last_working_set",
 )
 MAX_DETAIL_PODS = 1000
 # In a lean cluster-wide check these answer for every container; the rest for a few.
@@ -71,6 +73,7 @@ FULL_ROW_FIGURES = {"working_set", "limit"}
 SPARSE_FIGURES = {
     "kube_state_metrics",
     "annotations",
+    "evicted",
     "restarted",
     "restart_increase",
     "last_terminated_oom",
@@ -150,6 +153,7 @@ class PrometheusSource:
             "last_terminated_at": q.last_terminated_at(scope),
             "oom_events": q.oom_events(oom_window, scope),
             "annotations": q.pod_annotations(scope),
+            "evicted": q.evicted_pods(oom_window, scope),
             "kube_state_metrics": q.kube_state_metrics_present(),
         }
         if not detail:
@@ -179,6 +183,16 @@ class PrometheusSource:
                 "started": q.container_started(scope),
                 "stalled": q.memory_stalled(scope),
             }
+            | (
+                # For the few pods a check shows or a report asks about: a day of samples of
+                # every container (the digest's window) would cost more than it tells.
+                {
+                    "oom_events_total": q.figure("container_oom_events_total", scope),
+                    "last_working_set": q.last_working_set(oom_window, scope),
+                }
+                if scope != CLUSTER_WIDE
+                else {}
+            )
             | (
                 # Pod labels only matter to routes that select on them: 20 000 rows saved if none.
                 {"labels": q.pod_labels(scope)}
@@ -292,8 +306,12 @@ class PrometheusSource:
             into = series.setdefault(ref, {}).setdefault(figure, {})
             reason = row["metric"].get("reason", "")
             for ts, text in row.get("values", []):
-                if (value := _number(text)) is not None:
-                    into[float(ts)] = reason if figure == "reason" else value
+                if (value := _number(text)) is None:
+                    continue
+                if figure == "reason":  # a set: a replaced reason lingers until stale
+                    into.setdefault(float(ts), set()).add(reason)
+                else:
+                    into[float(ts)] = value
         found: list[Termination] = []
         for ref, figures in sorted(series.items()):
             found += terminations_in(ref, figures, start=start.timestamp())
@@ -422,6 +440,9 @@ class PrometheusSource:
         )
         node, owner, labels = get("node"), get("owner"), get("labels")
         annotations, started, stalled = get("annotations"), get("started"), get("stalled")
+        evicted, events_total, last_ws = (
+            get(n) for n in ("evicted", "oom_events_total", "last_working_set")
+        )
         built: dict[Key, ContainerMemory] = {}
         for key in keys:
             pod = (key[0], key[1], key[2], "")
@@ -453,6 +474,10 @@ class PrometheusSource:
                 threshold_annotations=tuple((k, v) for k, v in sorted(said.items()) if k != IGNORE),
                 started_at=started(key),
                 memory_stalled_ratio=stalled(key),
+                evicted=(eviction := evicted(pod)) is not None,
+                node_of_eviction=eviction or None,
+                oom_events_total=events_total(key),
+                last_working_set_bytes=last_ws(key),
             )
         return built
 
@@ -555,6 +580,8 @@ def _pod_fact(name: str, labels: dict[str, str]) -> Any:
     """What a pod-level answer says: the node, the workload, or the pod's labels."""
     if name == "node":
         return labels.get("node")
+    if name == "evicted":  # present: evicted; the value is its node, if known
+        return labels.get("node", "")
     if name == "owner":
         kind, owner = labels.get("owner_kind", ""), labels.get("owner_name", "")
         return guess_workload(kind, owner) if kind not in ("", "<none>") and owner else None
