@@ -288,7 +288,7 @@ class SocketModeStandIn:
         with self._cond:
             return list(self._received)
 
-    def wait_connected(self, *, after: int = 0, timeout: float = 3.0) -> int:
+    def wait_connected(self, *, after: int = 0, timeout: float = 60.0) -> int:
         """Waits for an open connection numbered above ``after``; returns the newest one's
         number. ``n = wait_connected(); disconnect_all(); wait_connected(after=n)``."""
 
@@ -300,7 +300,7 @@ class SocketModeStandIn:
                 raise TimeoutError(f"no Socket Mode connection after #{after} within {timeout}s")
             return newest()
 
-    def wait_ack(self, envelope_id: str, timeout: float = 3.0) -> Ack:
+    def wait_ack(self, envelope_id: str, timeout: float = 60.0) -> Ack:
         """The client's ack of ``envelope_id``; TimeoutError if none comes in time."""
 
         def found() -> Ack | None:
@@ -320,7 +320,7 @@ class SocketModeStandIn:
         *,
         accepts_response_payload: bool = False,
         envelope_id: str | None = None,
-        timeout: float = 3.0,
+        timeout: float = 60.0,
         **extra: Any,
     ) -> str:
         """Sends ``payload`` in an envelope (``extra`` adds top-level fields) to the newest
@@ -348,7 +348,7 @@ class SocketModeStandIn:
         channel_name: str = "general",
         response_url: str | None = None,
         trigger_id: str | None = None,
-        timeout: float = 3.0,
+        timeout: float = 60.0,
     ) -> str:
         """A slash command as Slack sends it in Socket Mode; returns the envelope id.
 
@@ -449,7 +449,7 @@ class SocketModeStandIn:
             ],
         }
 
-    def send_block_action(self, payload: JSON, *, timeout: float = 3.0) -> str:
+    def send_block_action(self, payload: JSON, *, timeout: float = 60.0) -> str:
         """Sends an ``interactive`` envelope (see block_actions_payload()); Slack sets
         ``accepts_response_payload`` only for payloads whose ack can carry a response."""
         accepts = payload.get("type") in ("view_submission", "block_suggestion")
@@ -458,7 +458,7 @@ class SocketModeStandIn:
         )
 
     def send_event(
-        self, event: JSON, *, retry_attempt: int = 0, retry_reason: str = "", timeout: float = 3.0
+        self, event: JSON, *, retry_attempt: int = 0, retry_reason: str = "", timeout: float = 60.0
     ) -> str:
         """Sends ``event`` (e.g. ``{"type": "app_mention", ...}``) as an ``events_api``
         envelope around an ``event_callback``."""
@@ -509,7 +509,7 @@ class SocketModeStandIn:
 
     def ping_all(self, payload: bytes = b"standin") -> int:
         """Pings every open connection (clients answer with pongs, counted in ``pongs``)."""
-        return self._call(self._ping_all(payload), timeout=3)
+        return self._call(self._ping_all(payload), timeout=60)
 
     # -- helpers -----------------------------------------------------------------------
     def _channel_id(self, name: str) -> str:

@@ -393,9 +393,9 @@ def test_request_accounting(kube: KubeStandIn, core: client.CoreV1Api) -> None:
 
 def test_watch_ends_immediately(kube: KubeStandIn, core: client.CoreV1Api) -> None:
     started = time.monotonic()
-    events = list(watch.Watch().stream(core.list_namespaced_pod, "shop", timeout_seconds=5))
+    events = list(watch.Watch().stream(core.list_namespaced_pod, "shop", timeout_seconds=300))
     assert events == []
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 150  # ended by the stand-in, not by the timeout
 
 
 def test_discovery_and_version(kube: KubeStandIn) -> None:

