@@ -111,7 +111,10 @@ def run_demo(*, output_dir: Path) -> int:
     charts = ChartMaker(source, settings)
     sink = DemoSink(output_dir, charts, SlackSender(settings, charts=charts) if posting else None)
     store = MemoryStore()
-    print("podmem demo: six simulated workloads, the seed's two experiments among them.")
+    print(
+        "podmem demo: six simulated workloads — a memory leak, a leak beside a file writer "
+        "whose page cache fills the limit, and four more."
+    )
     print("The real pipeline runs; only the data is simulated.\n")
     for step, (minute, caption) in enumerate(MOMENTS, start=1):
         at = cluster.at(minute * 60)
