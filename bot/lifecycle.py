@@ -222,7 +222,11 @@ def _apply_memory(
         key = alert_key(a.memory.ref)
         seen.add(key)
         record = state.alerts.get(key)
-        if a.verdict is Verdict.NO_DATA:
+        if a.verdict is Verdict.NO_DATA or (
+            record is not None and record.had_limit and a.memory.limit_bytes is None
+        ):
+            # Missing data (the limit too: a kube-state-metrics restart drops it for a cycle)
+            # changes nothing that was said; only a long absence closes the alert, as stale.
             if record is not None:
                 _maybe_stale(state, record, render, at=at, settings=settings)
             continue
@@ -257,8 +261,12 @@ def _apply_memory(
 
 
 def _recovered(a: Assessment) -> bool:
+    """Back to normal, judged on figures that are there: an alert raised without a limit
+    (thrashing, a kill loop) resolves when its verdict no longer alerts."""
     ratio = a.working_set_to_limit
-    return ratio is None or ratio < a.thresholds.resolve_below
+    if ratio is None:
+        return a.memory.working_set_bytes is not None and a.memory.limit_bytes is None
+    return ratio < a.thresholds.resolve_below
 
 
 def _firing(
@@ -289,6 +297,7 @@ def _firing(
             fired_at=at,
             last_notified_at=at,
             last_seen_at=at,
+            had_limit=a.memory.limit_bytes is not None,
         )
         say(
             state,

@@ -405,7 +405,10 @@ class PrometheusSource:
             if value is None:
                 continue
             if figure not in FRACTIONAL_FIGURES:
-                value = round(value)  # bytes and counts are whole numbers
+                whole = whole_number(value)
+                if whole is None:
+                    continue  # unusable: missing for this container this cycle
+                value = whole
             values[key] = (value, labels.get(SOURCE_LABEL)) if figure == "limit" else value
         return found
 
@@ -536,6 +539,25 @@ class PrometheusSource:
     def close(self) -> None:
         self._pool.shutdown(wait=False)
         self._client.close()
+
+
+# More than any node holds (1 PiB): a figure past it is garbage from the wire, not memory.
+SANE_MAX = float(2**50)
+
+
+def whole_number(value: float) -> int | None:
+    """Bytes and counts: whole, not negative, not absurd. Anything else is no value at all,
+    so a glitch in one answer reads as missing data (which never resolves an alert) rather
+    than as a figure that could."""
+    if not 0 <= value <= SANE_MAX:
+        return None
+    return round(value)
+
+
+def parse_whole(text: object) -> int | None:
+    """A sample's text as bytes or a count, or None where it is not one (see whole_number)."""
+    value = _number(text)
+    return None if value is None else whole_number(value)
 
 
 def _number(text: object) -> float | None:

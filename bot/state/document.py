@@ -34,6 +34,8 @@ class AlertRecord(BaseModel):
     last_notified_at: float
     last_seen_at: float  # last cycle the container had data
     silenced: bool = False
+    # Fired against a limit: a cycle without one is missing data for it, never a resolve.
+    had_limit: bool = True
 
 
 class Silence(BaseModel):
