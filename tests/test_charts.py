@@ -7,6 +7,7 @@ break lines, units must follow the data. The samples in docs/charts/ come from `
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import io
 import itertools
@@ -531,15 +532,16 @@ def test_fifty_renders_free_every_figure_and_memory_stays_flat(
         renders[index % 2]()
         if index in (24, 49):
             gc.collect()
+            # Hand freed arena memory back to the OS: RSS then counts what is alive, not
+            # what malloc keeps around (tens of MiB of noise on a loaded machine).
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
             rss.append(rss_bytes())
     assert len(made) == 50
     assert all(ref() is None for ref in made), "a Figure outlived its render"
-    # RSS rises once while malloc's arenas fill with freed Agg buffers (~40 MiB, over the
-    # first ~20 renders), then stays flat, give or take the arenas' own moods (up to ~17 MiB
-    # seen on a loaded CI machine). A leaked 1200x600 figure keeps a 2.9 MB buffer: leaking
-    # the last 25 would add ~70 MiB, so 40 MiB tells a leak from the noise on any machine.
+    # After a trim, RSS over renders 25-50 stays flat. A leaked 1200x600 figure keeps a
+    # 2.9 MB buffer: leaking the last 25 would add ~70 MiB.
     grown = rss[1] - rss[0]
-    assert grown < 40 * MIB, f"RSS grew {grown / MIB:.1f} MiB over renders 25-50"
+    assert grown < 24 * MIB, f"RSS grew {grown / MIB:.1f} MiB over renders 25-50"
 
 
 def write_samples(directory: Path) -> list[Path]:
