@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from bot.errors import SourceError
@@ -114,7 +115,7 @@ class PrometheusSource:
             auth = (settings.prometheus_username, password.get_secret_value() if password else "")
         # One quick retry on connection resets and 502/503/504 from proxies; the check's own
         # schedule is the real retry loop, so a dead Prometheus fails fast and clearly.
-        retry = Retry(
+        retry = _bounded_retry(settings.prometheus_timeout_seconds)(
             total=1,
             backoff_factor=0.2,
             status_forcelist=(502, 503, 504),
@@ -263,7 +264,8 @@ class PrometheusSource:
         answers: dict[str, dict[Key, Any]] = {name: {} for name in plan}
         for future in futures:
             for name, values in future.result().items():
-                answers[name] |= values
+                if name in answers:  # a row tagged with no figure we asked for is noise
+                    answers[name] |= values
         return answers
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:
@@ -366,9 +368,9 @@ class PrometheusSource:
             if ref is None or figure is None:
                 continue
             points = tuple(
-                (float(ts), value)
+                (float(ts), float(value))
                 for ts, text in row.get("values", [])
-                if (value := _number(text)) is not None
+                if (value := parse_whole(text)) is not None  # bytes: absurd ones are no value
             )
             series.append(Series(ref, figure, points))
         return History(start=start, end=end, step_seconds=step, series=tuple(series))
@@ -532,13 +534,49 @@ class PrometheusSource:
             raise SourceError(
                 f"{self.url} answered with JSON that is not a PromQL API response"
             ) from None
-        if not isinstance(result, list) or not all(isinstance(row, dict) for row in result):
-            raise SourceError(f"{self.url} answered with a result that is not a vector")
-        return result
+        except requests.RequestException as error:  # a bad header, a broken chunk, ...
+            raise SourceError(
+                f"Prometheus at {self.url} gave an unusable answer ({type(error).__name__})"
+            ) from None
+        problem = _shape_problem(result)
+        if problem is not None:
+            raise SourceError(f"{self.url} answered with {problem}: not a PromQL API response")
+        return result  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
         self._client.close()
+
+
+def _shape_problem(result: Any) -> str | None:
+    """The one check between the wire and everything that reads an answer: a list of samples,
+    each with a label object and a [time, "value"] pair (instant) or a list of them (range)."""
+    if not isinstance(result, list):
+        return "a result that is not a vector"
+    for row in result:
+        if not isinstance(row, dict) or not isinstance(row.get("metric"), dict):
+            return "a sample without a label object"
+        pairs = row["values"] if "values" in row else [row.get("value")]
+        if not isinstance(pairs, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 for pair in pairs
+        ):
+            return "a sample without a [time, value] pair"
+    return None
+
+
+def _bounded_retry(cap_seconds: float) -> type[Retry]:
+    class BoundedRetry(Retry):
+        """urllib3's Retry, with Retry-After honoured only up to the request timeout, and a
+        malformed one read as no wait rather than raised (it crashed the check)."""
+
+        def parse_retry_after(self, retry_after: str) -> float:
+            try:
+                seconds = float(super().parse_retry_after(retry_after))
+            except InvalidHeader:
+                return 0.0
+            return min(seconds, cap_seconds)
+
+    return BoundedRetry
 
 
 # More than any node holds (1 PiB): a figure past it is garbage from the wire, not memory.

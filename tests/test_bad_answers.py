@@ -1,0 +1,82 @@
+"""Bad Prometheus answers are "monitoring degraded", said once, and "recovered", said once;
+never a crash, never a resolve in between."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.cycle import run_cycle
+from bot.delivery.slack import SlackSender
+from bot.settings import load_settings
+from bot.sources.prometheus import PrometheusSource
+from bot.state.sqlite import SqliteStore
+from tests import datasets as d
+from tests.bad_prometheus import MODES, BadPrometheus
+from tests.conftest import PrometheusFactory
+from tests.slack_standin import SlackStandIn
+
+CHANNEL = "#alerts"
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    with SlackStandIn() as standin:
+        yield standin
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_any_bad_answer_is_degraded_once_then_recovered_once(
+    mode: str, prometheus_for: PrometheusFactory, slack: SlackStandIn, tmp_path: Path
+) -> None:
+    with BadPrometheus(prometheus_for(d.TIMELINE).url) as prometheus:
+        settings = load_settings(
+            prometheus_url=prometheus.url,
+            prometheus_timeout_seconds=2,
+            kubernetes="off",
+            slack_api_url=slack.api_url,
+            slack_bot_token="xoxb-test",
+            slack_channel=CHANNEL,
+            slack_channel_interval_seconds=0,
+        )
+        source, store, sender = (
+            PrometheusSource(settings),
+            SqliteStore(tmp_path / "state.db"),
+            SlackSender(settings),
+        )
+
+        def cycle(minute: float) -> bool:
+            report = run_cycle(
+                source=source,
+                kubernetes=None,
+                store=store,
+                sender=sender,
+                settings=settings,
+                at=d.minutes(d.TIMELINE, minute),
+            )
+            return report.ok
+
+        assert cycle(100) and cycle(185)  # watching; the warning fires
+        prometheus.mode = mode
+        assert [cycle(m) for m in (190, 195)] == [False, False]
+        prometheus.mode = "ok"
+        prometheus.release.set()
+        assert cycle(200)
+    texts = [m["text"].splitlines()[0] for m in slack.top_level(CHANNEL) if m["text"]]
+    degraded = [t for t in texts if "Monitoring degraded" in t]
+    recovered = [t for t in texts if "Monitoring recovered" in t]
+    assert len(degraded) == 1 and len(recovered) == 1, texts
+    assert not any("RESOLVED" in t for t in texts)
+
+
+def test_retry_after_is_honoured_only_within_the_timeout() -> None:
+    """A 503 asking for 20 s waits at most the request timeout; a malformed one, not at all."""
+    from bot.sources.prometheus import _bounded_retry
+
+    retry = _bounded_retry(2.0)(total=1)
+    assert retry.parse_retry_after("20") == 2.0
+    assert retry.parse_retry_after("1") == 1.0
+    assert retry.parse_retry_after("soon-ish") == 0.0
+    assert isinstance(retry.new(), type(retry))  # the cap survives urllib3's copies
