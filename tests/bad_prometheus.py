@@ -1,5 +1,8 @@
 """A PromQL endpoint that answers the way broken ones do, or passes through to a real one.
 
+Mode "held" passes through once `gate` is set: what happens while a backend is slow, shown
+without racing a clock (an answer that arrives with the gate closed did not wait for it).
+
 Modes: "ok" (proxy), "html", "500", "truncated", "error200", "error422", "not-a-list",
 "data-null", "metric-not-object", "short-value", "hang", "bad-retry-after", "retry-after-20".
 """
@@ -7,7 +10,6 @@ Modes: "ok" (proxy), "html", "500", "truncated", "error200", "error422", "not-a-
 from __future__ import annotations
 
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -49,12 +51,18 @@ class BadPrometheus:
         self.upstream = upstream.rstrip("/")
         self.mode = "ok"
         self.release = threading.Event()  # ends every hang
+        self.gate = threading.Event()  # opens mode "held"
+        self.requests = 0  # every request that arrived, answered or not
         bad = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                bad.requests += 1
                 mode = bad.mode
+                if mode == "held":
+                    bad.gate.wait(60)
+                    mode = "ok"
                 if mode == "ok":
                     headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                     answer = requests.request(
@@ -98,6 +106,6 @@ class BadPrometheus:
         tb: TracebackType | None,
     ) -> None:
         self.release.set()
-        time.sleep(0)
+        self.gate.set()
         self._server.shutdown()
         self._server.server_close()

@@ -22,8 +22,8 @@ from bot.slack_app.app import Listeners, build_app
 from bot.sources.prometheus import PrometheusSource
 from bot.state.sqlite import SqliteStore
 from tests import datasets as d
+from tests.bad_prometheus import BadPrometheus
 from tests.conftest import PrometheusFactory
-from tests.gated_proxy import GatedProxy
 from tests.prometheus_harness import free_port
 from tests.slack_requests import SECRET, action_form, signed_post, slash_form
 from tests.slack_standin import SlackStandIn
@@ -105,7 +105,8 @@ def test_report_is_acknowledged_before_prometheus_answers(
 ) -> None:
     """Slack's 3 s: the ack must not wait for the report. Prometheus is held behind a closed
     gate; the slash command is acknowledged anyway, and answered once the gate opens."""
-    with SlackStandIn() as slack, GatedProxy(prometheus_for(d.MAIN).url) as prometheus:
+    with SlackStandIn() as slack, BadPrometheus(prometheus_for(d.MAIN).url) as prometheus:
+        prometheus.mode = "held"
         bot, stop = start_bot(slack, prometheus.url, tmp_path)
         try:
             status, _ = bot.slash(f"default/cache-5c4b-q1 {AT}", "r1")
@@ -113,7 +114,7 @@ def test_report_is_acknowledged_before_prometheus_answers(
             assert slack.responses("r1") == []  # acknowledged with Prometheus still held
             prometheus.gate.set()
             (answer,) = bot.answers("r1")
-            assert prometheus.held > 0 and "cache_heavy" in text_of(answer)
+            assert prometheus.requests > 0 and "cache_heavy" in text_of(answer)
         finally:
             stop()
 
@@ -274,8 +275,9 @@ def test_the_same_command_over_socket_mode(
     with (
         SlackStandIn() as slack,
         SocketModeStandIn(slack) as socket,
-        GatedProxy(prometheus_for(d.MAIN).url) as prometheus,
+        BadPrometheus(prometheus_for(d.MAIN).url) as prometheus,
     ):
+        prometheus.mode = "held"
         settings = load_settings(
             prometheus_url=prometheus.url,
             slack_api_url=slack.api_url,
