@@ -64,7 +64,15 @@ def parse_duration(text: str) -> float:
     seconds = sum(int(n) * _DURATION_SECONDS[unit] for n, unit in _DURATION_PART.findall(cleaned))
     if seconds <= 0:
         raise InputError(f"bad duration {text!r}: it must be longer than zero")
+    if seconds > MAX_DURATION_SECONDS:
+        raise InputError(f"bad duration {text!r}: at most 3650d (ten years)")
     return float(seconds)
+
+
+# Instants podmem can ask about, and the longest span it looks over.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 4, 11, tzinfo=UTC)
+MAX_DURATION_SECONDS = 3650 * 86400
 
 
 def promql_duration(seconds: float) -> str:
@@ -73,18 +81,28 @@ def promql_duration(seconds: float) -> str:
 
 
 def parse_instant(text: str) -> datetime:
-    """An instant given as RFC 3339 (with offset or Z) or as Unix seconds, to aware UTC."""
+    """An instant given as RFC 3339 (with offset or Z) or as Unix seconds, to aware UTC,
+    between 1970 and 2262 (what Prometheus and every clock podmem talks to can hold)."""
     cleaned = text.strip()
-    if re.fullmatch(r"\d{9,11}(\.\d+)?", cleaned):
-        return datetime.fromtimestamp(float(cleaned), tz=UTC)
     try:
-        parsed = datetime.fromisoformat(cleaned)
-    except ValueError:
+        if re.fullmatch(r"\d{9,11}(\.\d+)?", cleaned):
+            parsed = datetime.fromtimestamp(float(cleaned), tz=UTC)
+        else:
+            parsed = datetime.fromisoformat(cleaned)
+            if parsed.tzinfo is None:
+                raise InputError(
+                    f"bad time {text!r}: say which time zone, e.g. {cleaned}Z for UTC or "
+                    f"{cleaned}+01:00"
+                )
+            parsed = parsed.astimezone(UTC)
+    except OverflowError:
+        raise InputError(f"bad time {text!r}: podmem looks between 1970 and 2262") from None
+    except ValueError as error:
+        if isinstance(error, InputError):
+            raise
         raise InputError(
             f"bad time {text!r}: use RFC 3339 like 2026-11-28T03:12:00Z or Unix seconds"
         ) from None
-    if parsed.tzinfo is None:
-        raise InputError(
-            f"bad time {text!r}: say which time zone, e.g. {cleaned}Z for UTC or {cleaned}+01:00"
-        )
-    return parsed.astimezone(UTC)
+    if not EARLIEST <= parsed <= LATEST:
+        raise InputError(f"bad time {text!r}: podmem looks between 1970 and 2262")
+    return parsed

@@ -176,12 +176,23 @@ WORDS = st.sampled_from(
         "ds/x",
         "9999999999",
         "2026-11-01T10:00:00Z",
+        # Dates at the edge of what a clock holds (year 1, year 9999, with offsets).
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "0001-01-01T00:00:00Z",
+        "--at",
+        "--range",
+        "99999999d",
+        "-99999999d",
     ]
 )
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.one_of(st.text(max_size=120), st.lists(WORDS, max_size=7).map(" ".join)))
+@example("api --at 0001-01-01T00:00:00+14:00")
+@example("api --at 9999-12-31T23:59:59-14:00")
+@example("shop/api --at -99999999d --range 99999999d")
 def test_any_slash_text_gets_a_clear_legal_answer(text: str) -> None:
     reply = ANSWERS.slash(text, Asker(user_id="U1", channel_id="C1"))
     assert_legal(fit(reply.message))

@@ -348,3 +348,18 @@ def test_check_needs_no_once(prometheus_for: PrometheusFactory, tmp_path: Path) 
     done = podmem("check", "--dry-run", "--prometheus-url", url, "--at", at, cwd=tmp_path)
     assert done.returncode == 0 and done.stderr == ""
     assert "container" in done.stdout
+
+
+def test_a_password_in_the_prometheus_url_is_never_shown(
+    slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """The URL is in every 'cannot reach' line, the degraded notice and the log."""
+    url = f"http://sre:s3cret-pw@127.0.0.1:{free_port()}"
+    env = _run_env(slack.api_url, tmp_path, PODMEM_PROMETHEUS_URL=url, PODMEM_LOG_LEVEL="DEBUG")
+    done = podmem("check", cwd=tmp_path, env=env)
+    assert done.returncode == 3
+    dry = podmem("check", "--dry-run", cwd=tmp_path, env=env)
+    said = done.stdout + done.stderr + dry.stdout + dry.stderr
+    said += json.dumps([c.args for c in slack.calls])
+    assert "127.0.0.1" in said and "Monitoring degraded" in said  # the URL is shown...
+    assert "s3cret-pw" not in said  # ...without its password

@@ -67,3 +67,16 @@ def test_basic_auth(recorder: ThreadingHTTPServer, monkeypatch: pytest.MonkeyPat
     )
     (_, headers), *_ = recorder.seen  # type: ignore[attr-defined]
     assert headers["Authorization"] == "Basic " + base64.b64encode(b"sre:pa55").decode()
+
+
+def test_credentials_in_the_url_become_basic_auth_and_leave_it(
+    recorder: ThreadingHTTPServer,
+) -> None:
+    port = recorder.server_address[1]
+    settings = load_settings(prometheus_url=f"http://sre:p%40ss@127.0.0.1:{port}/prom")
+    assert settings.prometheus_url == f"http://127.0.0.1:{port}/prom"  # printed everywhere
+    assert "p@ss" not in repr(settings) and "p%40ss" not in repr(settings)
+    PrometheusSource(settings).pods(datetime(2026, 11, 1, tzinfo=UTC), CLUSTER_WIDE)
+    (path, headers), *_ = recorder.seen  # type: ignore[attr-defined]
+    assert path.startswith("/prom/api/v1/query")
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"sre:p@ss").decode()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -50,6 +52,26 @@ class PrometheusFields(BaseModel):
         if not _LABEL_NAME.fullmatch(value):
             raise ValueError("must be a Prometheus label name like cluster or k8s_cluster")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credentials_out_of_the_url(cls, data: Any) -> Any:
+        """user:password@ in prometheus_url becomes basic auth, and leaves the URL: the URL
+        is printed in messages, logs and Slack; a password must never be."""
+        if not isinstance(data, dict) or not isinstance(data.get("prometheus_url"), str):
+            return data
+        parts = urlsplit(data["prometheus_url"])
+        if parts.username is None and parts.password is None:
+            return data
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        netloc += f":{parts.port}" if parts.port else ""
+        cleaned = {**data, "prometheus_url": urlunsplit(parts._replace(netloc=netloc))}
+        if parts.username and not data.get("prometheus_username"):
+            cleaned["prometheus_username"] = unquote(parts.username)
+        if parts.password and not data.get("prometheus_password"):
+            cleaned["prometheus_password"] = unquote(parts.password)
+        return cleaned
 
     @field_validator("prometheus_url")
     @classmethod
