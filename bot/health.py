@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -15,6 +16,12 @@ from bot.metrics import Metrics
 
 SLACK_PATH = "/slack/events"  # Bolt's default path
 MAX_BODY = 1 << 20  # Slack payloads are a few KiB; refuse anything absurd
+# A client that sends nothing for this long has its connection closed: slow clients must not
+# hold the threads that answer Slack within its 3 s.
+IDLE_TIMEOUT_SECONDS = 10
+# Slack's timestamp is Unix seconds: digits, a handful of them. Anything else cannot be
+# verified, so it is refused before Bolt's verifier (which raised on it: HTTP 500).
+_TIMESTAMP = re.compile(r"\d{1,12}")
 
 
 class _Server(ThreadingHTTPServer):
@@ -40,6 +47,7 @@ def serve_http(
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_TIMEOUT_SECONDS
 
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
@@ -62,16 +70,32 @@ def serve_http(
             if slack is None or parts.path != SLACK_PATH:
                 self._answer(404, b"not found\n", "text/plain")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
+            declared = (self.headers.get("Content-Length") or "0").strip()
+            if not declared.isdigit():  # negative, fractional, words: never read on them
+                self.close_connection = True
+                self._answer(400, b"bad Content-Length\n", "text/plain")
+                return
+            if int(declared) > MAX_BODY:
+                self.close_connection = True
                 self._answer(413, b"too large\n", "text/plain")
                 return
-            body = self.rfile.read(length).decode("utf-8", errors="replace")
+            stamp = self.headers.get("X-Slack-Request-Timestamp") or ""
+            if not _TIMESTAMP.fullmatch(stamp) or not self.headers.get("X-Slack-Signature"):
+                self.close_connection = True  # its body is never read
+                self._answer(401, b"unverifiable signature\n", "text/plain")
+                return
+            body = self.rfile.read(int(declared)).decode("utf-8", errors="replace")
             grouped: dict[str, list[str]] = {}
             for key, value in self.headers.items():
                 grouped.setdefault(key.lower(), []).append(value)
             headers: dict[str, str | Sequence[str]] = dict(grouped)
-            response = slack.dispatch(BoltRequest(body=body, query=parts.query, headers=headers))
+            try:
+                request = BoltRequest(body=body, query=parts.query, headers=headers)
+                response = slack.dispatch(request)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                # A payload that is not the JSON object Slack sends: an answer, not a drop.
+                self._answer(400, b"malformed payload\n", "text/plain")
+                return
             payload = (response.body or "").encode("utf-8")
             self.send_response(response.status)
             for key, values in response.headers.items():

@@ -22,7 +22,6 @@ from bot.model import (
     OomKill,
     PodName,
     Snapshot,
-    Termination,
 )
 from bot.oom import (
     KillContext,
@@ -32,7 +31,7 @@ from bot.oom import (
     kills_from_api,
     merge_kills,
 )
-from bot.promql import Scope
+from bot.promql import CLUSTER_WIDE, Scope
 from bot.settings import Settings
 from bot.sources.base import MemorySource, NodeMemory
 from bot.sources.kubernetes import KubernetesSource
@@ -79,23 +78,20 @@ def find_kills(
     kubernetes: KubernetesSource | None,
     window_seconds: float | None = None,
     pods: list[tuple[str, str]] | None = None,
+    scope: Scope = CLUSTER_WIDE,
 ) -> list[OomKill]:
     """Every OOM kill in the window, each with its time where kube-state-metrics kept it.
 
     Only containers that restarted in the window are looked at, through the history of their
-    restart count and last termination (one range query per batch of pods): a kill stays a
-    kill after a later restart of another reason replaced the sticky reason. A check also asks
+    restart count and last termination (one range query, whatever their number): a kill stays
+    a kill after a later restart of another reason replaced the sticky reason. A check also asks
     the API about those pods plus every Failed pod; a report asks about its own `pods`."""
     window = window_seconds or settings.oom_lookback_seconds
     start = at - timedelta(seconds=window)
-    restarted = sorted(
-        {(m.ref.namespace, m.ref.pod) for m in snapshot.containers if m.restarts_in_window}
-    )
     workloads = {m.ref: m.workload for m in snapshot.containers}
-    terminations: list[Termination] = []
-    for i in range(0, len(restarted), HISTORY_BATCH):
-        scope = Scope(pods=tuple(restarted[i : i + HISTORY_BATCH]))
-        terminations += source.terminations(scope, start, at)
+    restarted = any(m.restarts_in_window for m in snapshot.containers)
+    # One range query, filtered server-side to the containers that restarted in the window.
+    terminations = source.terminations(scope, start, at) if restarted else []
     kills = [
         OomKill(t.ref, t.restart_count, t.finished_at, workload=workloads.get(t.ref))
         for t in terminations

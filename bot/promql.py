@@ -337,16 +337,27 @@ class QueryBuilder:
         ksm = self.select("kube_pod_container_info", scope)
         return f"group by ({by}) ({cadvisor}) or group by ({by}) ({ksm})"
 
-    def termination_history(self, scope: Scope) -> str:
-        """For a range query: each container's restart count, its last termination's time and
-        the reason that reads 1, tagged by figure. Every termination in a range shows as a new
-        timestamp (or, without the timestamp metric, a restart-count step), whatever reason
-        the sticky gauge shows by the end."""
+    def termination_history(self, scope: Scope, window_seconds: float) -> str:
+        """For a range query over the window: each restarted container's restart count, its
+        last termination's time and the reason that reads 1, tagged by figure. Every
+        termination in a range shows as a new timestamp (or, without the timestamp metric, a
+        restart-count step), whatever reason the sticky gauge shows by the end.
+
+        Only containers that restarted in the window answer, at every step: the filter is
+        pinned to the range's end (`@ end()`), so one query serves any number of them."""
         reason_by = f"{self.group}, reason"
+        window = promql_duration(window_seconds)
+        restarted = (
+            f"and on({self.group}) ("
+            + self.per_container(f"changes({self.select('', scope, RESTARTS)}[{window}] @ end())")
+            + " > 0)"
+        )
         parts = {
-            "restarts": self.per_container(self.select("", scope, RESTARTS)),
-            "finished": self.per_container(self.select("", scope, LAST_FINISHED)),
-            "reason": f"max by ({reason_by}) ({self.select('', scope, LAST_REASON)} == 1)",
+            "restarts": f"{self.per_container(self.select('', scope, RESTARTS))} {restarted}",
+            "finished": f"{self.per_container(self.select('', scope, LAST_FINISHED))} {restarted}",
+            "reason": (
+                f"max by ({reason_by}) ({self.select('', scope, LAST_REASON)} == 1) {restarted}"
+            ),
         }
         return self.bundle(parts)
 

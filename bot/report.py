@@ -73,6 +73,7 @@ def build_report(
         pods=[
             (pod.namespace, pod.pod) for pod in pods if pod.cluster == settings.kubernetes_cluster
         ],
+        scope=scope,
     )
     history = source.history(scope, at - timedelta(seconds=span), at)
     wanted = set(pods)

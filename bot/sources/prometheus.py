@@ -294,8 +294,12 @@ class PrometheusSource:
     def terminations(self, scope: Scope, start: datetime, end: datetime) -> list[Termination]:
         """Every termination of the scoped containers in [start, end], from the history of
         kube-state-metrics' restart counter, last-termination time and reason."""
-        step = range_step_seconds((end - start).total_seconds())
-        query = self.queries.termination_history(scope)
+        span = (end - start).total_seconds()
+        # 720 points a series at most: a day (the digest) at 2 min, a report's 3 h at 15 s. A
+        # termination's time survives any step (it is a value); only two ends closer than one
+        # step blur into the later one.
+        step = max(range_step_seconds(span), span / 720)
+        query = self.queries.termination_history(scope, span)
         self.last_ranges.append((query, start.timestamp(), end.timestamp(), step))
         rows = self._call(
             lambda: self._client.custom_query_range(query, start, end, f"{step:.0f}s")
