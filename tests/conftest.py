@@ -11,6 +11,8 @@ from bot.scenarios import ClusterSpec
 from tests.prometheus_harness import PrometheusServer
 
 PrometheusFactory = Callable[[ClusterSpec], PrometheusServer]
+# The `bot` fixture: podmem's Slack endpoint in HTTP mode (tests/http_bot.py).
+pytest_plugins = ["tests.http_bot"]
 
 
 @pytest.fixture(scope="session")

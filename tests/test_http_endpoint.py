@@ -5,27 +5,14 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.health import IDLE_TIMEOUT_SECONDS
-from tests import datasets as d
-from tests.conftest import PrometheusFactory
+from tests.http_bot import Bot
 from tests.slack_requests import SECRET, slash_form
-from tests.slack_standin import SlackStandIn
-from tests.test_slack_app import Bot, start_bot
-
-
-@pytest.fixture
-def bot(prometheus_for: PrometheusFactory, tmp_path: Path) -> Iterator[Bot]:
-    with SlackStandIn() as slack:
-        started, stop = start_bot(slack, prometheus_for(d.MAIN).url, tmp_path)
-        yield started
-        stop()
 
 
 def raw(bot: Bot, head: str, body: bytes = b"") -> int:
