@@ -155,9 +155,9 @@ def _warm_up(a: Assessment) -> str:
     )
     return (
         f" At this rate it would reach the limit in {format_duration(a.seconds_to_limit)}, but "
-        f"{why}: a warm-up until the growth holds for "
-        f"{format_duration(t.trend_min_age_seconds)} at "
-        f"{format_ratio(t.critical_time_to_limit_min_ratio)} or more."
+        f"{why}: a warm-up, not a page. Growth pages once the container has run "
+        f"{format_duration(t.trend_min_age_seconds)} and is at "
+        f"{format_ratio(t.critical_time_to_limit_min_ratio)} of the limit or more."
     )
 
 
