@@ -103,6 +103,8 @@ def run_digest(
                     working_set_bytes=a.memory.working_set_bytes,
                     usage_bytes=a.memory.usage_bytes,
                     limit_bytes=a.memory.limit_bytes,
+                    warning_ratio=a.thresholds.warning_ratio,
+                    critical_ratio=a.thresholds.critical_ratio,
                 )
                 for a in digest.top[: settings.digest_top]
             ]

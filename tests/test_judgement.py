@@ -201,3 +201,11 @@ def test_the_digest_suggests_no_bigger_limit_for_a_node_kill(url: str) -> None:
     (digest,) = build(gathered, settings=settings, at=d.JUDGEMENT_AT, previous={})
     limits = {f.ref.pod for f in digest.findings if f.kind == "limit_below_peak"}
     assert "victim-1c2d-f6a7b" not in limits and "mixed-5a6b-d0e1f" in limits
+
+
+def test_the_digest_chart_colours_a_bar_by_its_pods_own_thresholds(result: CheckResult) -> None:
+    from bot.render.charts import _band
+
+    tolerant, typo = of(result, "tolerant-8a9b-d4e5f"), of(result, "typo-9b0c-e5f6a")
+    assert tolerant.working_set_to_limit == pytest.approx(typo.working_set_to_limit, abs=0.01)
+    assert _band(tolerant) == "ok" and _band(typo) == "warning"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.analysis import Thresholds, assess
@@ -46,7 +47,7 @@ class ChartMaker:
         )
 
     def digest(self, bars: list[Bar]) -> bytes:
-        thresholds = Thresholds.from_settings(self.settings)
+        base = Thresholds.from_settings(self.settings)
         assessments = [
             assess(
                 ContainerMemory(
@@ -55,7 +56,11 @@ class ChartMaker:
                     usage_bytes=b.usage_bytes,
                     limit_bytes=b.limit_bytes,
                 ),
-                thresholds,
+                replace(
+                    base,
+                    warning_ratio=b.warning_ratio or base.warning_ratio,
+                    critical_ratio=b.critical_ratio or base.critical_ratio,
+                ),
             )
             for b in bars
         ]

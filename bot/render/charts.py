@@ -698,11 +698,12 @@ def _digest_label(ref: ContainerRef, width: int = LABEL_CHARS) -> str:
     return _shorten(where, max(16, width - len(suffix))) + suffix
 
 
-def _band(a: Assessment, warning_ratio: float, critical_ratio: float) -> str:
-    ratio = a.working_set_to_limit or 0.0
-    if ratio >= critical_ratio or a.verdict is Verdict.CRITICAL:
+def _band(a: Assessment) -> str:
+    """The bar's colour: the container's own thresholds, as its verdict used them."""
+    ratio, t = a.working_set_to_limit or 0.0, a.thresholds
+    if ratio >= t.critical_ratio or a.verdict is Verdict.CRITICAL:
         return "critical"  # the verdict also says critical when the limit is minutes away
-    if ratio >= warning_ratio:
+    if ratio >= t.warning_ratio:
         return "warning"
     return "ok"
 
@@ -779,7 +780,7 @@ def _draw_digest(
     positions = np.arange(len(chosen), dtype=np.float64)
     ws = np.array([a.working_set_to_limit or 0.0 for a in chosen], dtype=np.float64)
     usage = np.maximum(np.array([a.usage_to_limit or 0.0 for a in chosen], dtype=np.float64), ws)
-    drawing.bands = [_band(a, warning_ratio, critical_ratio) for a in chosen]
+    drawing.bands = [_band(a) for a in chosen]
     colours = [BAND_COLOURS[b] for b in drawing.bands]
     # Bars as two collections (usage behind, working set in front): barh's per-bar patches
     # cost ~20 ms for 30 rectangles.

@@ -62,6 +62,9 @@ class Bar(BaseModel):
     working_set_bytes: int | None
     usage_bytes: int | None
     limit_bytes: int | None
+    # The container's own thresholds (a pod's podmem.io annotations); None: the settings'.
+    warning_ratio: float | None = None
+    critical_ratio: float | None = None
 
 
 class ChartRequest(BaseModel):
