@@ -74,16 +74,27 @@ class Listeners:
     def podmem(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         who = _asker(body)
-        wait = self.rate.wait_seconds(who.user_id)
-        if wait:
-            respond(text=f"Easy: try again in {wait:.0f} s.", response_type="ephemeral")
+        if self.too_fast(who, respond):
             return
         self.deliver(self.answers.slash(str(body.get("text", "")), who), respond, who.channel_id)
+
+    def too_fast(self, who: Asker, respond: Respond) -> bool:
+        """Commands and the buttons that run a report share one per-user rate."""
+        wait = self.rate.wait_seconds(who.user_id)
+        if wait:
+            respond(
+                text=f"Easy: try again in {wait:.0f} s.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
+        return bool(wait)
 
     def full_report(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         _, value = _button(body)
         who = _asker(body)
+        if self.too_fast(who, respond):
+            return
         ref = ContainerRef(value["c"], value["n"], value["p"], value.get("k", ""))
         self.deliver(self.answers.pod(ref, who, share=False), respond, who.channel_id)
 
@@ -91,6 +102,8 @@ class Listeners:
         ack()
         _, value = _button(body)
         who = _asker(body)
+        if self.too_fast(who, respond):
+            return
         ref = ContainerRef(value["c"], value["n"], value["p"], value.get("k", ""))
         span = float(value.get("r") or 0) or None
         reply = self.answers.pod(ref, who, share=True, range_seconds=span)
