@@ -15,10 +15,20 @@ def redact(text: str) -> str:
     return _SECRETS.sub(lambda m: "(redacted)" if m.group(1) else m.group(2) + "(redacted)", text)
 
 
+# A log line holds this much of a message: a request body logged by a library is not a
+# 100 kB line.
+MAX_MESSAGE_CHARS = 2000
+
+
 class RedactingFilter(logging.Filter):
+    """No secret, no forged line (a newline from a request body would start one), no
+    unbounded line: every message is redacted, escaped and cut before it is written."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = redact(message)
+        cleaned = redact(message).replace("\r", "\\r").replace("\n", "\\n")
+        if len(cleaned) > MAX_MESSAGE_CHARS:
+            cleaned = f"{cleaned[:MAX_MESSAGE_CHARS]}… ({len(cleaned)} characters)"
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True

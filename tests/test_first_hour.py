@@ -363,3 +363,17 @@ def test_a_password_in_the_prometheus_url_is_never_shown(
     said += json.dumps([c.args for c in slack.calls])
     assert "127.0.0.1" in said and "Monitoring degraded" in said  # the URL is shown...
     assert "s3cret-pw" not in said  # ...without its password
+
+
+def test_log_lines_cannot_be_forged_or_unbounded(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from bot.logs import MAX_MESSAGE_CHARS, setup_logging
+
+    setup_logging("INFO")
+    log = logging.getLogger("slack_bolt.App")
+    log.warning("Unhandled request (%s)", "x\n2026-12-01 00:00:00 ERROR podmem: forged")
+    log.warning("body %s", "y" * 100_000)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and "\\n2026-12-01" in lines[0]
+    assert len(lines[1]) < MAX_MESSAGE_CHARS + 200 and "characters)" in lines[1]
