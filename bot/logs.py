@@ -11,7 +11,12 @@ from contextlib import contextmanager
 _SECRETS = re.compile(r"\b(xox[a-z]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+)|(Bearer\s+)[^\s'\",}]+")
 
 
+# A response_url is a capability: whoever holds it can answer as podmem for 30 min.
+_CAPABILITY_URLS = re.compile(r"(https://hooks\.slack(?:-gov)?\.com/)[^\s'\",}]+")
+
+
 def redact(text: str) -> str:
+    text = _CAPABILITY_URLS.sub(r"\1(redacted)", text)
     return _SECRETS.sub(lambda m: "(redacted)" if m.group(1) else m.group(2) + "(redacted)", text)
 
 

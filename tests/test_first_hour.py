@@ -377,3 +377,12 @@ def test_log_lines_cannot_be_forged_or_unbounded(capsys: pytest.CaptureFixture[s
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2 and "\\n2026-12-01" in lines[0]
     assert len(lines[1]) < MAX_MESSAGE_CHARS + 200 and "characters)" in lines[1]
+
+
+def test_a_response_url_never_reaches_the_log() -> None:
+    from bot.logs import redact
+
+    url = "https://hooks.slack.com/commands/T0PODMEM/1234/abcdSECRET"
+    said = redact(f"Sending a request - url: {url}, body: {{'token': 'xoxb-1-2'}}")
+    assert "abcdSECRET" not in said and "xoxb-1-2" not in said
+    assert "https://hooks.slack.com/(redacted)" in said
