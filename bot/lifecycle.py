@@ -234,7 +234,7 @@ def _apply_memory(
             record.last_seen_at = at
         if a.verdict.is_alert:
             _firing(state, a, record, render, at=at, settings=settings)
-        elif record is not None and _recovered(a):
+        elif record is not None and _recovered(a, record):
             del state.alerts[key]
             # A restart after an OOM kill "resolves" the figures: the messages say what happened.
             kill = killed.get(a.memory.ref)
@@ -260,9 +260,13 @@ def _apply_memory(
             _maybe_stale(state, state.alerts[key], render, at=at, settings=settings)
 
 
-def _recovered(a: Assessment) -> bool:
+def _recovered(a: Assessment, record: AlertRecord) -> bool:
     """Back to normal, judged on figures that are there: an alert raised without a limit
-    (thrashing, a kill loop) resolves when its verdict no longer alerts."""
+    (thrashing, a kill loop) resolves when its verdict no longer alerts. An alert a kill loop
+    raised resolves only once no kill is left in the look-back: between two kills it looks
+    calm, and an alert that resolved and fired again at every kill would be noise."""
+    if record.kill_loop and a.oom_kills:
+        return False
     ratio = a.working_set_to_limit
     if ratio is None:
         return a.memory.working_set_bytes is not None and a.memory.limit_bytes is None
@@ -298,6 +302,8 @@ def _firing(
             last_notified_at=at,
             last_seen_at=at,
             had_limit=a.memory.limit_bytes is not None,
+            kill_loop=a.oom_kills >= a.thresholds.oom_crashloop_kills
+            and (a.sustained_working_set_to_limit or 0.0) < a.thresholds.warning_ratio,
         )
         say(
             state,

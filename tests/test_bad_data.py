@@ -92,3 +92,32 @@ def test_a_limit_missing_for_a_cycle_holds_then_a_real_drop_resolves() -> None:
     )
     assert alert_key(REF) not in state.alerts
     assert any("RESOLVED" in n.text for n in state.outbox)
+
+
+def test_a_kill_loop_alert_does_not_flap_between_kills() -> None:
+    """Fired by 2 kills in the look-back; one kill left (the window slid) is not 'resolved'."""
+    state = State()
+
+    def at(minute: int, kills: int) -> None:
+        memory = ContainerMemory(
+            REF, working_set_bytes=40 * MIB, working_set_floor_bytes=40 * MIB, limit_bytes=128 * MIB
+        )
+        assessments, _ = assess_all([memory], Thresholds(), at=START, oom_kills={REF: kills})
+        alerts = tuple(MemoryAlert(a) for a in assessments if a.verdict.is_alert)
+        apply_check(
+            state,
+            CheckResult(evaluated_at=START, assessments=assessments, alerts=alerts),
+            at=START.timestamp() + minute * 60,
+            settings=SETTINGS,
+        )
+
+    at(0, 0)
+    at(1, 2)  # a loop: warning
+    assert alert_key(REF) in state.alerts
+    for minute, kills in ((2, 1), (3, 2), (4, 1)):
+        at(minute, kills)
+        assert alert_key(REF) in state.alerts
+    at(5, 0)  # no kill left in the look-back: resolved, once
+    assert alert_key(REF) not in state.alerts
+    posts = [n for n in state.outbox if n.action == "post" and n.thread == alert_key(REF)]
+    assert len(posts) == 1

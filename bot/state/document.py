@@ -36,6 +36,8 @@ class AlertRecord(BaseModel):
     silenced: bool = False
     # Fired against a limit: a cycle without one is missing data for it, never a resolve.
     had_limit: bool = True
+    # Fired by a loop of OOM kills, not by the figures: it lasts while kills do.
+    kill_loop: bool = False
 
 
 class Silence(BaseModel):
