@@ -181,13 +181,14 @@ class PrometheusSource:
                 "restarts": q.restarts(scope),
                 "node": q.pod_nodes(scope),
                 "owner": q.pod_owners(scope),
-                "started": q.container_started(scope),
-                "stalled": q.memory_stalled(scope),
             }
             | (
-                # For the few pods a check shows or a report asks about: a day of samples of
-                # every container (the digest's window) would cost more than it tells.
+                # For the few pods a check shows or a report asks about. Cluster-wide (the
+                # digest) they would cost a query of every container each, and a day of
+                # samples for the last working set, for figures the digest does not show.
                 {
+                    "started": q.container_started(scope),
+                    "stalled": q.memory_stalled(scope),
                     "oom_events_total": q.figure("container_oom_events_total", scope),
                     "last_working_set": q.last_working_set(oom_window, scope),
                 }
@@ -326,7 +327,8 @@ class PrometheusSource:
     def node_memory(
         self, nodes: list[str], start: datetime, end: datetime
     ) -> dict[str, NodeMemory]:
-        step = range_step_seconds((end - start).total_seconds())
+        span = (end - start).total_seconds()
+        step = max(range_step_seconds(span), span / 720)  # a day at 2 min, as terminations
         query = self.queries.node_memory(nodes)
         self.last_ranges.append((query, start.timestamp(), end.timestamp(), step))
         rows = self._call(
