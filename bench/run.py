@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,12 @@ def measure_size(
             }
             result["prometheus_queries"] = max(c["prometheus_queries"] for c in cycles)
             result["k8s_requests"] = max(c["k8s_requests"] for c in cycles)
+            # What the last cycle asked, by kind: where a rising count comes from.
+            kinds = Counter(query[:60] for query, *_ in ranges)
+            result["last_cycle_queries"] = {
+                "instant": sum(len(r) for r in rounds),
+                "range": sorted(kinds.items()),
+            }
             if naive:
                 naive_s, naive_queries = naive_seconds(prometheus.url, spec, times[-1])
                 result |= {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -69,6 +70,10 @@ class DemoSink:
     page: HtmlPage = field(default_factory=lambda: HtmlPage("podmem demo"))
     count: int = 0
     chart_files: list[Path] = field(default_factory=list)
+
+    def prepare(self, pending: Sequence[Notification]) -> None:
+        if self.slack is not None:
+            self.slack.prepare(pending)
 
     def send(self, note: Notification, ts: str | None) -> SendResult:
         result = self.slack.send(note, ts) if self.slack else SendResult(ok=True)

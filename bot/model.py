@@ -58,8 +58,6 @@ class ContainerMemory:
     workload: str | None = None
     # OOM evidence from kube-state-metrics and cAdvisor, over the OOM look-back window.
     restarts_in_window: int | None = None
-    last_terminated_oom: bool = False
-    last_terminated_at: float | None = None  # unix seconds; KSM >= 2.9 only
     oom_events_in_window: int | None = None  # container_oom_events_total: often absent or 0
     # Pod labels as kube-state-metrics exposes them (sanitised names), for routing.
     pod_labels: tuple[tuple[str, str], ...] = ()
@@ -114,6 +112,20 @@ class History:
             if item.ref == ref and item.metric == metric:
                 return item.points
         return ()
+
+    def of_pod(self, namespace: str, pod: str, start: datetime, end: datetime) -> History:
+        """One pod's part of a history fetched for several, cut to [start, end]."""
+        first, last = start.timestamp(), end.timestamp()
+        return History(
+            start=start,
+            end=end,
+            step_seconds=self.step_seconds,
+            series=tuple(
+                Series(s.ref, s.metric, tuple(p for p in s.points if first <= p[0] <= last))
+                for s in self.series
+                if s.ref.namespace == namespace and s.ref.pod == pod
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)

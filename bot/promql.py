@@ -236,22 +236,6 @@ class QueryBuilder:
             + " > 0"
         )
 
-    def last_terminated_oom(self, scope: Scope = CLUSTER_WIDE) -> str:
-        """KSM's sticky 0/1 gauge: says how the *last* termination ended, however old."""
-        return (
-            self.per_container(self.select("", scope, f'{LAST_REASON}, reason="OOMKilled"'))
-            + " == 1"
-        )
-
-    def last_terminated_at(self, scope: Scope = CLUSTER_WIDE) -> str:
-        """When the last termination was, for the containers whose last one was an OOM kill."""
-        return (
-            self.per_container(
-                self.select("kube_pod_container_status_last_terminated_timestamp", scope)
-            )
-            + f" and on({self.group}) ({self.last_terminated_oom(scope)})"
-        )
-
     def oom_events(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
         """cAdvisor's count of kernel OOM kills inside the cgroup (the container may live on)."""
         selector = self.select("container_oom_events_total", scope, CADVISOR_ONLY)
@@ -422,6 +406,10 @@ class QueryBuilder:
             f'label_replace({self.figure(metric, scope)}, "{SOURCE_LABEL}", "{figure}", "", "")'
             for figure, metric in CADVISOR_FIGURES.items()
         )
+
+
+# Pods whose histories share one range query: a bounded regex, a bounded answer.
+HISTORY_BATCH = 50
 
 
 def range_step_seconds(range_seconds: float, *, minimum: float = 15.0) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +30,10 @@ MAX_UPLOAD_ATTEMPTS = 3
 
 
 class Sender(Protocol):
+    def prepare(self, pending: Sequence[Notification]) -> None:
+        """Called once per drain with the outbox as it stands: fetch ahead what sending it
+        will need (the charts' histories), in a few queries rather than one per message."""
+
     def send(self, note: Notification, ts: str | None) -> SendResult: ...
 
 
@@ -45,6 +49,9 @@ def drain(
     store: StateStore, sender: Sender, *, now: Callable[[], float] = time.time
 ) -> DrainReport:
     sent = dead = 0
+    pending, _ = store.read()
+    if pending.outbox:
+        sender.prepare(pending.outbox)
     while True:
         state, _ = store.read()
         if not state.outbox:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -17,7 +17,10 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.errors import SlackUnavailable
 from bot.settings import Settings
-from bot.state.document import ChartRequest, Notification
+from bot.state.document import Notification
+
+if TYPE_CHECKING:  # drawing pulls in matplotlib: only senders that draw import it
+    from bot.delivery.charts import ChartMaker
 
 # Errors no retry can fix: the notification is kept as a dead letter and the queue moves on.
 # Auth errors are NOT here: a fixed token must still deliver everything that waited.
@@ -112,7 +115,7 @@ class SlackSender:
         self,
         settings: Settings,
         *,
-        charts: Callable[[ChartRequest], bytes | None] | None = None,
+        charts: ChartMaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -121,6 +124,12 @@ class SlackSender:
         self.charts = charts
         self._sleep, self._clock = sleep, clock
         self._last_sent: dict[str, float] = {}
+
+    def prepare(self, pending: Sequence[Notification]) -> None:
+        if self.charts is not None:
+            self.charts.prefetch(
+                n.chart for n in pending if n.action == "upload" and n.chart is not None
+            )
 
     def send(self, note: Notification, ts: str | None) -> SendResult:
         self._pace(note.channel)

@@ -1,0 +1,96 @@
+"""The charts of one drain share their range queries: an incident that posts hundreds of
+alerts must not cost a query per chart (real Prometheus, the Slack stand-in)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.check import run_check
+from bot.delivery.charts import ChartMaker
+from bot.delivery.outbox import drain
+from bot.delivery.slack import SlackSender
+from bot.lifecycle import apply_check
+from bot.promql import HISTORY_BATCH
+from bot.settings import load_settings
+from bot.sources.prometheus import PrometheusSource
+from bot.state.document import ChartRequest
+from bot.state.memory import MemoryStore
+from bot.state.store import transact
+from tests import datasets as d
+from tests.conftest import PrometheusFactory
+from tests.slack_standin import SlackStandIn
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    with SlackStandIn() as standin:
+        yield standin
+
+
+def test_a_drain_draws_its_charts_from_one_query_per_50_pods(
+    prometheus_for: PrometheusFactory, slack: SlackStandIn
+) -> None:
+    server = prometheus_for(d.LARGE_FLEET)
+    settings = load_settings(
+        prometheus_url=server.url,
+        slack_api_url=slack.api_url,
+        slack_bot_token="xoxb-test",
+        slack_channel="#alerts",
+        slack_channel_interval_seconds=0,
+    )
+    source = PrometheusSource(settings)
+    store = MemoryStore()
+    at = d.minutes(d.LARGE_FLEET, 35)
+    result = run_check(source=source, settings=settings, at=at)
+    transact(store, lambda s: apply_check(s, result, at=at.timestamp(), settings=settings))
+    state, _ = store.read()
+    charts = [n.chart for n in state.outbox if n.action == "upload" and n.chart is not None]
+    pods = {(c.namespace, c.pod) for c in charts}
+    assert len(pods) >= 20  # an incident: 20+ charts, each once a query of its own
+
+    before = server.query_requests_served()
+    report = drain(store, SlackSender(settings, charts=ChartMaker(source, settings)))
+
+    assert report.pending == report.dead == 0
+    assert len(slack.calls_to("files.completeUploadExternal")) == len(charts)
+    # Memory alerts and kills posted in one cycle all end at its time, at one step.
+    assert server.query_requests_served() - before == -(-len(pods) // HISTORY_BATCH)
+
+
+def test_a_chart_fetched_ahead_is_the_chart_fetched_alone(
+    prometheus_for: PrometheusFactory,
+) -> None:
+    server = prometheus_for(d.MAIN)
+    settings = load_settings(prometheus_url=server.url)
+    source = PrometheusSource(settings)
+    start, end = d.minutes(d.MAIN, 60).timestamp(), d.minutes(d.MAIN, 180).timestamp()
+    requests = [
+        ChartRequest(
+            namespace=pod.namespace,
+            pod=pod.name,
+            container="app",
+            start=start - 1800 * i,  # a kill chart starts earlier than an alert's
+            end=end,
+            limit_bytes=256 * 2**20,
+        )
+        for i, pod in enumerate(d.MAIN.pods[:3])
+    ]
+    ahead = ChartMaker(source, settings)
+    before = server.query_requests_served()
+    ahead.prefetch(requests)
+    assert server.query_requests_served() - before == 1
+    drawn_ahead = [ahead(r) for r in requests]
+    assert server.query_requests_served() - before == 1  # nothing asked again when drawn
+
+    alone = ChartMaker(source, settings)
+    # Its start is whole steps after the shared start: the same points, the same PNG.
+    assert drawn_ahead[0] == alone(requests[0])
+    for png in drawn_ahead:
+        assert png is not None and png.startswith(b"\x89PNG")
+    # A second prefetch forgets the first: a chart is fetched ahead for one drain only.
+    ahead.prefetch([])
+    before = server.query_requests_served()
+    ahead(requests[1])
+    assert server.query_requests_served() - before == 1
