@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.analysis import Assessment, Thresholds
 from bot.errors import SourceError
@@ -94,26 +95,41 @@ def gather(
     settings: Settings,
     at: datetime,
 ) -> Gathered:
-    """Everything the digests need, in one snapshot and one profile query pair."""
-    # The full snapshot: the digest names many containers (every one without a limit, every
-    # right-sizing candidate), so fetching the breakdown for a few would cost more queries.
-    snapshot = source.snapshot(at, CLUSTER_WIDE, oom_window_seconds=DAY)
-    kills = tuple(
-        find_kills(
-            snapshot,
-            source=source,
-            settings=settings,
-            at=at,
-            kubernetes=kubernetes,
-            window_seconds=DAY,
+    """Everything the digests need: one snapshot, the day's terminations and the profiles,
+    asked side by side (they are independent, and each is mostly Prometheus's time)."""
+    with ThreadPoolExecutor(2, thread_name_prefix="digest") as side:
+        terminations = side.submit(
+            source.terminations, CLUSTER_WIDE, at - timedelta(seconds=DAY), at
         )
-    )
+        profiling = side.submit(_profiles, source, settings, at)
+        # The full snapshot: the digest names many containers (every one without a limit,
+        # every right-sizing candidate): the breakdown of a few would cost more queries.
+        snapshot = source.snapshot(at, CLUSTER_WIDE, oom_window_seconds=DAY, events=False)
+        kills = tuple(
+            find_kills(
+                snapshot,
+                source=source,
+                settings=settings,
+                at=at,
+                kubernetes=kubernetes,
+                window_seconds=DAY,
+                terminations=terminations.result(),
+            )
+        )
+        profiles, error = profiling.result()
     assessments, problems = assess_all(
         snapshot.containers,
         Thresholds.from_settings(settings),
         at=at,
         oom_kills=kill_counts(list(kills)),
     )
+    node_killed = killed_by_node(kills, assessments, source=source, at=at, window_seconds=DAY)
+    return Gathered(assessments, kills, profiles, error, snapshot.notes + problems, node_killed)
+
+
+def _profiles(
+    source: MemorySource, settings: Settings, at: datetime
+) -> tuple[dict[ContainerRef, Profile] | None, str | None]:
     try:
         profiles = source.profiles(
             at,
@@ -121,12 +137,10 @@ def gather(
             window_seconds=settings.rightsizing_window_seconds,
             step_seconds=settings.rightsizing_step_seconds,
         )
-        error = None
     except SourceError as failure:
         # Right-sizing is the heaviest query; without it the digest still says the rest.
-        profiles, error = None, str(failure)
-    node_killed = killed_by_node(kills, assessments, source=source, at=at, window_seconds=DAY)
-    return Gathered(assessments, kills, profiles, error, snapshot.notes + problems, node_killed)
+        return None, str(failure)
+    return profiles, None
 
 
 def build(

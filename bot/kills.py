@@ -22,6 +22,7 @@ from bot.model import (
     OomKill,
     PodName,
     Snapshot,
+    Termination,
 )
 from bot.oom import (
     KillContext,
@@ -31,13 +32,11 @@ from bot.oom import (
     kills_from_api,
     merge_kills,
 )
-from bot.promql import CLUSTER_WIDE, Scope
+from bot.promql import CLUSTER_WIDE, HISTORY_BATCH, Scope
 from bot.settings import Settings
 from bot.sources.base import MemorySource, NodeMemory
 from bot.sources.kubernetes import KubernetesSource
 
-# Killed pods whose histories share one range query (a bounded regex, a bounded answer).
-HISTORY_BATCH = 50
 # A kill whose working set peaked below this share of the limit did not come from the limit,
 # if its node was short of memory then.
 LIMIT_KILL_MIN_PEAK_RATIO = 0.9
@@ -79,19 +78,23 @@ def find_kills(
     window_seconds: float | None = None,
     pods: list[tuple[str, str]] | None = None,
     scope: Scope = CLUSTER_WIDE,
+    terminations: list[Termination] | None = None,
 ) -> list[OomKill]:
     """Every OOM kill in the window, each with its time where kube-state-metrics kept it.
 
     Only containers that restarted in the window are looked at, through the history of their
     restart count and last termination (one range query, whatever their number): a kill stays
     a kill after a later restart of another reason replaced the sticky reason. A check also asks
-    the API about those pods plus every Failed pod; a report asks about its own `pods`."""
+    the API about those pods plus every Failed pod; a report asks about its own `pods`.
+    `terminations` already fetched for the window (the digest asks alongside its snapshot)
+    save that query."""
     window = window_seconds or settings.oom_lookback_seconds
     start = at - timedelta(seconds=window)
     workloads = {m.ref: m.workload for m in snapshot.containers}
     restarted = any(m.restarts_in_window for m in snapshot.containers)
-    # One range query, filtered server-side to the containers that restarted in the window.
-    terminations = source.terminations(scope, start, at) if restarted else []
+    if terminations is None:
+        # One range query, filtered server-side to the containers that restarted in the window.
+        terminations = source.terminations(scope, start, at) if restarted else []
     kills = [
         OomKill(t.ref, t.restart_count, t.finished_at, workload=workloads.get(t.ref))
         for t in terminations

@@ -6,6 +6,7 @@ import logging
 from datetime import datetime, timedelta
 
 import pytest
+import requests
 
 from bot.check import run_check
 from bot.model import ContainerRef, OomKill
@@ -84,8 +85,17 @@ def test_a_stale_oomkilled_reason_is_history(prometheus_for: PrometheusFactory) 
     # The leak was killed at ~224 min and restarted; at 300 min KSM still says OOMKilled.
     result = check(prometheus_for, d.minutes(d.OOM, 300))
     assert not [a for a in result.oom_alerts if a.kill.ref.pod == d.LEAK.name]
-    snapshot_row = next(a for a in result.assessments if a.memory.ref.pod == d.LEAK.name)
-    assert snapshot_row.memory.last_terminated_oom  # the sticky gauge really is 1
+    server = prometheus_for(d.OOM)
+    sticky = requests.post(
+        f"{server.url}/api/v1/query",
+        data={
+            "query": "kube_pod_container_status_last_terminated_reason"
+            f'{{pod="{d.LEAK.name}", reason="OOMKilled"}}',
+            "time": d.minutes(d.OOM, 300).timestamp(),
+        },
+        timeout=30,
+    ).json()["data"]["result"]
+    assert [row["value"][1] for row in sticky] == ["1"]  # the sticky gauge really is 1
 
 
 def test_ten_replicas_killed_within_a_minute_are_one_group(

@@ -35,10 +35,13 @@ class MemorySource(Protocol):
         *,
         oom_window_seconds: float | None = None,
         detail_for: Callable[[ContainerMemory], bool] | None = None,
+        events: bool = True,
     ) -> Snapshot:
         """Every container in scope with its figures at `at`; OOM evidence over the window
         (default: the configured look-back). With `detail_for`, RSS, cache, swap, restarts,
-        node, owner and labels may be left empty for the containers it does not pick."""
+        node, owner and labels may be left empty for the containers it does not pick. Without
+        `events`, evictions and worker-process kills (news for a check, not for the digest)
+        may be left out."""
         ...
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:

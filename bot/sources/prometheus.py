@@ -77,12 +77,10 @@ SPARSE_FIGURES = {
     "evicted",
     "restarted",
     "restart_increase",
-    "last_terminated_oom",
-    "last_terminated_at",
     "oom_events",
 }
 # Figures that stay floats (a rate, a Unix time); the rest are bytes or counts.
-FRACTIONAL_FIGURES = ("growth", "last_terminated_at", "time_to_limit", "stalled")
+FRACTIONAL_FIGURES = ("growth", "time_to_limit", "stalled")
 Key = tuple[str, str, str, str]
 IGNORE = "podmem.io/ignore"
 NO_KUBE_STATE_METRICS = (
@@ -135,13 +133,20 @@ class PrometheusSource:
     # --- the MemorySource interface ------------------------------------------------------
 
     def plan(
-        self, scope: Scope, *, oom_window_seconds: float | None = None, detail: bool = True
+        self,
+        scope: Scope,
+        *,
+        oom_window_seconds: float | None = None,
+        detail: bool = True,
+        events: bool = True,
     ) -> dict[str, str]:
         """The instant queries of one snapshot, by figure: constant in number at any size.
 
         Without `detail` (a cluster-wide check), figures only a shown container needs are left
         out, and floor, usage and growth come only where the verdict can depend on them;
         `snapshot` then fetches the full figures for the few containers it will show.
+        Without `events`, no evictions and worker-process kills: over the digest's day they
+        are two scans of every pod's series for news the digest does not tell.
         """
         q, s = self.queries, self.settings
         oom_window = oom_window_seconds or s.oom_lookback_seconds
@@ -150,13 +155,14 @@ class PrometheusSource:
             "limit": q.limits(scope),
             "restarted": q.restarted_within(s.trend_window_seconds, scope),
             "restart_increase": q.restart_increase(oom_window, scope),
-            "last_terminated_oom": q.last_terminated_oom(scope),
-            "last_terminated_at": q.last_terminated_at(scope),
-            "oom_events": q.oom_events(oom_window, scope),
             "annotations": q.pod_annotations(scope),
-            "evicted": q.evicted_pods(oom_window, scope),
             "kube_state_metrics": q.kube_state_metrics_present(),
         }
+        if events:
+            common |= {
+                "oom_events": q.oom_events(oom_window, scope),
+                "evicted": q.evicted_pods(oom_window, scope),
+            }
         if not detail:
             return common | {
                 # Thrashing containers only: the rest cannot be at least warning by PSI.
@@ -210,10 +216,16 @@ class PrometheusSource:
         *,
         oom_window_seconds: float | None = None,
         detail_for: Callable[[ContainerMemory], bool] | None = None,
+        events: bool = True,
     ) -> Snapshot:
         """With `detail_for`, the detail figures are fetched only for the pods it picks (the
         few a check will talk about), in the same number of queries, scoped to them."""
-        plan = self.plan(scope, oom_window_seconds=oom_window_seconds, detail=detail_for is None)
+        plan = self.plan(
+            scope,
+            oom_window_seconds=oom_window_seconds,
+            detail=detail_for is None,
+            events=events,
+        )
         self.last_rounds, self.last_ranges = [], []
         # Big answers go one per query, parsed in parallel; small ones share a query.
         if scope != CLUSTER_WIDE:
@@ -445,10 +457,7 @@ class PrometheusSource:
         )
         request, restarts, limit_of = get("request"), get("restarts"), get("limit")
         growth, restarted, time_to_limit = get("growth"), get("restarted"), get("time_to_limit")
-        increase, oom, oom_at, events = (
-            get(n)
-            for n in ("restart_increase", "last_terminated_oom", "last_terminated_at", "oom_events")
-        )
+        increase, events = get("restart_increase"), get("oom_events")
         node, owner, labels = get("node"), get("owner"), get("labels")
         annotations, started, stalled = get("annotations"), get("started"), get("stalled")
         evicted, events_total, last_ws = (
@@ -477,8 +486,6 @@ class PrometheusSource:
                 node=node(pod),
                 workload=owner(pod),
                 restarts_in_window=increase(key),
-                last_terminated_oom=bool(oom(key)),
-                last_terminated_at=oom_at(key),
                 oom_events_in_window=events(key),
                 pod_labels=labels(pod) or (),
                 ignored=(said := dict(annotations(pod) or ())).get(IGNORE) == "true",

@@ -79,6 +79,7 @@ class SimulatedSource:
         *,
         oom_window_seconds: float | None = None,
         detail_for: Callable[[ContainerMemory], bool] | None = None,
+        events: bool = True,
     ) -> Snapshot:
         """Everything in detail: simulated figures cost nothing to fetch."""
         now = (at - self.cluster.start).total_seconds()
@@ -102,8 +103,6 @@ class SimulatedSource:
                 )
                 restarted = state.restarts != earlier.restarts
                 before_window = container.behaviour.state(now - pod.started_after - oom_window)
-                last_kill = state.last_kill
-                origin = self.cluster.start.timestamp() + pod.started_after
                 rows.append(
                     ContainerMemory(
                         ref=ContainerRef(pod.cluster, pod.namespace, pod.name, container.name),
@@ -125,8 +124,6 @@ class SimulatedSource:
                         node=pod.node,
                         workload=f"deployment/{pod.workload_name}",
                         restarts_in_window=state.restarts - before_window.restarts,
-                        last_terminated_oom=last_kill is not None,
-                        last_terminated_at=origin + last_kill.finished_at if last_kill else None,
                     )
                 )
         return Snapshot(evaluated_at=at, containers=tuple(rows))
