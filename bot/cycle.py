@@ -9,14 +9,17 @@ from bot.check import CheckResult, run_check
 from bot.delivery.outbox import DrainReport, Sender, drain
 from bot.digest import Digest, build, gather
 from bot.errors import SourceError
-from bot.lifecycle import apply_check, apply_failure, attach_chart, say
+from bot.lifecycle import apply_check, apply_failure, keep_under, notify
 from bot.model import ContainerRef
-from bot.render.digest import DigestRenderer
+from bot.notices import DigestReady, Observation
 from bot.settings import Settings
 from bot.sources.base import MemorySource
 from bot.sources.kubernetes import KubernetesSource
-from bot.state.document import Bar, ChartRequest, State
+from bot.state.document import Bar, State
 from bot.state.store import StateStore, transact
+
+# Rows of each digest list a notice carries to the thread (the JSON output has them all).
+DIGEST_ROWS = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,37 @@ def run_cycle(
     return CycleReport(at, result, None, drain(store, sender))
 
 
+def digest_notice(digest: Digest, *, settings: Settings, at: float) -> DigestReady:
+    """The digest as its notice: the containers its lists name (DIGEST_ROWS each at most,
+    the rest counted), its counts over all, the day's kills, the findings, the bars."""
+    bars = [
+        Bar(
+            cluster=a.memory.ref.cluster,
+            namespace=a.memory.ref.namespace,
+            pod=a.memory.ref.pod,
+            container=a.memory.ref.container,
+            working_set_bytes=a.memory.working_set_bytes,
+            usage_bytes=a.memory.usage_bytes,
+            limit_bytes=a.memory.limit_bytes,
+            warning_ratio=a.thresholds.warning_ratio,
+            critical_ratio=a.thresholds.critical_ratio,
+        )
+        for a in digest.top[: settings.digest_top]
+    ]
+    return DigestReady(
+        at=at,
+        containers=digest.containers,
+        counts={verdict.value: n for verdict, n in digest.counts.items()},
+        shown=[Observation.of(a, at) for a in digest.shown(DIGEST_ROWS)],
+        kills=list(digest.kills),
+        findings=list(digest.findings),
+        rightsizing_error=digest.rightsizing_error,
+        previous=digest.previous,
+        bars=bars,
+        more=digest.left_out(DIGEST_ROWS),
+    )
+
+
 def run_digest(
     *,
     source: MemorySource,
@@ -74,49 +108,16 @@ def run_digest(
 ) -> list[Digest]:
     """Post the digest to every routed channel: message, full lists and chart in its thread."""
     gathered = gather(source=source, kubernetes=kubernetes, settings=settings, at=at)
-    render = DigestRenderer(settings)
     stamp = at.timestamp()
 
     def queue(state: State) -> list[Digest]:
         digests = build(gathered, settings=settings, at=at, previous=state.digests)
         for digest in digests:
+            ready = digest_notice(digest, settings=settings, at=stamp)
             thread = f"digest/{digest.channel}/{int(stamp)}"
-            say(
-                state,
-                "post",
-                channel=digest.channel,
-                thread=thread,
-                message=render.message(digest),
-                at=stamp,
-            )
-            details = render.details(digest)
-            if details is not None:
-                say(
-                    state, "reply", channel=digest.channel, thread=thread, message=details, at=stamp
-                )
-            bars = [
-                Bar(
-                    cluster=a.memory.ref.cluster,
-                    namespace=a.memory.ref.namespace,
-                    pod=a.memory.ref.pod,
-                    container=a.memory.ref.container,
-                    working_set_bytes=a.memory.working_set_bytes,
-                    usage_bytes=a.memory.usage_bytes,
-                    limit_bytes=a.memory.limit_bytes,
-                    warning_ratio=a.thresholds.warning_ratio,
-                    critical_ratio=a.thresholds.critical_ratio,
-                )
-                for a in digest.top[: settings.digest_top]
-            ]
-            if bars:
-                attach_chart(
-                    state,
-                    channel=digest.channel,
-                    thread=thread,
-                    chart=ChartRequest(bars=bars),
-                    at=stamp,
-                )
+            notify(state, ready, channel=digest.channel, thread=thread, at=stamp)
             state.digests[digest.channel] = digest.summary()
+        keep_under(state)
         return digests
 
     digests = transact(store, queue)

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from bot.cycle import run_cycle, run_digest
 from bot.delivery.charts import ChartMaker
-from bot.delivery.slack import SendResult, SlackSender
+from bot.delivery.outbox import SendResult
+from bot.delivery.slack import SlackSender
+from bot.render.compose import SlackComposer
 from bot.render.html import HtmlPage
 from bot.render.slack import fit
 from bot.render.terminal import render_blocks
@@ -26,7 +28,7 @@ from bot.scenarios import ClusterSpec, named_pod
 from bot.settings import Settings, load_settings
 from bot.slack_app.answers import Answers, Asker
 from bot.sources.simulated import SimulatedSource
-from bot.state.document import Notification
+from bot.state.document import MessageRef, Notification
 from bot.state.memory import MemoryStore
 
 DEMO_START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -66,6 +68,7 @@ class DemoSink:
 
     output_dir: Path
     charts: ChartMaker
+    composer: SlackComposer
     slack: SlackSender | None
     page: HtmlPage = field(default_factory=lambda: HtmlPage("podmem demo"))
     count: int = 0
@@ -75,28 +78,34 @@ class DemoSink:
         if self.slack is not None:
             self.slack.prepare(pending)
 
-    def send(self, note: Notification, ts: str | None) -> SendResult:
-        result = self.slack.send(note, ts) if self.slack else SendResult(ok=True)
+    def send(self, note: Notification, message: MessageRef | None) -> SendResult:
+        result = self.slack.send(note, message) if self.slack else SendResult(ok=True)
         if not result.ok:
             return result
+        calls = self.composer.calls(note.notice, note.channel)
+        call, more = calls[note.parts_sent], note.parts_sent + 1 < len(calls)
         self.count += 1
-        reply = note.action == "reply"
-        if note.action == "upload" and note.chart is not None:
-            png = self.charts(note.chart)
+        ts = result.ts or (message.ts if message else None) or f"{self.count}.000"
+        done = SendResult(
+            ok=True, ts=ts, channel=note.channel, more=more, posted=call.action == "post"
+        )
+        if call.action == "upload" and call.chart is not None:
+            png = self.charts(call.chart)
             if png:
                 name = f"chart-{self.count:02d}.png"
                 (self.output_dir / name).write_bytes(png)
                 self.chart_files.append(self.output_dir / name)
                 print(f"    ↳ chart in the thread: {self.output_dir / name}")
                 self.page.message("", None, reply=True, image=name)
-            return SendResult(ok=True, ts=ts, channel=note.channel)
-        label = {"post": "", "update": "(edits the message above ↑)", "reply": ""}[note.action]
+            return done
+        reply = call.action == "reply"
+        label = {"post": "", "update": "(edits the message above ↑)", "reply": ""}[call.action]
         if label:
             print(f"    {label}")
-        print(render_blocks(note.text, note.blocks, reply=reply))
-        edited = "· edited: this replaces the alert above" if note.action == "update" else ""
-        self.page.message(note.text, note.blocks, reply=reply, note=edited)
-        return SendResult(ok=True, ts=result.ts or ts or f"{self.count}.000", channel=note.channel)
+        print(render_blocks(call.text, call.blocks, reply=reply))
+        edited = "· edited: this replaces the alert above" if call.action == "update" else ""
+        self.page.message(call.text, call.blocks, reply=reply, note=edited)
+        return done
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -114,7 +123,8 @@ def run_demo(*, output_dir: Path) -> int:
     )
     source = SimulatedSource(cluster, settings)
     charts = ChartMaker(source, settings)
-    sink = DemoSink(output_dir, charts, SlackSender(settings, charts=charts) if posting else None)
+    slack = SlackSender(settings, charts=charts) if posting else None
+    sink = DemoSink(output_dir, charts, SlackComposer(settings), slack)
     store = MemoryStore()
     print(
         "podmem demo: six simulated workloads — a memory leak, a leak beside a file writer "

@@ -39,6 +39,9 @@ class Digest:
     rightsizing_error: str | None = None
     previous: DigestSummary | None = None
     counts: Counter[Verdict] = field(default_factory=Counter)
+    containers: int = 0  # all the channel's containers (`assessments` may hold only the shown)
+    # Rows of a list ("top", "no_limit", "cache_heavy") left out of `assessments`.
+    more: dict[str, int] = field(default_factory=dict)
 
     @property
     def top(self) -> list[Assessment]:
@@ -62,6 +65,17 @@ class Digest:
         for kill in self.kills:
             groups[f"{kill.ref.namespace}/{kill.workload or 'pod/' + kill.ref.pod}"].append(kill)
         return dict(sorted(groups.items(), key=lambda item: -len(item[1])))
+
+    def shown(self, rows: int) -> tuple[Assessment, ...]:
+        """The assessments its lists name, at most `rows` per list: what a notice carries."""
+        picked = {a.memory.ref: a for a in self.top[:rows]}
+        picked |= {a.memory.ref: a for a in self.no_limit[:rows]}
+        picked |= {a.memory.ref: a for a in self.cache_heavy[:rows]}
+        return tuple(picked.values())
+
+    def left_out(self, rows: int) -> dict[str, int]:
+        lists = {"top": self.top, "no_limit": self.no_limit, "cache_heavy": self.cache_heavy}
+        return {name: len(items) - rows for name, items in lists.items() if len(items) > rows}
 
     @property
     def freeable_bytes(self) -> int:
@@ -184,6 +198,7 @@ def build(
                 rightsizing_error=gathered.profile_error,
                 previous=previous.get(channel),
                 counts=Counter(a.verdict for a in assessments),
+                containers=len(assessments),
             )
         )
     return digests

@@ -12,89 +12,98 @@ transaction, which also persists the notifications they queue — the outbox.
   happened before podmem started watching are remembered silently.
 - Silences suppress new alerts, reminders and escalation notes; a message already in the
   channel is still kept truthful (edits).
-Every message goes through `render.slack.fit`, the one chokepoint that makes it legal for
-Slack; what does not fit goes into the thread.
+What is queued are notices (`bot/notices.py`): what happened and the figures behind it. How
+each destination tells it is decided when it is sent; nothing here knows about Slack.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import Literal
+from collections import Counter, defaultdict
 
 from bot.analysis import Assessment
 from bot.check import CheckResult
 from bot.kills import OomAlert
 from bot.model import ContainerRef, Verdict
-from bot.render.memory_events import evicted_message, process_oom_message
-from bot.render.messages import Renderer
-from bot.render.slack import Message, fit
-from bot.routing import active_silence, channel_for
+from bot.notices import (
+    AlertEscalated,
+    AlertFired,
+    AlertReminder,
+    AlertResolved,
+    AlertStale,
+    Collapsed,
+    Evicted,
+    KilledContainer,
+    Kills,
+    MonitoringDegraded,
+    MonitoringRecovered,
+    Notice,
+    Observation,
+    ProcessOom,
+    alert_key,
+)
+from bot.routing import active_silence, channel_for, webhook_for
 from bot.settings import Settings
-from bot.state.document import AlertRecord, ChartRequest, Degraded, Notification, State
+from bot.state.document import (
+    AlertRecord,
+    Degraded,
+    Notification,
+    State,
+    Target,
+    dump_state,
+)
 
 # Seen kills are remembered this long: far beyond any look-back window, small in the state.
 KILL_MEMORY_SECONDS = 86400
 # Message locations are kept this long after their alert is gone (buttons, late replies).
 MESSAGE_MEMORY_SECONDS = 7 * 86400
-# A kill's chart shows this much before the kill.
-KILL_CHART_SECONDS = 3600
-
-Action = Literal["post", "update", "reply"]
-
-
-def alert_key(ref: ContainerRef) -> str:
-    return f"memory/{ref.cluster}/{ref.namespace}/{ref.pod}/{ref.container}"
+# The state document never grows past this (a ConfigMap holds 1 MiB); when waiting notices
+# would push it there, the oldest collapse until it is back to COLLAPSE_TO of it.
+MAX_STATE_BYTES = 900 * 1024
+COLLAPSE_TO = 0.75
 
 
-def say(
-    state: State, action: Action, *, channel: str, thread: str, message: Message, at: float
+def notify(
+    state: State,
+    notice: Notice,
+    *,
+    channel: str | None,
+    thread: str,
+    at: float,
+    webhook: str | None = None,
 ) -> None:
-    """Queue a message; parts that do not fit Slack's limits follow as thread replies."""
-    if action != "post" and thread in state.messages:
-        channel = state.messages[thread].channel
-    for index, part in enumerate(fit(message)):
+    """Queue a notice for the Slack channel and for the route's webhook, where there are
+    those; `thread` names the conversation it belongs to."""
+    if channel is not None:
+        state.outbox.append(
+            Notification(
+                id=state.new_id(), channel=channel, thread=thread, notice=notice, created_at=at
+            )
+        )
+    if webhook is not None:
         state.outbox.append(
             Notification(
                 id=state.new_id(),
-                action=action if index == 0 else "reply",
-                channel=channel,
+                target="webhook",
+                channel=webhook,
                 thread=thread,
-                text=part.text,
-                blocks=part.blocks or None,
+                notice=notice,
                 created_at=at,
             )
         )
 
 
-def attach_chart(
-    state: State, *, channel: str, thread: str, chart: ChartRequest, at: float
-) -> None:
-    state.outbox.append(
-        Notification(
-            id=state.new_id(),
-            action="upload",
-            channel=channel,
-            thread=thread,
-            text="memory chart",
-            chart=chart,
-            created_at=at,
-        )
-    )
-
-
 def apply_check(state: State, result: CheckResult, *, at: float, settings: Settings) -> None:
     """Fold one successful check into the state, queueing what must be said."""
-    render = Renderer(settings)
     first_cycle = state.watching_since is None
     if first_cycle:
         state.watching_since = at
     if state.degraded is not None:
-        _announce(state, settings, render.recovered(state.degraded.since, at), at)
+        _announce(state, settings, MonitoringRecovered(since=state.degraded.since, at=at), at)
         state.degraded = None
     state.silences = [s for s in state.silences if s.until is None or s.until > at]
-    _apply_kills(state, result, render, at=at, settings=settings, first_cycle=first_cycle)
+    _apply_kills(state, result, at=at, settings=settings, first_cycle=first_cycle)
     _apply_memory_events(state, result, at=at, settings=settings, first_cycle=first_cycle)
-    _apply_memory(state, result, render, at=at, settings=settings, killed=_kill_times(result, at))
+    _apply_memory(state, result, at=at, settings=settings, killed=_kill_times(result, at))
     state.kills_seen = {k: t for k, t in state.kills_seen.items() if at - t < KILL_MEMORY_SECONDS}
     live = set(state.alerts) | {n.thread for n in state.outbox}
     state.messages = {
@@ -102,21 +111,85 @@ def apply_check(state: State, result: CheckResult, *, at: float, settings: Setti
         for k, m in state.messages.items()
         if k in live or at - m.posted_at < MESSAGE_MEMORY_SECONDS
     }
+    keep_under(state)
 
 
 def apply_failure(state: State, error: str, *, at: float, settings: Settings) -> None:
     """A check could not read its data: say so once, and change nothing else."""
     if state.degraded is None:
         state.degraded = Degraded(since=at, error=error)
-        _announce(state, settings, Renderer(settings).degraded(error), at)
+        _announce(state, settings, MonitoringDegraded(error=error), at)
+        keep_under(state)
 
 
-def _announce(state: State, settings: Settings, message: Message, at: float) -> None:
-    channel = settings.slack_channel or next((r.channel for r in settings.routes), None)
-    if channel is not None:
-        say(
-            state, "post", channel=channel, thread=f"notice/{state.next_id}", message=message, at=at
+def keep_under(state: State, limit: int = MAX_STATE_BYTES) -> None:
+    """When notices pile up (a destination down through an incident), the oldest waiting
+    ones — and what later waits on their threads — become one summary per destination, so
+    the document stays writable (a ConfigMap holds 1 MiB) and nothing vanishes unsaid.
+    The head of the outbox may be half-sent: it stays."""
+    size = len(dump_state(state))
+    if size <= limit or len(state.outbox) < 3:
+        return
+    excess, freed, cut = size - limit * COLLAPSE_TO, 0, 1
+    while cut < len(state.outbox) - 1 and freed < excess:
+        freed += len(state.outbox[cut].model_dump_json())
+        cut += 1
+    gone = state.outbox[1:cut]
+    unposted = {n.thread for n in gone if n.thread not in state.messages}
+    gone += [n for n in state.outbox[cut:] if n.thread in unposted]
+    for thread in unposted:
+        # An alert whose first post is gone is forgotten: it fires anew if it still holds,
+        # rather than leave edits and replies that have no message to go to.
+        state.alerts.pop(thread, None)
+    ids = {n.id for n in gone}
+    groups: dict[tuple[Target, str], list[Notification]] = defaultdict(list)
+    for note in gone:
+        groups[(note.target, note.channel)].append(note)
+    summaries = [
+        Notification(
+            id=state.new_id(),
+            target=target,
+            channel=channel,
+            thread=f"notice/collapsed/{state.next_id}",
+            notice=_summary(notes),
+            created_at=max(n.created_at for n in notes),
         )
+        for (target, channel), notes in sorted(groups.items())
+    ]
+    kept = [n for n in state.outbox[1:] if n.id not in ids]
+    state.outbox = [state.outbox[0], *summaries, *kept]
+
+
+def _summary(notes: list[Notification]) -> Collapsed:
+    """One notice for many; a summary collapsed again adds up what it summarised."""
+    kinds: Counter[str] = Counter()
+    first = min(n.created_at for n in notes)
+    for note in notes:
+        if isinstance(note.notice, Collapsed):
+            kinds.update(note.notice.kinds)
+            first = min(first, note.notice.first_at)
+        else:
+            kinds[note.kind] += 1
+    return Collapsed(
+        count=sum(kinds.values()),
+        kinds=dict(kinds),
+        first_at=first,
+        last_at=max(n.created_at for n in notes),
+    )
+
+
+def _announce(state: State, settings: Settings, notice: Notice, at: float) -> None:
+    channel = settings.slack_channel or next((r.channel for r in settings.routes), None)
+    thread = f"notice/{state.next_id}"
+    notify(state, notice, channel=channel, thread=thread, at=at)
+    # A pager behind a webhook needs to know its alerts are blind, too.
+    for webhook in sorted({r.webhook_url for r in settings.routes if r.webhook_url}):
+        notify(state, notice, channel=None, thread=thread, at=at, webhook=webhook)
+
+
+def _webhook(a: Assessment | None, namespace: str, settings: Settings) -> str | None:
+    labels = dict(a.memory.pod_labels) if a else {}
+    return webhook_for(namespace, labels, settings)
 
 
 def _channel(a: Assessment | None, namespace: str, settings: Settings) -> str | None:
@@ -127,7 +200,6 @@ def _channel(a: Assessment | None, namespace: str, settings: Settings) -> str | 
 def _apply_kills(
     state: State,
     result: CheckResult,
-    render: Renderer,
     *,
     at: float,
     settings: Settings,
@@ -153,26 +225,20 @@ def _apply_kills(
         channel = _channel(alerts[0].assessment, ref.namespace, settings)
         if channel is None:
             continue
-        thread = f"oom/{group_key}"
-        say(state, "post", channel=channel, thread=thread, message=render.oom(alerts), at=at)
-        kills = [
-            a.kill.finished_at.timestamp()
+        told = [
+            KilledContainer(
+                kill=a.kill, context=a.context, cause=a.cause, node=a.node, node_top=a.node_top
+            )
             for a in alerts
-            if a.kill.ref == ref and a.kill.finished_at
         ]
-        first = min(kills, default=at)
-        chart = ChartRequest(
-            cluster=ref.cluster,
-            namespace=ref.namespace,
-            pod=ref.pod,
-            container=ref.container,
-            start=first - KILL_CHART_SECONDS,
-            end=at,
-            kills=kills,
-            limit_bytes=alerts[0].context.limit_bytes,
-            request_bytes=alerts[0].context.request_bytes,
+        notify(
+            state,
+            Kills(kills=told, at=at),
+            channel=channel,
+            thread=f"oom/{group_key}",
+            at=at,
+            webhook=_webhook(alerts[0].assessment, ref.namespace, settings),
         )
-        attach_chart(state, channel=channel, thread=thread, chart=chart, at=at)
 
 
 def _apply_memory_events(
@@ -180,23 +246,32 @@ def _apply_memory_events(
 ) -> None:
     """Evictions and worker-process kills: said once each, like kills (remembered with them);
     those already there when podmem started watching are remembered silently."""
-    events: list[tuple[str, str, Message, bool]] = []  # key, namespace, message, say it?
-    for eviction in result.evictions:
-        p = eviction.pod
+    events: list[tuple[str, str, Notice, bool]] = []  # key, namespace, notice, say it?
+    for e in result.evictions:
+        p = e.pod
         ref = ContainerRef(p.cluster, p.namespace, p.pod, "")
-        quiet = active_silence(state.silences, ref, eviction.workload, at) is not None
-        events.append((eviction.key, p.namespace, evicted_message(eviction), not quiet))
+        quiet = active_silence(state.silences, ref, e.workload, at) is not None
+        evicted = Evicted(
+            pod=p,
+            node=e.node,
+            memory_pressure=e.memory_pressure,
+            last_working_set_bytes=e.last_working_set_bytes,
+            workload=e.workload,
+        )
+        events.append((e.key, p.namespace, evicted, not quiet))
     for worker in result.process_ooms:
         m = worker.assessment.memory
         quiet = m.ignored or active_silence(state.silences, m.ref, m.workload, at) is not None
-        events.append((worker.key, m.ref.namespace, process_oom_message(worker), not quiet))
-    for key, namespace, message, announce in events:
+        told = ProcessOom(seen=Observation.of(worker.assessment, at), events=worker.events)
+        events.append((worker.key, m.ref.namespace, told, not quiet))
+    for key, namespace, notice, announce in events:
         if key in state.kills_seen:
             continue
         state.kills_seen[key] = at
         channel = channel_for(namespace, {}, settings)
         if announce and not first_cycle and channel is not None:
-            say(state, "post", channel=channel, thread=key, message=message, at=at)
+            webhook = webhook_for(namespace, {}, settings)
+            notify(state, notice, channel=channel, thread=key, at=at, webhook=webhook)
 
 
 def _kill_times(result: CheckResult, at: float) -> dict[ContainerRef, float]:
@@ -211,7 +286,6 @@ def _kill_times(result: CheckResult, at: float) -> dict[ContainerRef, float]:
 def _apply_memory(
     state: State,
     result: CheckResult,
-    render: Renderer,
     *,
     at: float,
     settings: Settings,
@@ -228,36 +302,28 @@ def _apply_memory(
             # Missing data (the limit too: a kube-state-metrics restart drops it for a cycle)
             # changes nothing that was said; only a long absence closes the alert, as stale.
             if record is not None:
-                _maybe_stale(state, record, render, at=at, settings=settings)
+                _maybe_stale(state, record, at=at, settings=settings)
             continue
         if record is not None:
             record.last_seen_at = at
         if a.verdict.is_alert:
-            _firing(state, a, record, render, at=at, settings=settings)
+            _firing(state, a, record, at=at, settings=settings)
         elif record is not None and _recovered(a, record):
             del state.alerts[key]
             # A restart after an OOM kill "resolves" the figures: the messages say what happened.
-            kill = killed.get(a.memory.ref)
-            say(
-                state,
-                "update",
-                channel=record.channel,
-                thread=key,
-                message=render.resolved(record, a, kill),
-                at=at,
+            resolved = AlertResolved(
+                severity=record.severity,
+                fired_at=record.fired_at,
+                seen=Observation.of(a, at),
+                killed_at=killed.get(a.memory.ref),
             )
-            say(
-                state,
-                "reply",
-                channel=record.channel,
-                thread=key,
-                message=render.resolved_reply(record, a, at, kill),
-                at=at,
+            notify(
+                state, resolved, channel=record.channel, thread=key, at=at, webhook=record.webhook
             )
     # A container that vanished from the metrics altogether is missing data, not resolved.
     for key in list(state.alerts):
         if key not in seen:
-            _maybe_stale(state, state.alerts[key], render, at=at, settings=settings)
+            _maybe_stale(state, state.alerts[key], at=at, settings=settings)
 
 
 def _recovered(a: Assessment, record: AlertRecord) -> bool:
@@ -277,7 +343,6 @@ def _firing(
     state: State,
     a: Assessment,
     record: AlertRecord | None,
-    render: Renderer,
     *,
     at: float,
     settings: Settings,
@@ -289,7 +354,7 @@ def _firing(
         channel = _channel(a, ref.namespace, settings)
         if silence is not None or channel is None or a.memory.ignored:
             return
-        state.alerts[key] = AlertRecord(
+        record = state.alerts[key] = AlertRecord(
             key=key,
             cluster=ref.cluster,
             namespace=ref.namespace,
@@ -304,71 +369,29 @@ def _firing(
             had_limit=a.memory.limit_bytes is not None,
             kill_loop=a.oom_kills >= a.thresholds.oom_crashloop_kills
             and (a.sustained_working_set_to_limit or 0.0) < a.thresholds.warning_ratio,
+            webhook=_webhook(a, ref.namespace, settings),
         )
-        say(
-            state,
-            "post",
-            channel=channel,
-            thread=key,
-            message=render.memory_alert(a, severity),
-            at=at,
-        )
-        chart = ChartRequest(
-            cluster=ref.cluster,
-            namespace=ref.namespace,
-            pod=ref.pod,
-            container=ref.container,
-            start=at - settings.report_range_seconds,
-            end=at,
-            limit_bytes=a.memory.limit_bytes,
-            request_bytes=a.memory.request_bytes,
-        )
-        attach_chart(state, channel=channel, thread=key, chart=chart, at=at)
+        fired = AlertFired(severity=record.severity, seen=Observation.of(a, at))
+        notify(state, fired, channel=channel, thread=key, at=at, webhook=record.webhook)
         return
     record.silenced = silence is not None
     if severity == "critical" and record.severity == "warning":
         record.severity = "critical"
-        say(
-            state,
-            "update",
-            channel=record.channel,
-            thread=key,
-            message=render.memory_alert(a, "critical", silence),
-            at=at,
-        )
+        escalated = AlertEscalated(seen=Observation.of(a, at), silence=silence)
+        notify(state, escalated, channel=record.channel, thread=key, at=at, webhook=record.webhook)
         if silence is None:
             record.last_notified_at = at
-            say(
-                state,
-                "reply",
-                channel=record.channel,
-                thread=key,
-                message=render.escalated(a, at),
-                at=at,
-            )
     elif silence is None and at - record.last_notified_at >= settings.repeat_interval_seconds:
         record.last_notified_at = at
-        say(
-            state,
-            "reply",
-            channel=record.channel,
-            thread=key,
-            message=render.reminder(a, record, at),
-            at=at,
+        reminder = AlertReminder(
+            severity=record.severity, fired_at=record.fired_at, seen=Observation.of(a, at)
         )
+        notify(state, reminder, channel=record.channel, thread=key, at=at, webhook=record.webhook)
 
 
-def _maybe_stale(
-    state: State, record: AlertRecord, render: Renderer, *, at: float, settings: Settings
-) -> None:
+def _maybe_stale(state: State, record: AlertRecord, *, at: float, settings: Settings) -> None:
     if at - record.last_seen_at < settings.stale_after_seconds:
         return
     del state.alerts[record.key]
-    say(
-        state,
-        "update",
-        channel=record.channel,
-        thread=record.key,
-        message=render.stale(record, at),
-        at=at,
-    )
+    stale = AlertStale(alert=record, at=at)
+    notify(state, stale, channel=record.channel, thread=record.key, at=at, webhook=record.webhook)

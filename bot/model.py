@@ -143,7 +143,7 @@ class OomKill:
 
     ref: ContainerRef
     restart_count: int
-    finished_at: datetime | None
+    finished_at: datetime | None = None
     started_at: datetime | None = None
     exit_code: int | None = 137
     workload: str | None = None

@@ -114,17 +114,18 @@ def group_kills(
 
 @dataclass(frozen=True, slots=True)
 class KillContext:
-    """The memory picture before a kill, and what it says."""
+    """The memory picture before a kill, and what it says. (Unknown figures default to
+    None: a notice stores only the figures there are.)"""
 
-    peak_working_set_bytes: int | None
-    peak_rss_bytes: int | None
-    peak_cache_bytes: int | None
-    peak_usage_bytes: int | None
-    limit_bytes: int | None
-    request_bytes: int | None
-    seconds_running: float | None
-    suggested_limit_bytes: int | None
-    story: str
+    story: str = ""
+    peak_working_set_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    peak_cache_bytes: int | None = None
+    peak_usage_bytes: int | None = None
+    limit_bytes: int | None = None
+    request_bytes: int | None = None
+    seconds_running: float | None = None
+    suggested_limit_bytes: int | None = None
 
 
 Points = tuple[tuple[float, float], ...]

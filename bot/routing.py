@@ -24,12 +24,21 @@ def _matches(route: Route, namespace: str, labels: Mapping[str, str]) -> bool:
     return all(labels.get(sanitize_label(k)) == v for k, v in route.pod_labels.items())
 
 
+def route_for(namespace: str, labels: Mapping[str, str], settings: Settings) -> Route | None:
+    """The first matching route, if any."""
+    return next((r for r in settings.routes if _matches(r, namespace, labels)), None)
+
+
 def channel_for(namespace: str, labels: Mapping[str, str], settings: Settings) -> str | None:
     """The first matching route's channel, else the default channel (None if neither)."""
-    for route in settings.routes:
-        if _matches(route, namespace, labels):
-            return route.channel
-    return settings.slack_channel
+    route = route_for(namespace, labels, settings)
+    return route.channel if route is not None else settings.slack_channel
+
+
+def webhook_for(namespace: str, labels: Mapping[str, str], settings: Settings) -> str | None:
+    """The first matching route's webhook, if it has one."""
+    route = route_for(namespace, labels, settings)
+    return route.webhook_url if route is not None else None
 
 
 def active_silence(

@@ -20,7 +20,9 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot.clocks import Clock
 from bot.cycle import run_cycle, run_digest
 from bot.delivery.charts import ChartMaker
-from bot.delivery.slack import SlackSender, check_slack, refused, slack_client
+from bot.delivery.outbox import Sender
+from bot.delivery.senders import build_sender
+from bot.delivery.slack import check_slack, refused, slack_client
 from bot.errors import SlackUnavailable
 from bot.health import serve_http
 from bot.kube_client import api_client
@@ -48,7 +50,7 @@ class Runner:
         store: StateStore,
         source: PrometheusSource,
         kubernetes: KubernetesSource | None,
-        sender: SlackSender,
+        sender: Sender,
         metrics: Metrics,
     ) -> None:
         self.settings, self.clock, self.store = settings, clock, store
@@ -186,7 +188,7 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
         store=store,
         source=source,
         kubernetes=kubernetes,
-        sender=SlackSender(settings, charts=charts),
+        sender=build_sender(settings, charts),
         metrics=metrics,
     )
     # Every replica answers /podmem and buttons; only the leader runs scheduled jobs.

@@ -68,9 +68,9 @@ def test_bad_data_never_resolves_nor_posts_twice(cycles: list[tuple[str, str]]) 
         cycle(state, minute, ws, limit)
         assert alert_key(REF) in state.alerts, f"resolved by {ws}/{limit} at minute {minute}"
     cycle(state, len(cycles) + 2, "valid", "valid")  # data is back, still firing
-    posts = [n for n in state.outbox if n.action == "post" and n.thread == alert_key(REF)]
+    posts = [n for n in state.outbox if n.kind == "alert_fired" and n.thread == alert_key(REF)]
     assert len(posts) == 1
-    assert not any("RESOLVED" in n.text for n in state.outbox)
+    assert not any(n.kind == "alert_resolved" for n in state.outbox)
 
 
 def test_a_limit_missing_for_a_cycle_holds_then_a_real_drop_resolves() -> None:
@@ -91,7 +91,7 @@ def test_a_limit_missing_for_a_cycle_holds_then_a_real_drop_resolves() -> None:
         settings=SETTINGS,
     )
     assert alert_key(REF) not in state.alerts
-    assert any("RESOLVED" in n.text for n in state.outbox)
+    assert any(n.kind == "alert_resolved" for n in state.outbox)
 
 
 def test_a_kill_loop_alert_does_not_flap_between_kills() -> None:
@@ -119,5 +119,5 @@ def test_a_kill_loop_alert_does_not_flap_between_kills() -> None:
         assert alert_key(REF) in state.alerts
     at(5, 0)  # no kill left in the look-back: resolved, once
     assert alert_key(REF) not in state.alerts
-    posts = [n for n in state.outbox if n.action == "post" and n.thread == alert_key(REF)]
+    posts = [n for n in state.outbox if n.kind == "alert_fired" and n.thread == alert_key(REF)]
     assert len(posts) == 1

@@ -12,12 +12,14 @@ from slack_sdk.models.blocks import Block
 
 from bot.analysis import Thresholds, assess
 from bot.check import CheckResult
+from bot.cycle import digest_notice
 from bot.digest import Gathered, build
 from bot.kills import OomAlert
 from bot.lifecycle import apply_check
 from bot.model import ContainerMemory, ContainerRef, OomKill, Profile
+from bot.notices import DigestReady
 from bot.oom import KillGroup, kill_context
-from bot.render.digest import DigestRenderer
+from bot.render.compose import SlackComposer
 from bot.render.slack import MAX_BLOCKS, Fitted, fit
 from bot.scenarios import ClusterSpec, named_pod
 from bot.settings import load_settings
@@ -117,9 +119,10 @@ def test_every_lifecycle_message_and_digest_is_legal_at_any_size(
     apply_check(
         state, CheckResult(AT, assessments, (), alerts), at=AT.timestamp(), settings=SETTINGS
     )
+    composer = SlackComposer(SETTINGS)
     for note in state.outbox:
-        if note.action != "upload":
-            assert_legal([Fitted(note.text, note.blocks or [])])
+        calls = composer.calls(note.notice, note.channel)
+        assert_legal([Fitted(c.text, c.blocks or []) for c in calls if c.action != "upload"])
     profiles = {
         m.ref: Profile(
             p95_bytes=(m.working_set_bytes or 0) // 2, peak_bytes=m.working_set_bytes or 0
@@ -127,12 +130,12 @@ def test_every_lifecycle_message_and_digest_is_legal_at_any_size(
         for m in rows
     }
     gathered = Gathered(assessments, tuple(a.kill for a in alerts), profiles, None)
-    render = DigestRenderer(SETTINGS)
     for digest in build(gathered, settings=SETTINGS, at=AT, previous={}):
-        assert_legal(fit(render.message(digest)))
-        details = render.details(digest)
-        if details is not None:
-            assert_legal(fit(details))
+        # As it is sent: its notice, read back from the state, told by Slack.
+        notice = digest_notice(digest, settings=SETTINGS, at=AT.timestamp())
+        notice = DigestReady.model_validate_json(notice.model_dump_json())
+        calls = composer.calls(notice, digest.channel)
+        assert_legal([Fitted(c.text, c.blocks or []) for c in calls if c.action != "upload"])
 
 
 CLUSTER = ClusterSpec(

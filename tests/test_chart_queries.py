@@ -13,6 +13,7 @@ from bot.delivery.outbox import drain
 from bot.delivery.slack import SlackSender
 from bot.lifecycle import apply_check
 from bot.promql import HISTORY_BATCH
+from bot.render.compose import SlackComposer
 from bot.settings import load_settings
 from bot.sources.prometheus import PrometheusSource
 from bot.state.document import ChartRequest
@@ -46,7 +47,13 @@ def test_a_drain_draws_its_charts_from_one_query_per_50_pods(
     result = run_check(source=source, settings=settings, at=at)
     transact(store, lambda s: apply_check(s, result, at=at.timestamp(), settings=settings))
     state, _ = store.read()
-    charts = [n.chart for n in state.outbox if n.action == "upload" and n.chart is not None]
+    composer = SlackComposer(settings)
+    charts = [
+        call.chart
+        for note in state.outbox
+        for call in composer.calls(note.notice, note.channel)
+        if call.chart is not None
+    ]
     pods = {(c.namespace, c.pod) for c in charts}
     assert len(pods) >= 20  # an incident: 20+ charts, each once a query of its own
 

@@ -1,4 +1,7 @@
-"""The lifecycle's decisions, step by step, on synthetic checks (no I/O anywhere)."""
+"""The lifecycle's decisions, step by step, on synthetic checks (no I/O anywhere).
+
+They are asserted as notices: what happened and the figures behind it. How Slack words
+them is `tests/test_compose.py`'s business."""
 
 from __future__ import annotations
 
@@ -9,6 +12,16 @@ from bot.check import CheckResult
 from bot.kills import OomAlert
 from bot.lifecycle import alert_key, apply_check, apply_failure
 from bot.model import ContainerMemory, ContainerRef, OomKill
+from bot.notices import (
+    AlertEscalated,
+    AlertFired,
+    AlertReminder,
+    AlertResolved,
+    AlertStale,
+    Kills,
+    MonitoringDegraded,
+    MonitoringRecovered,
+)
 from bot.oom import KillGroup, kill_context
 from bot.settings import load_settings
 from bot.silences import add_silence
@@ -38,33 +51,34 @@ def check(
     return CheckResult(datetime.fromtimestamp(at, UTC), (a,), (), kills)
 
 
-def actions(state: State) -> list[tuple[str, str]]:
-    return [(n.action, n.text.split("\n")[0]) for n in state.outbox]
-
-
 def step(state: State, result: CheckResult, at: float) -> list[str]:
-    """The messages a step queued (chart uploads are checked on their own)."""
+    """The kinds of the notices a step queued."""
     before = len(state.outbox)
     apply_check(state, result, at=at, settings=SETTINGS)
-    return [n.action for n in state.outbox[before:] if n.action != "upload"]
-
-
-def texts(state: State) -> list[str]:
-    return [n.text for n in state.outbox if n.action != "upload"]
+    return [n.kind for n in state.outbox[before:]]
 
 
 def test_fire_escalate_remind_resolve() -> None:
     s = State()
     assert step(s, check(100), T0) == []
-    assert step(s, check(210), T0 + 60) == ["post"]  # 82 %: warning
+    assert step(s, check(210), T0 + 60) == ["alert_fired"]  # 82 %: warning
+    fired = s.outbox[-1].notice
+    assert isinstance(fired, AlertFired) and fired.severity == "warning"
+    assert fired.seen.memory.working_set_bytes == 210 * MIB and fired.seen.at == T0 + 60
     assert step(s, check(212), T0 + 120) == []  # still warning: nothing new
-    assert step(s, check(240), T0 + 180) == ["update", "reply"]  # critical: edit + thread note
-    assert "Escalated" in texts(s)[-1]
-    assert step(s, check(240), T0 + 180 + 4 * 3600) == ["reply"]  # 4 h reminder
-    assert "Still critical" in texts(s)[-1]
+    assert step(s, check(240), T0 + 180) == ["alert_escalated"]
+    escalated = s.outbox[-1].notice
+    assert isinstance(escalated, AlertEscalated) and escalated.silence is None
+    assert step(s, check(240), T0 + 180 + 4 * 3600) == ["alert_reminder"]  # 4 h reminder
+    reminder = s.outbox[-1].notice
+    assert isinstance(reminder, AlertReminder)
+    assert (reminder.severity, reminder.fired_at) == ("critical", T0 + 60)
     assert step(s, check(198), T0 + 20000) == []  # 77 %: below warning, above hysteresis
-    assert step(s, check(150), T0 + 20060) == ["update", "reply"]  # 59 %: resolved
-    assert "RESOLVED" in texts(s)[-2] and not s.alerts
+    assert step(s, check(150), T0 + 20060) == ["alert_resolved"]  # 59 %: resolved
+    resolved = s.outbox[-1].notice
+    assert isinstance(resolved, AlertResolved) and resolved.killed_at is None
+    assert (resolved.severity, resolved.fired_at) == ("critical", T0 + 60) and not s.alerts
+    assert {n.thread for n in s.outbox} == {alert_key(REF)}  # one conversation
 
 
 def test_missing_data_never_resolves_and_goes_stale() -> None:
@@ -73,8 +87,9 @@ def test_missing_data_never_resolves_and_goes_stale() -> None:
     assert step(s, check(None), T0 + 60) == []
     assert step(s, CheckResult(datetime.fromtimestamp(T0, UTC), (), ()), T0 + 600) == []
     assert alert_key(REF) in s.alerts
-    assert step(s, check(None), T0 + 3600) == ["update"]
-    assert "NO DATA" in texts(s)[-1] and "Not resolved" in texts(s)[-1]
+    assert step(s, check(None), T0 + 3600) == ["alert_stale"]
+    stale = s.outbox[-1].notice
+    assert isinstance(stale, AlertStale) and stale.alert.last_seen_at == T0
     assert not s.alerts
 
 
@@ -83,11 +98,9 @@ def test_degraded_once_then_recovered_once_with_no_resolve_between() -> None:
     step(s, check(240), T0)
     apply_failure(s, "cannot reach Prometheus", at=T0 + 60, settings=SETTINGS)
     apply_failure(s, "cannot reach Prometheus", at=T0 + 120, settings=SETTINGS)
-    assert [t.split("\n")[0] for t in texts(s)[1:]] == [
-        ":construction: *Monitoring degraded*: podmem cannot read memory metrics."
-    ]
-    assert step(s, check(240), T0 + 180) == ["post"]
-    assert "Monitoring recovered" in texts(s)[-1]
+    assert [n.notice for n in s.outbox[1:]] == [MonitoringDegraded(error="cannot reach Prometheus")]
+    assert step(s, check(240), T0 + 180) == ["recovered"]
+    assert s.outbox[-1].notice == MonitoringRecovered(since=T0 + 60, at=T0 + 180)
     assert alert_key(REF) in s.alerts
 
 
@@ -105,7 +118,7 @@ def test_snoozed_container_does_not_fire_until_the_snooze_ends() -> None:
         at=T0,
     )
     assert step(s, check(240), T0 + 60) == []
-    assert step(s, check(240), T0 + 3660) == ["post"]
+    assert step(s, check(240), T0 + 3660) == ["alert_fired"]
     assert not s.silences  # expired silences are dropped
 
 
@@ -113,7 +126,7 @@ def test_routing_by_namespace_glob() -> None:
     s = State()
     step(s, check(240, ref=ContainerRef("", "batch-eu", "job-1", "app")), T0)
     step(s, check(240), T0)
-    assert [n.channel for n in s.outbox if n.action == "post"] == ["#batch", "#alerts"]
+    assert [n.channel for n in s.outbox] == ["#batch", "#alerts"]
 
 
 def _kill(restart: int, finished: float) -> OomAlert:
@@ -129,21 +142,11 @@ def test_each_kill_once_and_none_from_before_watching() -> None:
     old = _kill(0, T0 - 300)
     assert step(s, check(100, kills=(old,)), T0) == []  # happened before podmem watched
     new = _kill(1, T0 + 30)
-    assert step(s, check(100, at=T0 + 60, kills=(old, new)), T0 + 60) == ["post"]
+    assert step(s, check(100, at=T0 + 60, kills=(old, new)), T0 + 60) == ["kills"]
     assert step(s, check(100, at=T0 + 120, kills=(old, new)), T0 + 120) == []
-    assert "OOMKilled" in texts(s)[-1]
-
-
-def test_a_new_alert_brings_its_chart_into_the_thread() -> None:
-    s = State()
-    step(s, check(240), T0)
-    post, upload = s.outbox
-    assert (post.action, upload.action) == ("post", "upload")
-    assert upload.thread == post.thread == alert_key(REF)
-    assert upload.chart is not None
-    assert (upload.chart.pod, upload.chart.limit_bytes) == (REF.pod, 256 * MIB)
-    assert upload.chart.end - upload.chart.start == SETTINGS.report_range_seconds
-    assert post.blocks and post.blocks[0]["type"] == "header"
+    told = s.outbox[-1].notice
+    assert isinstance(told, Kills) and [k.kill.restart_count for k in told.kills] == [1]
+    assert told.at == T0 + 60
 
 
 def test_an_opted_out_pod_never_posts() -> None:

@@ -15,7 +15,7 @@ from bot.commands.common import (
 )
 from bot.cycle import run_cycle
 from bot.delivery.charts import ChartMaker
-from bot.delivery.slack import SlackSender
+from bot.delivery.senders import build_sender
 from bot.logs import setup_logging
 from bot.render.json_output import check_json
 from bot.render.text import render_check
@@ -40,7 +40,7 @@ def check_command(args: argparse.Namespace) -> int:
         source=source,
         kubernetes=kubernetes,
         store=open_store(settings),
-        sender=SlackSender(settings, charts=ChartMaker(source, settings)),
+        sender=build_sender(settings, ChartMaker(source, settings)),
         settings=settings,
         at=at,
     )

@@ -8,7 +8,7 @@ import json
 from bot.commands.common import instant, require_slack, say_notes, settings_from
 from bot.cycle import run_digest
 from bot.delivery.charts import ChartMaker
-from bot.delivery.slack import SlackSender
+from bot.delivery.senders import build_sender
 from bot.digest import build, gather
 from bot.logs import setup_logging
 from bot.render.digest import DigestRenderer
@@ -27,7 +27,7 @@ def digest_command(args: argparse.Namespace) -> int:
     if not args.dry_run:
         require_slack(settings)
         setup_logging(settings.log_level)
-        sender = SlackSender(settings, charts=ChartMaker(source, settings))
+        sender = build_sender(settings, ChartMaker(source, settings))
         digests = run_digest(
             source=source,
             kubernetes=kubernetes,

@@ -1,8 +1,10 @@
-"""Draining the outbox: strictly in order, each notification removed only once Slack took it.
+"""Draining the outbox: strictly in order, each notification removed only once its
+destination took all of it.
 
-A drain runs after every check; a notification Slack did not take (after the SDK's own
-retries for 429, 5xx and resets) stops the drain and is tried first at the next one, so the
-check interval is the backoff and order is never broken.
+A drain runs after every check; a notification its destination did not take (after the
+SDK's own retries for 429, 5xx and resets) stops the drain and is tried first at the next
+one, so the check interval is the backoff and order is never broken. A notice that takes
+several calls (a post and its chart) records each call done, so a retry never repeats one.
 
 A crash between persisting a notification and sending it loses nothing (it is sent after the
 restart). A crash after Slack accepted it but before we recorded that can repeat it once:
@@ -18,15 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.delivery.slack import SendResult
 from bot.state.document import MessageRef, Notification, State
 from bot.state.store import StateStore, transact
 
 log = logging.getLogger(__name__)
 DEAD_LETTERS_KEPT = 200
-# A chart is a courtesy: after this many failed drains its upload is dropped (as a dead
-# letter) so that it never holds back the messages queued behind it.
-MAX_UPLOAD_ATTEMPTS = 3
+# A chart is a courtesy: after this many failed drains its upload is skipped so that it
+# never holds back the messages queued behind it.
+MAX_COURTESY_ATTEMPTS = 3
 
 
 class Sender(Protocol):
@@ -34,7 +35,25 @@ class Sender(Protocol):
         """Called once per drain with the outbox as it stands: fetch ahead what sending it
         will need (the charts' histories), in a few queries rather than one per message."""
 
-    def send(self, note: Notification, ts: str | None) -> SendResult: ...
+    def send(self, note: Notification, message: MessageRef | None) -> SendResult:
+        """Make the next call of the notice (`note.parts_sent` are done). `message`: where
+        the first post of its thread went, if it went."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """One call's outcome. `more`: the notice has calls left; `posted`: this call opened its
+    thread (its ts is where later notices go); `courtesy`: a part that may be skipped (a
+    chart) rather than hold the outbox back."""
+
+    ok: bool
+    ts: str | None = None
+    channel: str | None = None
+    error: str | None = None
+    permanent: bool = False
+    more: bool = False
+    posted: bool = False
+    courtesy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,27 +76,24 @@ def drain(
         if not state.outbox:
             return DrainReport(sent, dead, 0)
         note = state.outbox[0]
-        message = state.messages.get(note.thread)
-        if note.action != "post" and message is None:
-            result = SendResult(ok=False, error="its message was never posted", permanent=True)
-        else:
-            if message is not None and note.action != "post":
-                # Reply where the message is: Slack's channel ID, which uploads require.
-                note = note.model_copy(update={"channel": message.channel})
-            result = sender.send(note, message.ts if message else None)
+        result = sender.send(note, state.messages.get(note.thread))
         transact(store, _Recorder(note, result, now()))
         if result.ok:
             sent += 1
+        elif result.courtesy and (result.permanent or note.attempts + 1 >= MAX_COURTESY_ATTEMPTS):
+            log.warning("a chart was not drawn (%s); its notice goes on without it", result.error)
         elif result.permanent:
             dead += 1
             log.error(
-                "Slack refused a notification for good (%s); kept as a dead letter: %s",
+                "%s refused a notice for good (%s); kept as a dead letter: %s",
+                note.target,
                 result.error,
-                note.text.splitlines()[0][:120],
+                note.kind,
             )
         else:
             log.warning(
-                "Slack delivery failed (%s); %d notification(s) wait for a retry",
+                "%s delivery failed (%s); %d notification(s) wait for a retry",
+                note.target,
                 result.error,
                 len(state.outbox),
             )
@@ -98,22 +114,27 @@ class _Recorder:
 
 def _record(state: State, note: Notification, result: SendResult, at: float) -> None:
     index = next((i for i, n in enumerate(state.outbox) if n.id == note.id), None)
-    if index is None:
+    if index is None or state.outbox[index].parts_sent != note.parts_sent:
         return  # another replica recorded it already
-    if result.ok:
-        state.outbox.pop(index)
-        if note.action == "post" and result.ts:
-            state.messages[note.thread] = MessageRef(
-                channel=result.channel or note.channel, ts=result.ts, posted_at=at
-            )
-    elif result.permanent or (
-        note.action == "upload" and state.outbox[index].attempts + 1 >= MAX_UPLOAD_ATTEMPTS
-    ):
+    pending = state.outbox[index]
+    if result.ok and result.posted and result.ts:
+        state.messages[note.thread] = MessageRef(
+            channel=result.channel or note.channel, ts=result.ts, posted_at=at
+        )
+    skipped = result.courtesy and (
+        result.permanent or pending.attempts + 1 >= MAX_COURTESY_ATTEMPTS
+    )
+    if result.ok or skipped:
+        if result.more:
+            pending.parts_sent += 1
+            pending.attempts, pending.last_error = 0, None
+        else:
+            state.outbox.pop(index)
+    elif result.permanent:
         failed = state.outbox.pop(index)
         failed.last_error = result.error
         state.dead_letters = [*state.dead_letters, failed][-DEAD_LETTERS_KEPT:]
     else:
         # The head waits for the next drain (next cycle): the SDK has already retried it.
-        pending = state.outbox[index]
         pending.attempts += 1
         pending.last_error = result.error

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
@@ -15,9 +14,11 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.delivery.outbox import SendResult
 from bot.errors import SlackUnavailable
+from bot.render.compose import SlackCall, SlackComposer
 from bot.settings import Settings
-from bot.state.document import Notification
+from bot.state.document import MessageRef, Notification
 
 if TYPE_CHECKING:  # drawing pulls in matplotlib: only senders that draw import it
     from bot.delivery.charts import ChartMaker
@@ -99,15 +100,6 @@ def slack_client(settings: Settings) -> WebClient:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    ok: bool
-    ts: str | None = None
-    channel: str | None = None
-    error: str | None = None
-    permanent: bool = False
-
-
 class SlackSender:
     """Sends notifications; paces each channel to about one message per second."""
 
@@ -124,60 +116,102 @@ class SlackSender:
         self.charts = charts
         self._sleep, self._clock = sleep, clock
         self._last_sent: dict[str, float] = {}
+        self.composer = SlackComposer(settings)
+        # Each pending notice's calls, rendered once per drain.
+        self._calls: dict[str, list[SlackCall]] = {}
 
     def prepare(self, pending: Sequence[Notification]) -> None:
+        """Render what is pending once, and fetch its charts' histories together."""
+        self._calls = {note.id: self._compose(note) for note in pending}
         if self.charts is not None:
             self.charts.prefetch(
-                n.chart for n in pending if n.action == "upload" and n.chart is not None
+                call.chart
+                for note in pending
+                for call in self._calls[note.id][note.parts_sent :]
+                if call.chart is not None and call.action == "upload"
             )
 
-    def send(self, note: Notification, ts: str | None) -> SendResult:
-        self._pace(note.channel)
+    def send(self, note: Notification, message: MessageRef | None) -> SendResult:
+        calls = self._calls.get(note.id) or self._compose(note)
+        if note.parts_sent >= len(calls):
+            return SendResult(ok=True)  # nothing left to say (a legacy part already sent)
+        call = calls[note.parts_sent]
+        more = note.parts_sent + 1 < len(calls)
+        if call.action != "post" and message is None:
+            return SendResult(
+                ok=False, error="its message was never posted", permanent=True, more=more
+            )
+        # Edits and replies go where the post went: Slack's channel ID, which uploads require.
+        channel = message.channel if message is not None and call.action != "post" else note.channel
+        ts = message.ts if message is not None else None
+        self._pace(channel)
+        courtesy = call.action == "upload"
         try:
-            response = self._call(note, ts)
+            response = self._call(call, channel, ts)
         except SlackApiError as error:
             code = str(error.response.get("error", "")) or f"HTTP {error.response.status_code}"
             if code in AUTH_ERRORS:  # waits in the outbox until the token is fixed
-                return SendResult(ok=False, error=refused("SLACK_BOT_TOKEN", code))
-            return SendResult(ok=False, error=code, permanent=code in PERMANENT_ERRORS)
+                return SendResult(ok=False, error=refused("SLACK_BOT_TOKEN", code), more=more)
+            return SendResult(
+                ok=False,
+                error=code,
+                permanent=code in PERMANENT_ERRORS,
+                more=more,
+                courtesy=courtesy,
+            )
         except NoChart as error:
-            return SendResult(ok=False, error=str(error), permanent=True)
+            return SendResult(ok=False, error=str(error), permanent=True, more=more, courtesy=True)
         except ChartUnavailable as error:
-            return SendResult(ok=False, error=str(error))
+            return SendResult(ok=False, error=str(error), more=more, courtesy=True)
         except (SlackClientError, OSError) as error:
-            return SendResult(ok=False, error=f"{type(error).__name__}: {error}")
+            return SendResult(ok=False, error=f"{type(error).__name__}: {error}", more=more)
         finally:
-            self._last_sent[note.channel] = self._clock()
+            self._last_sent[channel] = self._clock()
+        if not more:
+            self._calls.pop(note.id, None)
         data: dict[str, Any] = response.data if isinstance(response.data, dict) else {}
-        return SendResult(ok=True, ts=data.get("ts") or ts, channel=data.get("channel"))
+        return SendResult(
+            ok=True,
+            ts=data.get("ts") or ts,
+            channel=data.get("channel"),
+            more=more,
+            posted=call.action == "post",
+        )
 
-    def _call(self, note: Notification, ts: str | None) -> Any:
-        if note.action == "upload":
-            return self._upload(note, ts)
-        if note.action == "post":
+    def _compose(self, note: Notification) -> list[SlackCall]:
+        return self.composer.calls(note.notice, note.channel)
+
+    def _call(self, call: SlackCall, channel: str, ts: str | None) -> Any:
+        if call.action == "upload":
+            return self._upload(call, channel, ts)
+        if call.action == "post":
             return self.client.chat_postMessage(
-                channel=note.channel, text=note.text, blocks=note.blocks, unfurl_links=False
+                channel=channel, text=call.text, blocks=call.blocks, unfurl_links=False
             )
         if ts is None:
             raise ValueError("an update or reply needs the ts of its message")
-        if note.action == "update":
+        if call.action == "update":
             return self.client.chat_update(
-                channel=note.channel, ts=ts, text=note.text, blocks=note.blocks
+                channel=channel, ts=ts, text=call.text, blocks=call.blocks
             )
         return self.client.chat_postMessage(
-            channel=note.channel, thread_ts=ts, text=note.text, blocks=note.blocks
+            channel=channel,
+            thread_ts=ts,
+            text=call.text,
+            blocks=call.blocks,
+            reply_broadcast=call.broadcast or None,
         )
 
-    def _upload(self, note: Notification, ts: str | None) -> Any:
-        if note.chart is None or self.charts is None:
+    def _upload(self, call: SlackCall, channel: str, ts: str | None) -> Any:
+        if call.chart is None or self.charts is None:
             raise NoChart("this podmem cannot draw charts here")
-        png = self.charts(note.chart)
+        png = self.charts(call.chart)
         if png is None:
             raise ChartUnavailable("chart data not readable now")
-        c = note.chart
-        # files_upload_v2 needs the channel ID: `note.channel` is the one Slack returned.
+        c = call.chart
+        # files_upload_v2 needs the channel ID: the one Slack returned for the post.
         return self.client.files_upload_v2(
-            channel=note.channel,
+            channel=channel,
             thread_ts=ts,
             file=png,
             filename=f"podmem-{c.namespace}-{c.pod}-{c.container}.png",

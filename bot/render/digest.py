@@ -80,18 +80,27 @@ class DigestRenderer:
         ]
         top = [_row(a) for a in d.top if (a.working_set_to_limit or 0) > 0]
         parts = [
-            ("Closest to their limit (working set / limit)", top),
-            ("OOM kills in the last 24 h", kills),
-            ("Limits below the observed peak", [_finding(f) for f in under]),
+            ("Closest to their limit (working set / limit)", top, "top"),
+            ("OOM kills in the last 24 h", kills, ""),
+            ("Limits below the observed peak", [_finding(f) for f in under], ""),
             (
                 f"Over-provisioned requests (could free {format_bytes(d.freeable_bytes)})",
                 [_finding(f) for f in over],
+                "",
             ),
-            ("No memory limit", no_limit),
-            ("Looks full, is cache: no OOM risk (usage counts reclaimable page cache)", cache),
+            ("No memory limit", no_limit, "no_limit"),
+            (
+                "Looks full, is cache: no OOM risk (usage counts reclaimable page cache)",
+                cache,
+                "cache_heavy",
+            ),
         ]
         n = limit if limit is not None else None
-        return [(title, lines[:n] if n else lines, len(lines)) for title, lines in parts if lines]
+        return [
+            (title, lines[:n] if n else lines, len(lines) + d.more.get(name, 0))
+            for title, lines, name in parts
+            if lines
+        ]
 
     def message(self, d: Digest) -> Message:
         prev = d.previous
@@ -99,7 +108,7 @@ class DigestRenderer:
         when = d.evaluated_at.astimezone(self.zone).strftime("%a %d %b %H:%M %Z")
         critical, warning = c[Verdict.CRITICAL], c[Verdict.WARNING]
         summary = (
-            f"{len(d.assessments)} containers · *{critical}* critical"
+            f"{d.containers} containers · *{critical}* critical"
             f"{_delta(critical, prev.critical if prev else None)} · *{warning}* warning"
             f"{_delta(c[Verdict.WARNING], prev.warning if prev else None)} · *{len(d.kills)}* OOM "
             f"kill(s) in 24 h{_delta(len(d.kills), prev.kills if prev else None)} · "
@@ -132,8 +141,9 @@ class DigestRenderer:
             return None
         blocks: list[Block] = []
         texts = []
-        for title, lines, _ in full:
-            body = f"*{title}* (all {len(lines)})\n" + "\n".join(lines)
+        for title, lines, total in full:
+            count = f"all {total}" if total == len(lines) else f"first {len(lines)} of {total}"
+            body = f"*{title}* ({count})\n" + "\n".join(lines)
             blocks.append(section(body))
             texts.append(body)
         return Message("\n".join(texts), tuple(blocks))
@@ -157,7 +167,7 @@ class DigestRenderer:
         return {
             "channel": d.channel,
             "evaluated_at": d.evaluated_at.isoformat().replace("+00:00", "Z"),
-            "containers": len(d.assessments),
+            "containers": d.containers,
             "counts": {v.value: n for v, n in d.counts.items()},
             "top": [container(a) for a in d.top[: self.settings.digest_top]],
             "oom_kills": {

@@ -3,13 +3,14 @@ worker process killed inside a container that lived on. Short: what happened, wh
 
 from __future__ import annotations
 
-from bot.kills import EvictedAlert, ProcessOomAlert
+from bot.kills import ProcessOomAlert
+from bot.notices import Evicted
 from bot.render.messages import where
 from bot.render.slack import Message, context, header, section
 from bot.units import format_bytes, format_ratio
 
 
-def evicted_message(alert: EvictedAlert) -> Message:
+def evicted_message(alert: Evicted) -> Message:
     p = alert.pod
     name = f"{p.namespace}/{p.pod}" + (f" ({p.cluster})" if p.cluster else "")
     used = format_bytes(alert.last_working_set_bytes) if alert.last_working_set_bytes else "unknown"

@@ -7,14 +7,15 @@ and the buttons. One renderer per settings (time zone, links).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block
 
 from bot.analysis import Assessment
-from bot.kills import OomAlert
 from bot.model import ContainerRef
+from bot.notices import KilledContainer
 from bot.render.bars import memory_bar
 from bot.render.slack import Message, buttons, context, fields, header, section
 from bot.settings import Settings
@@ -177,45 +178,45 @@ class Renderer:
             f"{format_ratio(a.working_set_to_limit)} of the limit."
         )
 
-    def reminder(self, a: Assessment, record: AlertRecord, at: float) -> Message:
+    def reminder(self, a: Assessment, severity: str, fired_at: float, at: float) -> Message:
         return self._note(
-            f"Still {record.severity} after {format_duration(at - record.fired_at)}: working set "
+            f"Still {severity} after {format_duration(at - fired_at)}: working set "
             f"{format_bytes(a.memory.working_set_bytes)} = {format_ratio(a.working_set_to_limit)} "
             "of the limit."
         )
 
-    def resolved(self, record: AlertRecord, a: Assessment, killed_at: float | None) -> Message:
-        ref = record_ref(record)
+    def resolved(self, was: str, a: Assessment, killed_at: float | None) -> Message:
+        """`was`: the severity the alert had."""
+        ref = a.memory.ref
         if killed_at is not None:
             title = f"💥 ENDED BY OOM KILL · {where(ref)}"
             text = (
                 f":boom: *ENDED BY OOM KILL* memory · {where(ref)}\n"
-                f"Was {record.severity}; OOM-killed at {self.clock(killed_at)} and restarted. "
+                f"Was {was}; OOM-killed at {self.clock(killed_at)} and restarted. "
                 f"Now: {a.reason}"
             )
-            lead = f"Was {record.severity}; OOM-killed at {self.clock(killed_at)} and restarted."
+            lead = f"Was {was}; OOM-killed at {self.clock(killed_at)} and restarted."
         else:
             title = f"✅ RESOLVED · {where(ref)}"
             text = (
-                f":white_check_mark: *RESOLVED* memory · {where(ref)}\n"
-                f"Was {record.severity}. Now: {a.reason}"
+                f":white_check_mark: *RESOLVED* memory · {where(ref)}\nWas {was}. Now: {a.reason}"
             )
-            lead = f"Was {record.severity}."
+            lead = f"Was {was}."
         blocks = (
             header(title),
             section(f"{lead} Now: {a.reason}"),
             *self.breakdown_blocks(a),
-            self.where_context(ref, record.workload, a.memory.node),
+            self.where_context(ref, a.memory.workload, a.memory.node),
         )
         return Message(text, blocks)
 
     def resolved_reply(
-        self, record: AlertRecord, a: Assessment, at: float, killed_at: float | None
+        self, fired_at: float, a: Assessment, at: float, killed_at: float | None
     ) -> Message:
         how = (
             f"Ended by the OOM kill at {self.clock(killed_at)}; after the restart"
             if killed_at is not None
-            else f"Resolved at {self.clock(at)} after {format_duration(at - record.fired_at)}:"
+            else f"Resolved at {self.clock(at)} after {format_duration(at - fired_at)}:"
         )
         return self._note(
             f"{how} working set {format_bytes(a.memory.working_set_bytes)} = "
@@ -237,7 +238,7 @@ class Renderer:
         target = f"{silence.scope} {silence.name}" if silence.name else silence.scope
         return f"{SILENCE_MARK} {what} {target} by {silence.created_by}{until}."
 
-    def oom(self, alerts: list[OomAlert]) -> Message:
+    def oom(self, alerts: Sequence[KilledContainer]) -> Message:
         first = alerts[0]
         k, c = first.kill, first.context
         if len(alerts) == 1:
@@ -279,7 +280,7 @@ class Renderer:
             )
             return Message(text, blocks)
         owner = k.workload or k.ref.pod
-        by_container: dict[ContainerRef, list[OomAlert]] = {}
+        by_container: dict[ContainerRef, list[KilledContainer]] = {}
         for alert in alerts:
             by_container.setdefault(alert.kill.ref, []).append(alert)
         pods = f" · {len({r.pod for r in by_container})} pods" if len(by_container) > 1 else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 
 
 class Route(BaseModel):
@@ -19,6 +19,18 @@ class Route(BaseModel):
     pod_labels: dict[str, str] = Field(
         default_factory=dict, description="Pod labels that must all match (from KSM)."
     )
+    webhook_url: str | None = Field(
+        None,
+        description="Also send this route's notices, as signed JSON, to this URL (a pager, "
+        "PagerDuty through a relay, an in-house bot). Needs webhook_secret.",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
 
     @field_validator("namespace_regex")
     @classmethod
@@ -81,10 +93,18 @@ class SlackFields(BaseModel):
     routes: list[Route] = Field(
         default_factory=list,
         description="Routing rules, first match wins: [{channel, namespaces: [globs], "
-        "namespace_regex, pod_labels: {k: v}}]. As env: JSON.",
+        "namespace_regex, pod_labels: {k: v}, webhook_url}]. As env: JSON.",
     )
     slack_timeout_seconds: float = Field(
         10.0, gt=0, description="Timeout of each Slack Web API call, seconds."
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="Key of the HMAC-SHA256 signature on every webhook notice "
+        "(X-Podmem-Signature). Required by routes with a webhook_url. Never logged.",
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of each webhook POST, seconds."
     )
     slack_channel_interval_seconds: float = Field(
         1.0,
@@ -116,6 +136,16 @@ class SlackFields(BaseModel):
                     "use cluster, namespace, pod, container"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed(self) -> SlackFields:
+        hooked = [i for i, route in enumerate(self.routes) if route.webhook_url]
+        if hooked and self.webhook_secret is None:
+            raise ValueError(
+                f"routes[{hooked[0]}] has a webhook_url but webhook_secret is not set "
+                "(PODMEM_WEBHOOK_SECRET): podmem signs every webhook notice"
+            )
+        return self
 
     @field_validator("slack_api_url")
     @classmethod

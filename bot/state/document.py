@@ -12,95 +12,80 @@ import json
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    field_serializer,
+    model_serializer,
+    model_validator,
+)
 
 from bot.errors import StateError
+from bot.notices import Notice, natural_thread
+from bot.state.records import (
+    AlertRecord,
+    Bar,
+    ChartRequest,
+    DigestSummary,
+    Silence,
+)
 
-SCHEMA_VERSION = 1
+__all__ = ["AlertRecord", "Bar", "ChartRequest", "DigestSummary", "Silence"]
 
-
-class AlertRecord(BaseModel):
-    """A memory alert that has fired and is not resolved yet."""
-
-    key: str
-    cluster: str
-    namespace: str
-    pod: str
-    container: str
-    workload: str | None = None
-    severity: Literal["warning", "critical"]
-    channel: str
-    fired_at: float
-    last_notified_at: float
-    last_seen_at: float  # last cycle the container had data
-    silenced: bool = False
-    # Fired against a limit: a cycle without one is missing data for it, never a resolve.
-    had_limit: bool = True
-    # Fired by a loop of OOM kills, not by the figures: it lasts while kills do.
-    kill_loop: bool = False
-
-
-class Silence(BaseModel):
-    """A snooze (expires) or mute (may not) of a container, pod, workload or namespace."""
-
-    id: str
-    scope: Literal["container", "pod", "workload", "namespace"]
-    cluster: str = ""
-    namespace: str
-    name: str = ""  # pod, "pod/container" or "kind/name" of a workload; empty for a namespace
-    until: float | None = None
-    created_by: str
-    created_at: float
-    reason: str = ""
-
-
-class Bar(BaseModel):
-    """One container in the digest chart: enough to judge it again when drawing."""
-
-    cluster: str
-    namespace: str
-    pod: str
-    container: str
-    working_set_bytes: int | None
-    usage_bytes: int | None
-    limit_bytes: int | None
-    # The container's own thresholds (a pod's podmem.io annotations); None: the settings'.
-    warning_ratio: float | None = None
-    critical_ratio: float | None = None
-
-
-class ChartRequest(BaseModel):
-    """A chart to draw at delivery time (PNG bytes would not fit in a ConfigMap): a memory
-    chart of one container, or the digest's bars when `bars` is set."""
-
-    cluster: str = ""
-    namespace: str = ""
-    pod: str = ""
-    container: str = ""
-    start: float = 0.0
-    end: float = 0.0
-    bars: list[Bar] | None = None
-    kills: list[float] = Field(default_factory=list)  # finished_at of OOM kills to mark
-    limit_bytes: int | None = None
-    request_bytes: int | None = None
+SCHEMA_VERSION = 2
+Target = Literal["slack", "webhook"]
 
 
 class Notification(BaseModel):
-    """One message to Slack, persisted before it is sent, removed once Slack accepts it.
+    """One notice on its way to one destination, persisted before it is sent and removed once
+    the destination took all of it.
 
-    `thread` names the message this one belongs to: a post records its ts under it; an
-    update or reply looks the ts up when it is sent (the post may still be pending)."""
+    `target` is the sender ("slack" or "webhook"); `channel` its address (a Slack channel, a
+    webhook URL). `thread` names the conversation the notice belongs to (an alert's key): Slack
+    records the ts of its first post under it, later notices of the thread edit or answer it.
+    A notice may take several calls to send (a post and its chart): `parts_sent` counts those
+    done, so a retry goes on where the last attempt stopped."""
 
     id: str
-    action: Literal["post", "update", "reply", "upload"]
+    target: Target = "slack"
     channel: str
     thread: str
-    text: str
-    blocks: list[dict[str, Any]] | None = None
-    chart: ChartRequest | None = None
+    notice: Notice
     created_at: float
     attempts: int = 0
+    parts_sent: int = 0
     last_error: str | None = None
+
+    @field_serializer("notice")
+    def _compact(self, notice: BaseModel) -> dict[str, Any]:
+        # A missing figure is absent, not null: 500 waiting notices stay under 256 KiB.
+        return notice.model_dump(mode="json", exclude_none=True)
+
+    @model_serializer(mode="wrap")
+    def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data["thread"] == natural_thread(self.notice):
+            del data["thread"]  # an alert's notices name their thread already
+        for name, default in (("target", "slack"), ("attempts", 0), ("parts_sent", 0)):
+            if data.get(name) == default:
+                del data[name]
+        if data.get("last_error") is None:
+            data.pop("last_error", None)
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _with_thread(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "thread" not in data and "notice" in data:
+            notice = TypeAdapter(Notice).validate_python(data["notice"])
+            data = {**data, "notice": notice, "thread": natural_thread(notice)}
+        return data
+
+    @property
+    def kind(self) -> str:
+        return self.notice.kind
 
 
 class MessageRef(BaseModel):
@@ -112,17 +97,6 @@ class MessageRef(BaseModel):
 class Degraded(BaseModel):
     since: float
     error: str
-
-
-class DigestSummary(BaseModel):
-    """Yesterday's digest in numbers, for "change against the day before"."""
-
-    at: float
-    critical: int
-    warning: int
-    kills: int
-    no_limit: int
-    freeable_bytes: int
 
 
 class State(BaseModel):
@@ -146,8 +120,20 @@ class State(BaseModel):
         return f"n{value}"
 
 
+def _rendered_notices(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 queued Slack messages already rendered: they go out as they were."""
+
+    def upgrade(old: dict[str, Any]) -> dict[str, Any]:
+        notice = {key: old.pop(key, None) for key in ("action", "text", "blocks", "chart")}
+        return {**old, "target": "slack", "notice": {"kind": "rendered", **notice}}
+
+    for key in ("outbox", "dead_letters"):
+        data[key] = [upgrade(dict(note)) for note in data.get(key, [])]
+    return data
+
+
 # Migrations from each older schema version to the next, applied on load.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _rendered_notices}
 
 
 def load_state(raw: str | None) -> State:

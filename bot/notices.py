@@ -1,0 +1,259 @@
+"""What podmem has to say, before anyone decides how it looks: typed, target-neutral notices.
+
+The lifecycle decides *that* something is said and puts a notice in the outbox; each sender
+(Slack, a signed webhook) renders it when it sends. A notice carries the observation, not
+the words: a memory notice holds the container's figures as the check saw them, and the
+assessment (verdict, reason, ratios) is computed again from them — the same pure function,
+the same answer — so a notice is a few hundred bytes, and a second destination needs no
+change to the lifecycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, model_serializer, model_validator
+
+from bot.analysis import Assessment, Thresholds, assess
+from bot.model import ContainerMemory, ContainerRef, OomKill, PodName
+from bot.oom import KillContext
+from bot.policy import thresholds_for
+from bot.rightsizing import Finding
+from bot.state.records import AlertRecord, Bar, ChartRequest, DigestSummary, Silence
+
+# A container's numbers, stored as one list in this order: an incident's 500 waiting notices
+# must fit a ConfigMap (a few hundred bytes each, not a kilobyte of repeated field names).
+FIGURES = (
+    "working_set_bytes",
+    "working_set_floor_bytes",
+    "usage_bytes",
+    "rss_bytes",
+    "cache_bytes",
+    "swap_bytes",
+    "limit_bytes",
+    "request_bytes",
+    "growth_bytes_per_second",
+    "started_at",
+    "memory_stalled_ratio",
+    "restarts",
+    "restarts_in_window",
+    "oom_events_in_window",
+    "oom_events_total",
+    "last_working_set_bytes",
+)
+# Everything else but the identity, stored by name when it is not the default.
+NAMED = tuple(
+    f.name
+    for f in fields(ContainerMemory)
+    if f.name not in FIGURES and f.name not in ("ref", "pod_labels")
+)
+
+
+def alert_key(ref: ContainerRef) -> str:
+    """A container's memory alert: its key in the state and its thread in the outbox."""
+    return f"memory/{ref.cluster}/{ref.namespace}/{ref.pod}/{ref.container}"
+
+
+class Observation(BaseModel):
+    """One container as a check saw it, enough to judge it again exactly as it was judged.
+    (Pod labels are left out: they only choose the route, which is chosen already.)"""
+
+    memory: ContainerMemory
+    at: float
+    oom_kills: int = 0
+
+    @model_serializer
+    def _compact(self) -> dict[str, Any]:
+        m = self.memory
+        numbers = [getattr(m, name) for name in FIGURES]
+        while numbers and numbers[-1] is None:
+            numbers.pop()
+        out: dict[str, Any] = {
+            "at": self.at,
+            "ref": [m.ref.cluster, m.ref.namespace, m.ref.pod, m.ref.container],
+            "figures": numbers,
+        }
+        if self.oom_kills:
+            out["oom_kills"] = self.oom_kills
+        for name in NAMED:
+            value = getattr(m, name)
+            if value not in (None, False, ()):
+                out[name] = value
+        return out
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "figures" not in data:
+            return data
+        numbers = list(data["figures"]) + [None] * (len(FIGURES) - len(data["figures"]))
+        memory = dict(zip(FIGURES, numbers, strict=True))
+        memory |= {name: data[name] for name in NAMED if name in data}
+        for pairs in ("threshold_annotations",):
+            if pairs in memory:
+                memory[pairs] = tuple(tuple(pair) for pair in memory[pairs])
+        return {
+            "memory": ContainerMemory(ContainerRef(*data["ref"]), **memory),
+            "at": data["at"],
+            "oom_kills": data.get("oom_kills", 0),
+        }
+
+    def assessment(self, base: Thresholds) -> Assessment:
+        thresholds, _ = thresholds_for(self.memory, base)
+        when = datetime.fromtimestamp(self.at, tz=UTC)
+        return assess(self.memory, thresholds, at=when, oom_kills=self.oom_kills)
+
+    @classmethod
+    def of(cls, a: Assessment, at: float) -> Observation:
+        memory = replace(a.memory, pod_labels=()) if a.memory.pod_labels else a.memory
+        return cls(memory=memory, at=at, oom_kills=a.oom_kills)
+
+
+class AlertFired(BaseModel):
+    kind: Literal["alert_fired"] = "alert_fired"
+    severity: Literal["warning", "critical"]
+    seen: Observation
+
+
+class AlertEscalated(BaseModel):
+    """Warning became critical. `silence`: the message is kept truthful, nobody is told."""
+
+    kind: Literal["alert_escalated"] = "alert_escalated"
+    seen: Observation
+    silence: Silence | None = None
+
+
+class AlertReminder(BaseModel):
+    kind: Literal["alert_reminder"] = "alert_reminder"
+    severity: Literal["warning", "critical"]
+    fired_at: float
+    seen: Observation
+
+
+class AlertResolved(BaseModel):
+    """Back below warning − hysteresis; `killed_at`: it got there by an OOM kill and restart."""
+
+    kind: Literal["alert_resolved"] = "alert_resolved"
+    severity: Literal["warning", "critical"]  # what it was
+    fired_at: float
+    seen: Observation
+    killed_at: float | None = None
+
+
+class AlertStale(BaseModel):
+    """No data for too long: closed without a verdict."""
+
+    kind: Literal["alert_stale"] = "alert_stale"
+    alert: AlertRecord
+    at: float
+
+
+class KilledContainer(BaseModel):
+    """One OOM kill with its story and its cause ("limit" or "node")."""
+
+    kill: OomKill
+    context: KillContext
+    cause: str = "limit"  # "limit" or "node"
+    node: str | None = None
+    node_top: tuple[tuple[str, int], ...] = ()
+
+
+class Kills(BaseModel):
+    """OOM kills of one workload close together (the first one's container is charted)."""
+
+    kind: Literal["kills"] = "kills"
+    kills: list[KilledContainer]
+    at: float  # when the check found them
+
+
+class Evicted(BaseModel):
+    kind: Literal["evicted"] = "evicted"
+    pod: PodName
+    node: str | None = None
+    memory_pressure: bool | None = None  # the node's MemoryPressure; None: not exported
+    last_working_set_bytes: int | None = None
+    workload: str | None = None
+
+
+class ProcessOom(BaseModel):
+    kind: Literal["process_oom"] = "process_oom"
+    seen: Observation
+    events: int
+
+
+class MonitoringDegraded(BaseModel):
+    kind: Literal["degraded"] = "degraded"
+    error: str
+
+
+class MonitoringRecovered(BaseModel):
+    kind: Literal["recovered"] = "recovered"
+    since: float
+    at: float
+
+
+class DigestReady(BaseModel):
+    """A channel's daily digest: the containers it names (not every container), with the
+    counts over all of them, the day's kills and the right-sizing findings."""
+
+    kind: Literal["digest"] = "digest"
+    at: float
+    containers: int
+    counts: dict[str, int]
+    shown: list[Observation]
+    kills: list[OomKill]
+    findings: list[Finding]
+    rightsizing_error: str | None = None
+    previous: DigestSummary | None = None
+    bars: list[Bar] = Field(default_factory=list)
+    # Rows of each list ("top", "no_limit", "cache_heavy") beyond those carried in `shown`.
+    more: dict[str, int] = Field(default_factory=dict)
+
+
+class Collapsed(BaseModel):
+    """Notices that waited so long the state had no room for them (a destination down in an
+    incident): said as one summary rather than lost without a word or failing every write."""
+
+    kind: Literal["collapsed"] = "collapsed"
+    count: int
+    kinds: dict[str, int]
+    first_at: float
+    last_at: float
+
+
+class Rendered(BaseModel):
+    """A Slack message queued before notices existed (state schema 1), sent as it was."""
+
+    kind: Literal["rendered"] = "rendered"
+    action: Literal["post", "update", "reply", "upload"]
+    text: str
+    blocks: list[dict[str, object]] | None = None
+    chart: ChartRequest | None = None
+
+
+def natural_thread(notice: BaseModel) -> str | None:
+    """The thread a notice belongs to when its own figures name it (a container's alert):
+    the outbox then need not store it twice."""
+    if isinstance(notice, AlertFired | AlertEscalated | AlertReminder | AlertResolved):
+        return alert_key(notice.seen.memory.ref)
+    return None
+
+
+Notice = Annotated[
+    AlertFired
+    | AlertEscalated
+    | AlertReminder
+    | AlertResolved
+    | AlertStale
+    | Kills
+    | Evicted
+    | ProcessOom
+    | MonitoringDegraded
+    | MonitoringRecovered
+    | DigestReady
+    | Collapsed
+    | Rendered,
+    Field(discriminator="kind"),
+]

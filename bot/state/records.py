@@ -1,0 +1,87 @@
+"""The small records the state keeps and notices carry: alerts, silences, chart requests,
+digest summaries. Plain models, no behaviour."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class AlertRecord(BaseModel):
+    """A memory alert that has fired and is not resolved yet."""
+
+    key: str
+    cluster: str
+    namespace: str
+    pod: str
+    container: str
+    workload: str | None = None
+    severity: Literal["warning", "critical"]
+    channel: str
+    fired_at: float
+    last_notified_at: float
+    last_seen_at: float  # last cycle the container had data
+    silenced: bool = False
+    # Fired against a limit: a cycle without one is missing data for it, never a resolve.
+    had_limit: bool = True
+    # Fired by a loop of OOM kills, not by the figures: it lasts while kills do.
+    kill_loop: bool = False
+    # Where its route also sends notices (signed JSON), if anywhere.
+    webhook: str | None = None
+
+
+class Silence(BaseModel):
+    """A snooze (expires) or mute (may not) of a container, pod, workload or namespace."""
+
+    id: str
+    scope: Literal["container", "pod", "workload", "namespace"]
+    cluster: str = ""
+    namespace: str
+    name: str = ""  # pod, "pod/container" or "kind/name" of a workload; empty for a namespace
+    until: float | None = None
+    created_by: str
+    created_at: float
+    reason: str = ""
+
+
+class Bar(BaseModel):
+    """One container in the digest chart: enough to judge it again when drawing."""
+
+    cluster: str
+    namespace: str
+    pod: str
+    container: str
+    working_set_bytes: int | None
+    usage_bytes: int | None
+    limit_bytes: int | None
+    # The container's own thresholds (a pod's podmem.io annotations); None: the settings'.
+    warning_ratio: float | None = None
+    critical_ratio: float | None = None
+
+
+class ChartRequest(BaseModel):
+    """A chart to draw at delivery time (PNG bytes would not fit in a ConfigMap): a memory
+    chart of one container, or the digest's bars when `bars` is set."""
+
+    cluster: str = ""
+    namespace: str = ""
+    pod: str = ""
+    container: str = ""
+    start: float = 0.0
+    end: float = 0.0
+    bars: list[Bar] | None = None
+    kills: list[float] = Field(default_factory=list)  # finished_at of OOM kills to mark
+    limit_bytes: int | None = None
+    request_bytes: int | None = None
+
+
+class DigestSummary(BaseModel):
+    """Yesterday's digest in numbers, for "change against the day before"."""
+
+    at: float
+    critical: int
+    warning: int
+    kills: int
+    no_limit: int
+    freeable_bytes: int

@@ -1,0 +1,215 @@
+"""How Slack tells each notice: the calls, the words, the charts — and that a notice read back
+from the state tells exactly what it told before it was stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.check import CheckResult
+from bot.delivery.outbox import drain
+from bot.delivery.slack import SlackSender
+from bot.kills import OomAlert
+from bot.lifecycle import apply_check, apply_failure
+from bot.model import ContainerRef, OomKill
+from bot.notices import Collapsed, Rendered
+from bot.oom import KillGroup, kill_context
+from bot.render.compose import KILL_CHART_SECONDS, SlackCall, SlackComposer
+from bot.settings import load_settings
+from bot.silences import add_silence
+from bot.state.document import Notification, State, dump_state, load_state
+from bot.state.memory import MemoryStore
+from bot.state.store import transact
+from tests.flat_checks import flat_check
+from tests.slack_standin import SlackStandIn
+
+MIB = 2**20
+REF = ContainerRef("", "shop", "api-7d9f-x2", "app")
+SETTINGS = load_settings(slack_channel="#alerts", timezone="UTC")
+T0 = 1_800_000_000.0
+
+
+def check(ws: float, at: float, kills: tuple[OomAlert, ...] = ()) -> CheckResult:
+    return flat_check(REF, ws, at, SETTINGS, kills=kills, workload="deployment/api")
+
+
+def calls(note: Notification) -> list[SlackCall]:
+    return SlackComposer(SETTINGS).calls(note.notice, note.channel)
+
+
+def story() -> State:
+    """An alert's whole life: fired, escalated, reminded, resolved; a kill; an outage."""
+    s = State()
+    for ws, at in ((100, T0), (210, T0 + 60), (240, T0 + 120), (240, T0 + 120 + 4 * 3600)):
+        apply_check(s, check(ws, at), at=at, settings=SETTINGS)
+    apply_check(s, check(150, T0 + 20000), at=T0 + 20000, settings=SETTINGS)
+    kill = OomKill(REF, 4, datetime.fromtimestamp(T0 + 20030, UTC), workload="deployment/api")
+    context = kill_context(
+        kill, working_set=(), rss=(), cache=(), usage=(), limit_bytes=256 * MIB, request_bytes=None
+    )
+    oom = OomAlert(kill, context, KillGroup("deployment/api", (kill,)), None)
+    apply_check(s, check(100, T0 + 20060, (oom,)), at=T0 + 20060, settings=SETTINGS)
+    apply_failure(s, "cannot reach Prometheus", at=T0 + 20120, settings=SETTINGS)
+    apply_check(s, check(100, T0 + 20180), at=T0 + 20180, settings=SETTINGS)
+    return s
+
+
+def test_each_notice_takes_the_calls_its_story_needs() -> None:
+    told = [(n.kind, [(c.action, c.text.split("\n")[0]) for c in calls(n)]) for n in story().outbox]
+    where = "shop/api-7d9f-x2 · app"
+    chart = ("upload", "memory chart")
+    assert told == [
+        ("alert_fired", [("post", f":warning: *WARNING* memory · {where}"), chart]),
+        (
+            "alert_escalated",
+            [
+                ("update", f":rotating_light: *CRITICAL* memory · {where}"),
+                ("reply", "Escalated to *CRITICAL* at 08:02 UTC: working set 94 % of the limit."),
+            ],
+        ),
+        (
+            "alert_reminder",
+            [
+                (
+                    "reply",
+                    "Still critical after 4 h 01 min: working set 240.0 MiB = 94 % of the limit.",
+                )
+            ],
+        ),
+        (
+            "alert_resolved",
+            [
+                ("update", f":white_check_mark: *RESOLVED* memory · {where}"),
+                (
+                    "reply",
+                    "Resolved at 13:33 UTC after 5 h 32 min: "
+                    "working set 150.0 MiB = 59 % of the limit.",
+                ),
+            ],
+        ),
+        (
+            "kills",
+            [
+                (
+                    "post",
+                    f":boom: *OOMKilled* · {where} · killed 13:33 UTC, restart #5 · deployment/api",
+                ),
+                chart,
+            ],
+        ),
+        (
+            "degraded",
+            [("post", ":construction: *Monitoring degraded*: podmem cannot read memory metrics.")],
+        ),
+        (
+            "recovered",
+            [
+                (
+                    "post",
+                    ":white_check_mark: *Monitoring recovered* after 1 min: "
+                    "checks are running again.",
+                )
+            ],
+        ),
+    ]
+
+
+def test_an_escalation_is_broadcast_to_the_channel_unless_silenced() -> None:
+    s = story()
+    escalated = next(n for n in s.outbox if n.kind == "alert_escalated")
+    assert [c.broadcast for c in calls(escalated)] == [False, True]
+
+    quiet = State()
+    apply_check(quiet, check(210, T0), at=T0, settings=SETTINGS)
+    add_silence(
+        quiet,
+        scope="pod",
+        namespace="shop",
+        name=REF.pod,
+        cluster="",
+        until=T0 + 3600,
+        by="alice",
+        reason="",
+        at=T0,
+    )
+    apply_check(quiet, check(240, T0 + 60), at=T0 + 60, settings=SETTINGS)
+    silenced = quiet.outbox[-1]
+    assert silenced.kind == "alert_escalated"
+    (edit,) = calls(silenced)  # the message stays truthful; nobody is told
+    assert edit.action == "update" and "Snoozed pod" in str(edit.blocks)
+
+
+def test_charts_cover_the_alert_and_mark_the_kills() -> None:
+    s = story()
+    fired = next(n for n in s.outbox if n.kind == "alert_fired")
+    alert_chart = calls(fired)[-1].chart
+    assert alert_chart is not None
+    assert (alert_chart.start, alert_chart.end) == (
+        T0 + 60 - SETTINGS.report_range_seconds,
+        T0 + 60,
+    )
+    assert alert_chart.limit_bytes == 256 * MIB
+    kills = next(n for n in s.outbox if n.kind == "kills")
+    kill_chart = calls(kills)[-1].chart
+    assert kill_chart is not None and kill_chart.kills == [T0 + 20030]
+    assert (kill_chart.start, kill_chart.end) == (T0 + 20030 - KILL_CHART_SECONDS, T0 + 20060)
+
+
+def test_a_notice_read_back_from_the_state_tells_the_same() -> None:
+    s = story()
+    s.outbox.append(
+        Notification(
+            id="n999",
+            channel="#alerts",
+            thread="t",
+            notice=Collapsed(count=3, kinds={"alert_fired": 3}, first_at=T0, last_at=T0 + 600),
+            created_at=T0,
+        )
+    )
+    again = load_state(dump_state(s))
+    assert again == s
+    assert [calls(n) for n in again.outbox] == [calls(n) for n in s.outbox]
+    assert "3 notices could not be delivered" in calls(again.outbox[-1])[0].text
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    with SlackStandIn() as standin:
+        yield standin
+
+
+def test_slack_receives_the_escalation_in_the_channel_and_old_messages_as_they_were(
+    slack: SlackStandIn,
+) -> None:
+    settings = load_settings(
+        slack_channel="#alerts",
+        slack_api_url=slack.api_url,
+        slack_bot_token="xoxb-test",
+        slack_channel_interval_seconds=0,
+    )
+    store = MemoryStore()
+
+    def legacy(state: State) -> None:
+        rendered = Rendered(action="post", text="queued by podmem 0.x")
+        state.outbox.append(
+            Notification(id="n0", channel="#alerts", thread="old", notice=rendered, created_at=T0)
+        )
+
+    transact(store, legacy)
+    for ws, at in ((210, T0), (240, T0 + 60)):
+        transact(
+            store, lambda s, ws=ws, at=at: apply_check(s, check(ws, at), at=at, settings=settings)
+        )
+    report = drain(store, SlackSender(settings))  # no chart maker: the charts are skipped
+    posts = slack.calls_to("chat.postMessage")
+    assert [c.args.get("text", "").split("\n")[0] for c in posts] == [
+        "queued by podmem 0.x",
+        ":warning: *WARNING* memory · shop/api-7d9f-x2 · app",
+        "Escalated to *CRITICAL* at 08:01 UTC: working set 94 % of the limit.",
+    ]
+    assert posts[2].args.get("reply_broadcast") in (True, "true", "1")
+    (edit,) = slack.calls_to("chat.update")  # the post became critical, in place
+    assert posts[2].args["thread_ts"] == edit.args["ts"]  # the note is in the alert's thread
+    assert report.pending == 0 and not store.read()[0].outbox
