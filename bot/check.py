@@ -47,6 +47,24 @@ class CheckResult:
     process_ooms: tuple[ProcessOomAlert, ...] = ()  # worker processes killed, container alive
 
 
+def may_matter(m: ContainerMemory, base: Thresholds) -> bool:
+    """May this container be talked about? Then it is worth its whole breakdown. True for
+    every container whose verdict can be more than ok from the lean figures, or that
+    restarted, was killed or evicted."""
+    t, _ = thresholds_for(m, base)
+    ratio = (m.working_set_bytes or 0) / m.limit_bytes if m.limit_bytes else 0.0
+    ttl = seconds_to_limit(m)
+    stalled = m.memory_stalled_ratio
+    return (
+        ratio >= t.resolve_below
+        or (ttl is not None and ttl < t.critical_time_to_limit_seconds)
+        or (stalled is not None and stalled >= t.thrashing_stalled_ratio)
+        or bool(m.restarts_in_window)
+        or bool(m.oom_events_in_window)
+        or m.evicted
+    )
+
+
 def run_check(
     *,
     source: MemorySource,
@@ -61,20 +79,7 @@ def run_check(
     base = Thresholds.from_settings(settings)
 
     def shown(m: ContainerMemory) -> bool:
-        """May this container be talked about this cycle? Then fetch its whole breakdown."""
-        t, _ = thresholds_for(m, base)
-        ratio = (m.working_set_bytes or 0) / m.limit_bytes if m.limit_bytes else 0.0
-        ttl = seconds_to_limit(m)
-        stalled = m.memory_stalled_ratio
-        return (
-            ratio >= t.resolve_below
-            or (ttl is not None and ttl < t.critical_time_to_limit_seconds)
-            or (stalled is not None and stalled >= t.thrashing_stalled_ratio)
-            or bool(m.restarts_in_window)
-            or bool(m.oom_events_in_window)
-            or m.evicted
-            or m.ref in watched
-        )
+        return may_matter(m, base) or m.ref in watched
 
     snapshot = source.snapshot(at, CLUSTER_WIDE, detail_for=shown)
     kills = find_kills(snapshot, source=source, settings=settings, at=at, kubernetes=kubernetes)

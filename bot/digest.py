@@ -39,13 +39,15 @@ class Digest:
     rightsizing_error: str | None = None
     previous: DigestSummary | None = None
     counts: Counter[Verdict] = field(default_factory=Counter)
+    floor: float = 0.0  # working set / limit a container needs to be on the top list
     containers: int = 0  # all the channel's containers (`assessments` may hold only the shown)
     # Rows of a list ("top", "no_limit", "cache_heavy") left out of `assessments`.
     more: dict[str, int] = field(default_factory=dict)
 
     @property
     def top(self) -> list[Assessment]:
-        limited = [a for a in self.assessments if a.working_set_to_limit is not None]
+        """Containers at or above the floor, closest to their limit first."""
+        limited = [a for a in self.assessments if (a.working_set_to_limit or 0.0) >= self.floor]
         return sorted(limited, key=lambda a: -(a.working_set_to_limit or 0.0))
 
     @property
@@ -57,7 +59,8 @@ class Digest:
 
     @property
     def cache_heavy(self) -> list[Assessment]:
-        return [a for a in self.top if a.verdict is Verdict.CACHE_HEAVY]
+        heavy = [a for a in self.assessments if a.verdict is Verdict.CACHE_HEAVY]
+        return sorted(heavy, key=lambda a: -(a.working_set_to_limit or 0.0))
 
     @property
     def kills_by_workload(self) -> dict[str, list[OomKill]]:
@@ -116,8 +119,8 @@ def gather(
             source.terminations, CLUSTER_WIDE, at - timedelta(seconds=DAY), at
         )
         profiling = side.submit(_profiles, source, settings, at)
-        # The full snapshot: the digest names many containers (every one without a limit,
-        # every right-sizing candidate): the breakdown of a few would cost more queries.
+        # The full snapshot: a lean one with the breakdown of a few costs Prometheus as
+        # much (its filters scan every series), and the digest names many containers.
         snapshot = source.snapshot(at, CLUSTER_WIDE, oom_window_seconds=DAY, events=False)
         kills = tuple(
             find_kills(
@@ -198,6 +201,7 @@ def build(
                 rightsizing_error=gathered.profile_error,
                 previous=previous.get(channel),
                 counts=Counter(a.verdict for a in assessments),
+                floor=settings.digest_floor_ratio,
                 containers=len(assessments),
             )
         )

@@ -22,9 +22,9 @@ CRITICAL_ANNOTATION = "podmem.io/critical"
 def thresholds_for(memory: ContainerMemory, base: Thresholds) -> tuple[Thresholds, list[str]]:
     """The container's thresholds and, for each annotation that cannot be used, one line
     naming the pod, the value and what is used instead."""
-    given = dict(memory.threshold_annotations)
-    if not given:
+    if not memory.threshold_annotations:  # nearly every container: the settings
         return base, []
+    given = dict(memory.threshold_annotations)
     problems: list[str] = []
     pod = f"{memory.ref.namespace}/{memory.ref.pod}"
 

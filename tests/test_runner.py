@@ -104,6 +104,10 @@ def test_digest_names_the_top_risks_the_unlimited_and_what_to_free() -> None:
     # 256 MiB limit under a 250 MiB peak + 15 %: limit 288 MiB.
     assert "limit *288.0 MiB*" in text
     assert "*No memory limit*" in text and "`batch/report-1`" in text
+    # web-1 (20 %) and search-1 (4 %) are under the 50 % floor: "closest to their limit" is
+    # not a list of everyone.
+    assert [a.memory.ref.pod for a in digest.top] == ["api-1"]
+    assert "shop/web-1" not in text
 
 
 def test_routing_by_pod_label_and_namespace_regex() -> None:

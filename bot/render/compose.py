@@ -115,6 +115,7 @@ class SlackComposer:
             rightsizing_error=notice.rightsizing_error,
             previous=notice.previous,
             counts=Counter({Verdict(k): n for k, n in notice.counts.items()}),
+            floor=self.settings.digest_floor_ratio,
             containers=notice.containers,
             more=dict(notice.more),
         )

@@ -103,6 +103,13 @@ class ThresholdFields(BaseModel):
     )
 
     digest_top: int = Field(10, ge=1, le=50, description="Containers per list in the digest.")
+    digest_floor_ratio: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description='The digest\'s "closest to their limit" lists only containers whose '
+        "working set is at least this share of their limit: a quiet day says so.",
+    )
     rightsizing_window_seconds: float = Field(
         604800,
         ge=3600,
