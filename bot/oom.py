@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.model import ContainerRef, OomKill, Termination
-from bot.units import MIB, format_bytes, format_duration, format_ratio
+from bot.units import MIB, format_bytes, format_duration, format_ratio, quantity, round_up_quantity
 
 SUGGESTED_HEADROOM = 1.15
 # After an OOM, never suggest less than the old limit plus this, as VPA's OOM bump does.
@@ -159,7 +159,7 @@ def kill_context(
         candidates = [math.ceil((peak_ws or 0) * SUGGESTED_HEADROOM)]
         if limit_bytes:
             candidates.append(limit_bytes + MIN_BUMP_AFTER_OOM_BYTES)
-        suggested = math.ceil(max(candidates) / MIB) * MIB
+        suggested = round_up_quantity(max(candidates))
     return KillContext(
         peak_working_set_bytes=peak_ws,
         peak_rss_bytes=peak_rss,
@@ -209,7 +209,7 @@ def _story(  # noqa: PLR0917 -- private, called once with named figures
     where = f"{kill.ref.namespace}/{kill.ref.pod} container {kill.ref.container}"
     text = f"{where} was OOM-killed (exit code {kill.exit_code or 137})"
     text += f" after running {format_duration(running)}." if running is not None else "."
-    advice = f" Suggested limit: {format_bytes(suggested)}." if suggested else ""
+    advice = f" Suggested limit: {quantity(suggested)}." if suggested else ""
     if peak_ws is None or not limit:
         return (
             text + " No memory samples before the kill: it may have died between scrapes." + advice

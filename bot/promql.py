@@ -73,6 +73,13 @@ PSI_STALLED = "container_pressure_memory_stalled_seconds_total"
 SOURCE_LABEL = "podmem_source"
 # Tags the rows of a bundle (several figures answered by one query) with their figure.
 FIGURE_LABEL = "podmem_figure"
+# Marks an owner answer that kube-state-metrics resolved to the workload (no name guessing).
+EXACT_LABEL = "podmem_exact"
+# Controllers between a pod and its workload: (kind, its label on the owner series, metric).
+CONTROLLER_OWNERS = (
+    ("ReplicaSet", "replicaset", "kube_replicaset_owner"),
+    ("Job", "job_name", "kube_job_owner"),
+)
 
 CADVISOR_FIGURES = {
     "working_set": "container_memory_working_set_bytes",
@@ -94,6 +101,12 @@ class Scope:
     # callers keep the pairs they asked for (pod names rarely repeat across namespaces).
     pods: tuple[tuple[str, str], ...] = ()
 
+    def namespaces(self) -> Scope:
+        """The same namespaces, any object: for series with no pod label (a ReplicaSet's)."""
+        if self.pods:
+            return Scope(pods=tuple((ns, "") for ns, _ in self.pods), pod_prefix=None)
+        return Scope(namespace=self.namespace)
+
     def matchers(self) -> str:
         parts = []
         if self.namespace is not None:
@@ -104,9 +117,10 @@ class Scope:
             parts.append(f"pod=~{regex_prefix(self.pod_prefix)}")
         if self.pods:
             namespaces = sorted({ns for ns, _ in self.pods})
-            names = sorted({pod for _, pod in self.pods})
+            names = sorted({pod for _, pod in self.pods if pod})
             parts.append(f"namespace=~{regex_any(namespaces)}")
-            parts.append(f"pod=~{regex_any(names)}")
+            if names:
+                parts.append(f"pod=~{regex_any(names)}")
         return ",".join(parts)
 
     def covers(self, namespace: str, pod: str) -> bool:
@@ -248,8 +262,48 @@ class QueryBuilder:
         )
 
     def pod_owners(self, scope: Scope = CLUSTER_WIDE) -> str:
-        by = f"{self.cluster_label}, namespace, pod, owner_kind, owner_name"
-        return f"max by ({by}) ({self.select('kube_pod_owner', scope)})"
+        """Each pod's workload, from kube-state-metrics' owner chain: a ReplicaSet's owner (a
+        Deployment, an Argo Rollout, or none: a standalone ReplicaSet) and a Job's (a CronJob)
+        from `kube_replicaset_owner` / `kube_job_owner`, tagged exact; otherwise the pod's
+        direct owner, whose workload the bot guesses from its name."""
+        c = self.cluster_label
+        exact = f'"{EXACT_LABEL}", "1", "", ""'
+        chained = [
+            f"label_replace({self._owned_through(scope, kind, label, metric)}, {exact})"
+            for kind, label, metric in CONTROLLER_OWNERS
+        ]
+        # A standalone ReplicaSet is its own workload: not a Deployment's, whatever its name.
+        standalone = self._owned_through(
+            scope, "ReplicaSet", "replicaset", "kube_replicaset_owner", alone=True
+        )
+        chained.append(
+            f'label_replace(label_replace(label_replace({standalone}, "owner_kind", '
+            f'"ReplicaSet", "", ""), "owner_name", "$1", "replicaset", "(.+)"), {exact})'
+        )
+        direct = f"max by ({c}, namespace, pod, owner_kind, owner_name) " + (
+            f"({self.select('kube_pod_owner', scope)})"
+        )
+        either = f" or on({c}, namespace, pod) ".join([*chained, direct])
+        return f"max by ({c}, namespace, pod, owner_kind, owner_name, {EXACT_LABEL}) ({either})"
+
+    def _owned_through(
+        self, scope: Scope, kind: str, label: str, metric: str, *, alone: bool = False
+    ) -> str:
+        """Pods owned by a `kind` object, with that object's own owner (or, `alone`, those
+        whose object has none)."""
+        c = self.cluster_label
+        pods = self.select("kube_pod_owner", scope, f'owner_kind="{kind}"')
+        left = (
+            f"max by ({c}, namespace, pod, {label}) "
+            f'(label_replace({pods}, "{label}", "$1", "owner_name", "(.+)"))'
+        )
+        which = 'owner_kind="<none>"' if alone else 'owner_kind!="<none>", owner_kind!=""'
+        owners = self.select(metric, scope.namespaces(), which)
+        if alone:
+            right = f"max by ({c}, namespace, {label}) ({owners})"
+            return f"{left} * on({c}, namespace, {label}) group_left() {right}"
+        right = f"max by ({c}, namespace, {label}, owner_kind, owner_name) ({owners})"
+        return f"{left} * on({c}, namespace, {label}) group_left(owner_kind, owner_name) {right}"
 
     def _step_peaks(self, step_seconds: float, scope: Scope) -> str:
         """Each step's highest working set, from every raw sample in it: a spike shorter than

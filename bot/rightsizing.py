@@ -7,14 +7,13 @@ Requests are compared with the p95 (what the scheduler should reserve), limits w
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.analysis import Assessment
 from bot.model import ContainerRef, Profile
 from bot.oom import MIN_BUMP_AFTER_OOM_BYTES
-from bot.units import MIB
+from bot.units import round_up_quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +30,6 @@ class Finding:
     @property
     def freed_bytes(self) -> int:
         return max(0, self.current_bytes - self.suggested_bytes) * self.replicas
-
-
-def _round_up_mib(value: float) -> int:
-    return math.ceil(value / MIB) * MIB
 
 
 def right_size(
@@ -64,7 +59,7 @@ def right_size(
         peak = max(profiles[ref].peak_bytes for ref in refs)
         workload, count = m.workload, len(members)
         if m.request_bytes:
-            wanted = _round_up_mib(p95 * (1 + headroom))
+            wanted = round_up_quantity(p95 * (1 + headroom))
             if m.request_bytes - wanted >= min_freed_bytes:
                 findings.append(
                     Finding(
@@ -88,7 +83,7 @@ def right_size(
                         m.ref,
                         "limit_below_peak",
                         m.limit_bytes,
-                        _round_up_mib(needed),
+                        round_up_quantity(needed),
                         p95,
                         peak,
                         workload,

@@ -29,6 +29,23 @@ def format_bytes(value: float | None) -> str:
     return f"{value:.0f} B"
 
 
+def round_up_quantity(value: float) -> int:
+    """A suggested memory size, rounded up to a step a person would write: 4 Mi below 1 Gi,
+    64 Mi above (356.2 MiB -> 360Mi, 1.3 GiB -> 1344Mi)."""
+    step = 4 * MIB if value < GIB else 64 * MIB
+    return max(step, math.ceil(value / step) * step)
+
+
+def quantity(value: int) -> str:
+    """Bytes as a Kubernetes quantity a manifest or `kubectl set resources` takes: Gi when
+    whole, else Mi, else Ki (rounded up: a limit is never shown below what it is)."""
+    if value % GIB == 0:
+        return f"{value // GIB}Gi"
+    if value % MIB == 0:
+        return f"{value // MIB}Mi"
+    return f"{math.ceil(value / 1024)}Ki"
+
+
 def format_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.0f} %"
 

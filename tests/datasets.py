@@ -198,3 +198,20 @@ JUDGEMENT = ClusterSpec(
     node_pressure=(NodePressure("node-2", start=48 * 60, end=53 * 60),),
 )
 JUDGEMENT_AT = minutes(JUDGEMENT, 60)
+
+
+def _owned(kind: str, workload: str, pod: str) -> PodSpec:
+    return replace(named_pod("steady", "apps", pod), workload_kind=kind, workload_name=workload)
+
+
+# Every way a pod reaches its workload, named so that guessing from names goes wrong: a
+# standalone ReplicaSet named like a Deployment's, an Argo Rollout, a CronJob's Job.
+OWNER_PODS = (
+    _owned("Deployment", "checkout", "checkout-7d9f8b6c5d-x2k4p"),
+    _owned("Rollout", "payments", "payments-5c4b9d7f6e-q1w9z"),
+    _owned("ReplicaSet", "legacy-6b8c7d9f5a", "legacy-6b8c7d9f5a-m2n7v"),
+    _owned("CronJob", "nightly", "nightly-29412345-p3r6d"),
+    _owned("StatefulSet", "db", "db-0"),
+)
+OWNERS = ClusterSpec(pods=OWNER_PODS, start=START, duration=timedelta(minutes=30))
+OWNERS_BY_NAME_ONLY = replace(OWNERS, controller_owners=False)

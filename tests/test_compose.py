@@ -58,14 +58,14 @@ def story() -> State:
 
 def test_each_notice_takes_the_calls_its_story_needs() -> None:
     told = [(n.kind, [(c.action, c.text.split("\n")[0]) for c in calls(n)]) for n in story().outbox]
-    where = "shop/api-7d9f-x2 · app"
+    where = "shop/deployment/api · app"
     chart = ("upload", "memory chart")
     assert told == [
-        ("alert_fired", [("post", f":warning: *WARNING* memory · {where}"), chart]),
+        ("alert_fired", [("post", f":warning: *WARNING · {where}*"), chart]),
         (
             "alert_escalated",
             [
-                ("update", f":rotating_light: *CRITICAL* memory · {where}"),
+                ("update", f":rotating_light: *CRITICAL · {where}*"),
                 ("reply", "Escalated to *CRITICAL* at 08:02 UTC: working set 94 % of the limit."),
             ],
         ),
@@ -81,7 +81,7 @@ def test_each_notice_takes_the_calls_its_story_needs() -> None:
         (
             "alert_resolved",
             [
-                ("update", f":white_check_mark: *RESOLVED* memory · {where}"),
+                ("update", f":white_check_mark: *RESOLVED · {where}*"),
                 (
                     "reply",
                     "Resolved at 13:33 UTC after 5 h 32 min: "
@@ -94,7 +94,8 @@ def test_each_notice_takes_the_calls_its_story_needs() -> None:
             [
                 (
                     "post",
-                    f":boom: *OOMKilled* · {where} · killed 13:33 UTC, restart #5 · deployment/api",
+                    ":boom: *OOMKilled* · shop/api-7d9f-x2 · app · killed 13:33 UTC, restart #5 · "
+                    "deployment/api",
                 ),
                 chart,
             ],
@@ -206,7 +207,7 @@ def test_slack_receives_the_escalation_in_the_channel_and_old_messages_as_they_w
     posts = slack.calls_to("chat.postMessage")
     assert [c.args.get("text", "").split("\n")[0] for c in posts] == [
         "queued by podmem 0.x",
-        ":warning: *WARNING* memory · shop/api-7d9f-x2 · app",
+        ":warning: *WARNING · shop/deployment/api · app*",
         "Escalated to *CRITICAL* at 08:01 UTC: working set 94 % of the limit.",
     ]
     assert posts[2].args.get("reply_broadcast") in (True, "true", "1")

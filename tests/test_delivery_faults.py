@@ -86,7 +86,7 @@ def test_slack_down_for_cycles_then_back_delivers_all_once_in_order(
     step(226, capsys)
     top = slack.top_level(CHANNEL)
     assert [m["text"].splitlines()[0].split(" · ")[0] for m in top] == [
-        ":boom: *ENDED BY OOM KILL* memory",  # the warning, escalated, then ended
+        ":boom: *ENDED BY OOM KILL",  # the warning, escalated, then ended
         ":boom: *OOMKilled*",
     ]
     replies = [
@@ -141,7 +141,7 @@ def test_sigkill_between_outbox_and_send_delivers_after_restart(
     slack.up()
     assert check(185).wait(timeout=60) == 0
     (message,) = slack.top_level(CHANNEL)
-    assert message["text"].startswith(":warning: *WARNING* memory")
+    assert message["text"].startswith(":warning: *WARNING · default/deployment/leak · app*")
     assert _outbox_length(state) == 0
 
 

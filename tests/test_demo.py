@@ -24,7 +24,7 @@ def test_demo_runs_the_whole_story_and_writes_the_page(tmp_path: Path) -> None:
     # The seed's lesson, then the real warnings, the edit, the kills, the report, the digest.
     assert "(nothing to say)" in out.split("[3/")[0]
     for expected in (
-        "WARNING · SHOP/CHECKOUT",
+        "WARNING · SHOP/DEPLOYMENT/CHECKOUT",
         "(edits the message above ↑)",
         "CRITICAL",
         "OOMKILLED",

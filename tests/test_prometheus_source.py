@@ -211,3 +211,35 @@ def test_an_annotated_pod_opts_out_of_alerts(prometheus_for: PrometheusFactory) 
         "quiet-7d9f-x2": (Verdict.CRITICAL, True),
     }
     assert [a.assessment.memory.ref.pod for a in result.alerts] == [d.LEAK.name]
+
+
+def test_workloads_follow_kube_state_metrics_owner_chain(
+    prometheus_for: PrometheusFactory,
+) -> None:
+    """ReplicaSet → Deployment or Argo Rollout, Job → CronJob, from kube_replicaset_owner and
+    kube_job_owner; a standalone ReplicaSet is its own workload however it is named. Without
+    those series (an old or trimmed kube-state-metrics), names are all podmem has."""
+    chained = {
+        m.ref.pod: m.workload
+        for m in source_for(prometheus_for, d.OWNERS)
+        .snapshot(d.minutes(d.OWNERS, 20), CLUSTER_WIDE)
+        .containers
+    }
+    assert chained == {
+        "checkout-7d9f8b6c5d-x2k4p": "deployment/checkout",
+        "payments-5c4b9d7f6e-q1w9z": "rollout/payments",
+        "legacy-6b8c7d9f5a-m2n7v": "replicaset/legacy-6b8c7d9f5a",
+        "nightly-29412345-p3r6d": "cronjob/nightly",
+        "db-0": "statefulset/db",
+    }
+    guessed = {
+        m.ref.pod: m.workload
+        for m in source_for(prometheus_for, d.OWNERS_BY_NAME_ONLY)
+        .snapshot(d.minutes(d.OWNERS, 20), CLUSTER_WIDE)
+        .containers
+    }
+    # The name heuristics: right for a Deployment, wrong for a Rollout and a standalone set.
+    assert guessed["checkout-7d9f8b6c5d-x2k4p"] == "deployment/checkout"
+    assert guessed["payments-5c4b9d7f6e-q1w9z"] == "deployment/payments"
+    assert guessed["legacy-6b8c7d9f5a-m2n7v"] == "deployment/legacy"
+    assert guessed["nightly-29412345-p3r6d"] == "cronjob/nightly"

@@ -83,7 +83,7 @@ def test_run_posts_edits_charts_and_the_digest(
             bot.terminate()
             bot.wait(timeout=20)
         top = slack.top_level(CHANNEL)
-        memory = next(m for m in top if "memory · default/leak-7d9f-x2" in m["text"])
+        memory = next(m for m in top if "default/deployment/leak · app" in m["text"])
         assert memory["edits"] == 2  # escalated, then ended by the OOM kill
         replies = [
             m["text"].split(" ")[0]
@@ -91,7 +91,7 @@ def test_run_posts_edits_charts_and_the_digest(
             if not m.get("files")
         ]
         assert replies == ["Escalated", "Ended"]
-        assert memory["text"].startswith(":boom: *ENDED BY OOM KILL*")
+        assert memory["text"].startswith(":boom: *ENDED BY OOM KILL · default/deployment/leak")
         assert any(":boom: *OOMKilled*" in m["text"] for m in top)
         assert any("podmem daily digest" in m["text"] for m in top)
         uploads = slack.uploads()

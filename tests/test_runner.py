@@ -99,10 +99,10 @@ def test_digest_names_the_top_risks_the_unlimited_and_what_to_free() -> None:
     lines = text.splitlines()
     assert "4 containers · *1* critical (+1 since yesterday) · *0* warning" in lines[1]
     assert "• `shop/api-1` · app: *94 %*" in text
-    # 2 GiB request, p95 190 MiB: request 219 MiB frees 1.79 GiB.
-    assert "request 219.0 MiB frees *1.79 GiB*" in text
+    # 2 GiB request, p95 190 MiB + 15 % = 218.5 MiB, up to a 4 Mi step: 220Mi frees 1.79 GiB.
+    assert "request *220Mi* frees *1.79 GiB*" in text
     # 256 MiB limit under a 250 MiB peak + 15 %: limit 288 MiB.
-    assert "limit *288.0 MiB*" in text
+    assert "limit *288Mi*" in text
     assert "*No memory limit*" in text and "`batch/report-1`" in text
     # web-1 (20 %) and search-1 (4 %) are under the 50 % floor: "closest to their limit" is
     # not a list of everyone.

@@ -6,7 +6,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import InputError
-from bot.units import format_bytes, format_duration, parse_duration, parse_instant
+from bot.units import (
+    MIB,
+    format_bytes,
+    format_duration,
+    parse_duration,
+    parse_instant,
+    quantity,
+    round_up_quantity,
+)
+from bot.workloads import set_resources_command
 
 
 @pytest.mark.parametrize(
@@ -67,3 +76,37 @@ def test_durations_read_naturally() -> None:
     assert format_duration(18 * 60) == "18 min"
     assert format_duration(5400) == "1 h 30 min"
     assert format_duration(None) == "n/a"
+
+
+@pytest.mark.parametrize(
+    ("value", "rounded", "text"),
+    [
+        (356.2 * MIB, 360 * MIB, "360Mi"),
+        (356 * MIB, 356 * MIB, "356Mi"),
+        (1, 4 * MIB, "4Mi"),
+        (1.3 * 1024 * MIB, 1344 * MIB, "1344Mi"),
+        (2047.5 * MIB, 2048 * MIB, "2Gi"),
+    ],
+)
+def test_suggestions_round_up_to_quantities_a_manifest_takes(
+    value: float, rounded: int, text: str
+) -> None:
+    assert round_up_quantity(value) == rounded
+    assert quantity(round_up_quantity(value)) == text
+
+
+@given(st.floats(min_value=1, max_value=2**40))
+def test_a_rounded_suggestion_is_never_below_what_was_asked(value: float) -> None:
+    rounded = round_up_quantity(value)
+    assert rounded >= value and rounded % (4 * MIB) == 0
+    assert quantity(rounded).endswith(("Mi", "Gi"))
+
+
+def test_the_command_applies_a_suggestion_where_kubectl_can() -> None:
+    assert set_resources_command("shop", "deployment/checkout", "app", limit="356Mi") == (
+        "kubectl -n shop set resources deployment/checkout -c app --limits=memory=356Mi"
+    )
+    both = set_resources_command("db", "statefulset/pg", "pg", limit="2Gi", request="1Gi")
+    assert both is not None and both.endswith("--limits=memory=2Gi --requests=memory=1Gi")
+    assert set_resources_command("batch", "job/once", "app", limit="1Gi") is None  # immutable
+    assert set_resources_command("shop", None, "app", limit="1Gi") is None  # a bare pod

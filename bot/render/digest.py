@@ -13,7 +13,8 @@ from bot.model import Verdict
 from bot.render.slack import Message, context, header, section
 from bot.rightsizing import Finding
 from bot.settings import Settings
-from bot.units import format_bytes, format_ratio
+from bot.units import format_bytes, format_ratio, quantity
+from bot.workloads import set_resources_command
 
 SHORT = 5
 
@@ -34,20 +35,26 @@ def _row(a: Assessment) -> str:
 
 
 def _finding(f: Finding) -> str:
+    """The finding, its suggestion as a quantity, and the command that applies it."""
     name = f.workload or f.ref.pod
     replicas = f" ({f.replicas} replicas)" if f.replicas > 1 else ""
     where = f"`{f.ref.namespace}/{name}` · {f.ref.container}{replicas}"
+    size = quantity(f.suggested_bytes)
     if f.kind == "over_provisioned_request":
-        return (
+        line = (
             f"• {where}: request {format_bytes(f.current_bytes)}, p95 working set "
-            f"{format_bytes(f.p95_bytes)} → request {format_bytes(f.suggested_bytes)} frees "
+            f"{format_bytes(f.p95_bytes)} → request *{size}* frees "
             f"*{format_bytes(f.freed_bytes)}*"
         )
-    return (
-        f"• {where}: peak working set {format_bytes(f.peak_bytes)} = "
-        f"{format_ratio(f.peak_bytes / f.current_bytes)} of the {format_bytes(f.current_bytes)} "
-        f"limit → limit *{format_bytes(f.suggested_bytes)}*"
-    )
+        command = set_resources_command(f.ref.namespace, f.workload, f.ref.container, request=size)
+    else:
+        line = (
+            f"• {where}: peak working set {format_bytes(f.peak_bytes)} = "
+            f"{format_ratio(f.peak_bytes / f.current_bytes)} of the "
+            f"{format_bytes(f.current_bytes)} limit → limit *{size}*"
+        )
+        command = set_resources_command(f.ref.namespace, f.workload, f.ref.container, limit=size)
+    return line + (f"\n   `{command}`" if command else "")
 
 
 class DigestRenderer:

@@ -17,20 +17,27 @@ from bot.analysis import Assessment
 from bot.model import ContainerRef
 from bot.notices import KilledContainer
 from bot.render.bars import memory_bar
+from bot.render.headline import headline
 from bot.render.slack import Message, buttons, context, fields, header, section
 from bot.settings import Settings
 from bot.state.document import AlertRecord, Silence
-from bot.units import format_bytes, format_duration, format_rate, format_ratio
+from bot.units import format_bytes, format_duration, format_rate, format_ratio, quantity
+from bot.workloads import set_resources_command
 
 ICONS = {"warning": ":warning:", "critical": ":rotating_light:"}
 HEADER_ICONS = {"warning": "⚠️", "critical": "🚨"}
-LESSON = "OOM kills follow the working set, not usage."
 SILENCE_MARK = "🔕"
 
 
 def where(ref: ContainerRef) -> str:
     prefix = f"{ref.cluster}:" if ref.cluster else ""
     return f"{prefix}{ref.namespace}/{ref.pod} · {ref.container}"
+
+
+def owner(ref: ContainerRef, workload: str | None) -> str:
+    """What an alert is about: the workload (its pods come and go), else the pod."""
+    prefix = f"{ref.cluster}:" if ref.cluster else ""
+    return f"{prefix}{ref.namespace}/{workload or ref.pod}"
 
 
 def record_ref(record: AlertRecord) -> ContainerRef:
@@ -135,7 +142,6 @@ class Renderer:
                 if x
             ),
             self.links(ref),
-            f"_{LESSON}_",
         )
 
     def actions(self, ref: ContainerRef, workload: str | None, *, silenced: bool = False) -> Block:
@@ -156,21 +162,53 @@ class Renderer:
     # --- the lifecycle's messages ---------------------------------------------------------
 
     def memory_alert(self, a: Assessment, severity: str, silence: Silence | None = None) -> Message:
+        """Short, the important thing first: what (severity, workload, container), when and
+        why in one line, six figures, which pod where. The whole breakdown, the reason in
+        full and the 3 hours behind it are one tap away (Full report, the chart)."""
         ref, m = a.memory.ref, a.memory
-        text = (
-            f"{ICONS.get(severity, '')} *{severity.upper()}* memory · {where(ref)}\n"
-            f"{a.reason}\n{self.breakdown_text(a)}"
-        )
+        first = headline(a)
+        title = f"{severity.upper()} · {owner(ref, m.workload)} · {ref.container}"
+        text = f"{ICONS.get(severity, '')} *{title}*\n{first}"
         blocks: list[Block] = [
-            header(f"{HEADER_ICONS.get(severity, '')} {severity.upper()} · {where(ref)}"),
-            section(a.reason),
-            *self.breakdown_blocks(a),
-            self.where_context(ref, m.workload, m.node),
+            header(f"{HEADER_ICONS.get(severity, '')} {title}"),
+            section(first),
+            fields(self.key_figures(a)),
+            context(
+                " · ".join(
+                    x
+                    for x in (
+                        f"pod {ref.pod}",
+                        m.node and f"node {m.node}",
+                        ref.cluster and f"cluster {ref.cluster}",
+                    )
+                    if x
+                ),
+                self.links(ref),
+            ),
         ]
         if silence is not None:
             blocks.append(context(self.silenced_note(silence)))
         blocks.append(self.actions(ref, m.workload, silenced=silence is not None))
         return Message(text, tuple(blocks))
+
+    @staticmethod
+    def key_figures(a: Assessment) -> list[tuple[str, str]]:
+        """Five figures: how full, of what, what cannot be freed, what can, where it goes."""
+        m = a.memory
+        limit = quantity(m.limit_bytes) if m.limit_bytes else "none"
+        request = quantity(m.request_bytes) if m.request_bytes else "none"
+        swap = f" + swap {format_bytes(m.swap_bytes)}" if m.swap_bytes else ""
+        ttl = f" · limit in {format_duration(a.seconds_to_limit)}" if a.seconds_to_limit else ""
+        full = f"{format_bytes(m.working_set_bytes)} · {format_ratio(a.working_set_to_limit)}"
+        cache = f"active {format_bytes(a.active_cache_bytes)}"
+        cache += f" · idle {format_bytes(a.reclaimable_bytes)}"
+        return [
+            ("Working set", full),
+            ("Limit · request", f"{limit} · {request}"),
+            ("RSS (not reclaimable)", f"{format_bytes(m.rss_bytes)}{swap}"),
+            ("Page cache", cache),
+            ("Trend", f"{format_rate(m.growth_bytes_per_second)}{ttl}"),
+        ]
 
     def escalated(self, a: Assessment, at: float) -> Message:
         return self._note(
@@ -186,29 +224,23 @@ class Renderer:
         )
 
     def resolved(self, was: str, a: Assessment, killed_at: float | None) -> Message:
-        """`was`: the severity the alert had."""
+        """`was`: the severity the alert had. Ended by a kill: one line, pointing to it."""
         ref = a.memory.ref
         if killed_at is not None:
-            title = f"💥 ENDED BY OOM KILL · {where(ref)}"
-            text = (
-                f":boom: *ENDED BY OOM KILL* memory · {where(ref)}\n"
-                f"Was {was}; OOM-killed at {self.clock(killed_at)} and restarted. "
-                f"Now: {a.reason}"
+            title = f"ENDED BY OOM KILL · {owner(ref, a.memory.workload)} · {ref.container}"
+            line = (
+                f"Was {was}; OOM-killed at {self.clock(killed_at)} (see the OOMKilled message) "
+                f"and restarted, now at {format_ratio(a.working_set_to_limit)}."
             )
-            lead = f"Was {was}; OOM-killed at {self.clock(killed_at)} and restarted."
-        else:
-            title = f"✅ RESOLVED · {where(ref)}"
-            text = (
-                f":white_check_mark: *RESOLVED* memory · {where(ref)}\nWas {was}. Now: {a.reason}"
-            )
-            lead = f"Was {was}."
-        blocks = (
-            header(title),
-            section(f"{lead} Now: {a.reason}"),
-            *self.breakdown_blocks(a),
-            self.where_context(ref, a.memory.workload, a.memory.node),
+            return Message(f":boom: *{title}*\n{line}", (header(f"💥 {title}"), section(line)))
+        title = f"RESOLVED · {owner(ref, a.memory.workload)} · {ref.container}"
+        limit = quantity(a.memory.limit_bytes) if a.memory.limit_bytes else "no"
+        line = (
+            f"Was {was}; now {format_bytes(a.memory.working_set_bytes)}, "
+            f"{format_ratio(a.working_set_to_limit)} of its {limit} limit."
         )
-        return Message(text, blocks)
+        blocks = (header(f"✅ {title}"), section(line), context(f"pod {ref.pod}"))
+        return Message(f":white_check_mark: *{title}*\n{line}", blocks)
 
     def resolved_reply(
         self, fired_at: float, a: Assessment, at: float, killed_at: float | None
@@ -269,16 +301,18 @@ class Renderer:
                 ("Peak cache", format_bytes(c.peak_cache_bytes)),
                 ("Node", first.node or "unknown")
                 if by_node
-                else ("Suggested limit", format_bytes(c.suggested_limit_bytes)),
+                else ("Suggested limit", _quantity(c.suggested_limit_bytes)),
             ]
+            apply = None if by_node else _apply(k.ref, k.workload, c.suggested_limit_bytes)
             blocks = (
                 header(f"💥 {title} · {where(k.ref)}"),
                 section(story),
                 fields(pairs),
+                *([section(apply)] if apply else []),
                 self.where_context(k.ref, k.workload, None),
                 self.actions(k.ref, k.workload),
             )
-            return Message(text, blocks)
+            return Message(text + (f"\n{apply}" if apply else ""), blocks)
         owner = k.workload or k.ref.pod
         by_container: dict[ContainerRef, list[KilledContainer]] = {}
         for alert in alerts:
@@ -295,16 +329,23 @@ class Renderer:
                 f"• `{ref.pod}` · {ref.container} · {count}{last} · peak working set "
                 f"{format_bytes(peak)}"
             )
+        # Replicas share one spec: the largest suggestion among the limit's kills fits them all.
+        wanted = max(
+            (a.context.suggested_limit_bytes or 0 for a in alerts if a.cause != "node"), default=0
+        )
+        apply = _apply(k.ref, k.workload, wanted or None)
         text = (
             f":boom: *OOMKilled* · {title}\n"
             + "\n".join(lines[:20])
             + (f"\n… and {len(lines) - 20} more" if len(lines) > 20 else "")
             + f"\n{c.story}"
+            + (f"\n{apply}" if apply else "")
         )
         blocks = (
             header(f"💥 {title}"),
             section(c.story),
             section("\n".join(lines)),
+            *([section(apply)] if apply else []),
             self.where_context(k.ref, k.workload, None),
             self.actions(k.ref, k.workload),
         )
@@ -325,3 +366,15 @@ class Renderer:
     @staticmethod
     def _note(text: str) -> Message:
         return Message(text, (section(text),))
+
+
+def _quantity(value: int | None) -> str:
+    return "n/a" if value is None else quantity(value)
+
+
+def _apply(ref: ContainerRef, workload: str | None, limit: int | None) -> str | None:
+    """The suggested limit as a command to paste, where one can apply it."""
+    if limit is None:
+        return None
+    command = set_resources_command(ref.namespace, workload, ref.container, limit=quantity(limit))
+    return f"To apply: `{command}`" if command else None

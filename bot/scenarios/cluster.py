@@ -50,10 +50,18 @@ class PodSpec:
 
     @property
     def owner(self) -> tuple[str, str]:
-        """The pod's direct owner as kube_pod_owner shows it (Deployments own via a ReplicaSet)."""
-        if self.workload_kind == "Deployment":
+        """The pod's direct owner as kube_pod_owner shows it: Deployments and Argo Rollouts
+        own their pods through a ReplicaSet, CronJobs through a Job."""
+        if self.workload_kind in ("Deployment", "Rollout"):
             return "ReplicaSet", self.replicaset
+        if self.workload_kind == "CronJob":
+            return "Job", self.job
         return self.workload_kind, self.workload_name
+
+    @property
+    def job(self) -> str:
+        """A CronJob's Job: <cronjob>-<minutes since the epoch of its schedule>."""
+        return f"{self.workload_name}-29412345"
 
     @property
     def replicaset(self) -> str:
@@ -85,6 +93,9 @@ class ClusterSpec:
     duplicate_cadvisor_series: bool = True
     extra_labels: dict[str, str] = field(default_factory=dict)
     node_pressure: tuple[NodePressure, ...] = ()
+    # kube_replicaset_owner / kube_job_owner exported (kube-state-metrics' default); off, a
+    # pod's workload is only known from its owner's name.
+    controller_owners: bool = True
 
     @property
     def end(self) -> datetime:

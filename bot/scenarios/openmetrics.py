@@ -12,6 +12,7 @@ from typing import TextIO
 from bot.scenarios.behaviours import MIB, ContainerState
 from bot.scenarios.cluster import ClusterSpec, ContainerSpec, PodSpec
 from bot.scenarios.nodes import node_lines
+from bot.scenarios.owners import owner_lines
 
 # What cgroup v1 reports as the limit of an unlimited container (PAGE_COUNTER_MAX pages).
 CGROUP_V1_UNLIMITED = 9223372036854771712
@@ -264,4 +265,6 @@ def write_openmetrics(cluster: ClusterSpec, out: TextIO) -> None:
     for pod in cluster.pods:
         out.writelines(_PodWriter(cluster, pod).lines())
     out.writelines(node_lines(cluster))
+    if cluster.ksm != "none":
+        out.writelines(owner_lines(cluster))
     out.write("# EOF\n")

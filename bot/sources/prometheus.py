@@ -37,6 +37,7 @@ from bot.promql import (
     ANNOTATION_LABELS,
     CADVISOR_FIGURES,
     CLUSTER_WIDE,
+    EXACT_LABEL,
     FIGURE_LABEL,
     SOURCE_LABEL,
     QueryBuilder,
@@ -45,7 +46,7 @@ from bot.promql import (
 )
 from bot.settings import Settings
 from bot.sources.base import NodeMemory
-from bot.workloads import guess_workload
+from bot.workloads import guess_workload, workload_label
 
 Row = dict[str, Any]
 POD_LEVEL_ANSWERS = ("node", "owner", "labels", "annotations", "evicted")
@@ -657,7 +658,10 @@ def _pod_fact(name: str, labels: dict[str, str]) -> Any:
         return labels.get("node", "")
     if name == "owner":
         kind, owner = labels.get("owner_kind", ""), labels.get("owner_name", "")
-        return guess_workload(kind, owner) if kind not in ("", "<none>") and owner else None
+        if kind in ("", "<none>") or not owner:
+            return None
+        exact = labels.get(EXACT_LABEL) is not None  # kube-state-metrics followed the chain
+        return workload_label(kind, owner) if exact else guess_workload(kind, owner)
     if name == "annotations":
         return tuple(
             (annotation, labels[label])
