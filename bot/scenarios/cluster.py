@@ -98,6 +98,12 @@ class ClusterSpec:
     controller_owners: bool = True
 
     @property
+    def scrape_times(self) -> list[float]:
+        """Every scrape of the cluster's whole span, as Unix seconds."""
+        start, step = self.start.timestamp(), self.scrape_interval_seconds
+        return [start + i * step for i in range(int(self.duration.total_seconds() // step) + 1)]
+
+    @property
     def end(self) -> datetime:
         return self.start + self.duration
 

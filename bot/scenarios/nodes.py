@@ -11,8 +11,7 @@ from bot.scenarios.cluster import ClusterSpec
 def node_lines(cluster: ClusterSpec) -> Iterator[str]:
     if not cluster.node_pressure:
         return
-    start, step = cluster.start.timestamp(), cluster.scrape_interval_seconds
-    times = [start + i * step for i in range(int(cluster.duration.total_seconds() // step) + 1)]
+    start, times = cluster.start.timestamp(), cluster.scrape_times
     common = "".join(f'{k}="{v}",' for k, v in cluster.extra_labels.items())
     for spell in cluster.node_pressure:
         inside = [spell.start <= t - start < spell.end for t in times]

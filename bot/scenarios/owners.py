@@ -12,8 +12,7 @@ from bot.scenarios.cluster import ClusterSpec
 def owner_lines(cluster: ClusterSpec) -> Iterator[str]:
     if not cluster.controller_owners:
         return
-    start, step = cluster.start.timestamp(), cluster.scrape_interval_seconds
-    times = [start + i * step for i in range(int(cluster.duration.total_seconds() // step) + 1)]
+    times = cluster.scrape_times
     common = "".join(f'{k}="{v}",' for k, v in cluster.extra_labels.items())
     series: dict[str, None] = {}  # once per object, however many pods it owns
     for pod in cluster.pods:
