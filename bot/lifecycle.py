@@ -19,6 +19,7 @@ each destination tells it is decided when it is sent; nothing here knows about S
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import Literal
 
 from bot.analysis import Assessment
 from bot.check import CheckResult
@@ -39,6 +40,8 @@ from bot.notices import (
     Notice,
     Observation,
     ProcessOom,
+    Storm,
+    StormMember,
     alert_key,
 )
 from bot.routing import active_silence, channel_for, webhook_for
@@ -56,6 +59,8 @@ from bot.state.document import (
 KILL_MEMORY_SECONDS = 86400
 # Message locations are kept this long after their alert is gone (buttons, late replies).
 MESSAGE_MEMORY_SECONDS = 7 * 86400
+StormScope = Literal["namespace", "node"]
+STORM_SCOPES: tuple[StormScope, ...] = ("namespace", "node")
 # The state document never grows past this (a ConfigMap holds 1 MiB); when waiting notices
 # would push it there, the oldest collapse until it is back to COLLAPSE_TO of it.
 MAX_STATE_BYTES = 900 * 1024
@@ -103,7 +108,9 @@ def apply_check(state: State, result: CheckResult, *, at: float, settings: Setti
     state.silences = [s for s in state.silences if s.until is None or s.until > at]
     _apply_kills(state, result, at=at, settings=settings, first_cycle=first_cycle)
     _apply_memory_events(state, result, at=at, settings=settings, first_cycle=first_cycle)
+    since = len(state.outbox)
     _apply_memory(state, result, at=at, settings=settings, killed=_kill_times(result, at))
+    _gather_storms(state, since, at=at, settings=settings)
     state.kills_seen = {k: t for k, t in state.kills_seen.items() if at - t < KILL_MEMORY_SECONDS}
     live = set(state.alerts) | {n.thread for n in state.outbox}
     state.messages = {
@@ -316,10 +323,9 @@ def _apply_memory(
                 fired_at=record.fired_at,
                 seen=Observation.of(a, at),
                 killed_at=killed.get(a.memory.ref),
+                in_storm=record.storm is not None,
             )
-            notify(
-                state, resolved, channel=record.channel, thread=key, at=at, webhook=record.webhook
-            )
+            _follow_up(state, record, resolved, at=at)
     # A container that vanished from the metrics altogether is missing data, not resolved.
     for key in list(state.alerts):
         if key not in seen:
@@ -377,21 +383,82 @@ def _firing(
     record.silenced = silence is not None
     if severity == "critical" and record.severity == "warning":
         record.severity = "critical"
-        escalated = AlertEscalated(seen=Observation.of(a, at), silence=silence)
-        notify(state, escalated, channel=record.channel, thread=key, at=at, webhook=record.webhook)
+        escalated = AlertEscalated(
+            seen=Observation.of(a, at), silence=silence, in_storm=record.storm is not None
+        )
+        _follow_up(state, record, escalated, at=at)
         if silence is None:
             record.last_notified_at = at
     elif silence is None and at - record.last_notified_at >= settings.repeat_interval_seconds:
         record.last_notified_at = at
         reminder = AlertReminder(
-            severity=record.severity, fired_at=record.fired_at, seen=Observation.of(a, at)
+            severity=record.severity,
+            fired_at=record.fired_at,
+            seen=Observation.of(a, at),
+            in_storm=record.storm is not None,
         )
-        notify(state, reminder, channel=record.channel, thread=key, at=at, webhook=record.webhook)
+        _follow_up(state, record, reminder, at=at)
 
 
 def _maybe_stale(state: State, record: AlertRecord, *, at: float, settings: Settings) -> None:
     if at - record.last_seen_at < settings.stale_after_seconds:
         return
     del state.alerts[record.key]
-    stale = AlertStale(alert=record, at=at)
-    notify(state, stale, channel=record.channel, thread=record.key, at=at, webhook=record.webhook)
+    _follow_up(state, record, AlertStale(alert=record, at=at), at=at)
+
+
+def _follow_up(state: State, record: AlertRecord, notice: Notice, *, at: float) -> None:
+    """A later notice of an alert: in its own thread, or in the storm it was told in."""
+    thread = record.storm or record.key
+    notify(state, notice, channel=record.channel, thread=thread, at=at, webhook=None)
+    if record.webhook is not None:  # a webhook knows each alert by its own key
+        notify(state, notice, channel=None, thread=record.key, at=at, webhook=record.webhook)
+
+
+def _gather_storms(state: State, since: int, *, at: float, settings: Settings) -> None:
+    """More than storm_threshold new alerts for one channel in one namespace (then, of those
+    left, on one node) this cycle: one storm message, the list in its thread, instead of a
+    post each. Their later notices go to that thread. Webhooks still get each alert."""
+    fired = [
+        (n, n.notice)
+        for n in state.outbox[since:]
+        if n.target == "slack" and isinstance(n.notice, AlertFired)
+    ]
+    taken: set[str] = set()
+    storms: list[tuple[StormScope, str, str, list[tuple[Notification, AlertFired]]]] = []
+    for scope in STORM_SCOPES:
+        groups: dict[tuple[str, str], list[tuple[Notification, AlertFired]]] = defaultdict(list)
+        for note, told in fired:
+            m = told.seen.memory
+            name = m.ref.namespace if scope == "namespace" else m.node
+            if name and note.id not in taken:
+                groups[(note.channel, name)].append((note, told))
+        for (channel, name), members in sorted(groups.items()):
+            if len(members) > settings.storm_threshold:
+                taken |= {note.id for note, _ in members}
+                storms.append((scope, channel, name, members))
+    if not storms:
+        return
+    state.outbox = [n for n in state.outbox if n.id not in taken]
+    for scope, channel, name, members in storms:
+        thread = f"storm/{scope}/{name}/{at:.0f}"
+        for note, _ in members:
+            state.alerts[note.thread].storm = thread
+        listed = sorted(
+            (_storm_member(alert) for _, alert in members),
+            key=lambda s: (s.severity != "critical", -(s.working_set_to_limit or 0.0)),
+        )
+        storm = Storm(scope=scope, name=name, at=at, alerts=listed)
+        notify(state, storm, channel=channel, thread=thread, at=at)
+
+
+def _storm_member(fired: AlertFired) -> StormMember:
+    m = fired.seen.memory
+    full = m.working_set_bytes / m.limit_bytes if m.working_set_bytes and m.limit_bytes else None
+    return StormMember(
+        ref=(m.ref.cluster, m.ref.namespace, m.ref.pod, m.ref.container),
+        workload=m.workload,
+        node=m.node,
+        severity=fired.severity,
+        working_set_to_limit=full,
+    )

@@ -118,11 +118,14 @@ class AlertFired(BaseModel):
 
 
 class AlertEscalated(BaseModel):
-    """Warning became critical. `silence`: the message is kept truthful, nobody is told."""
+    """Warning became critical. `silence`: the message is kept truthful, nobody is told.
+    `in_storm` (on every later notice of an alert): it was told in a storm message, and has
+    no message of its own to edit."""
 
     kind: Literal["alert_escalated"] = "alert_escalated"
     seen: Observation
     silence: Silence | None = None
+    in_storm: bool = False
 
 
 class AlertReminder(BaseModel):
@@ -130,6 +133,7 @@ class AlertReminder(BaseModel):
     severity: Literal["warning", "critical"]
     fired_at: float
     seen: Observation
+    in_storm: bool = False
 
 
 class AlertResolved(BaseModel):
@@ -140,6 +144,7 @@ class AlertResolved(BaseModel):
     fired_at: float
     seen: Observation
     killed_at: float | None = None
+    in_storm: bool = False
 
 
 class AlertStale(BaseModel):
@@ -148,6 +153,26 @@ class AlertStale(BaseModel):
     kind: Literal["alert_stale"] = "alert_stale"
     alert: AlertRecord
     at: float
+
+
+class StormMember(BaseModel):
+    """One alert of a storm: which container, how bad."""
+
+    ref: tuple[str, str, str, str]  # cluster, namespace, pod, container
+    workload: str | None = None
+    node: str | None = None
+    severity: Literal["warning", "critical"]
+    working_set_to_limit: float | None = None
+
+
+class Storm(BaseModel):
+    """Many alerts that fired together in one namespace or on one node: one message."""
+
+    kind: Literal["storm"] = "storm"
+    scope: Literal["namespace", "node"]
+    name: str
+    at: float
+    alerts: list[StormMember]
 
 
 class KilledContainer(BaseModel):
@@ -253,6 +278,7 @@ Notice = Annotated[
     | MonitoringDegraded
     | MonitoringRecovered
     | DigestReady
+    | Storm
     | Collapsed
     | Rendered,
     Field(discriminator="kind"),

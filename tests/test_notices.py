@@ -17,7 +17,8 @@ from bot.settings import load_settings
 from bot.state.document import MessageRef, State, dump_state, load_state
 
 MIB = 2**20
-SETTINGS = load_settings(slack_channel="#alerts")
+# No storms: the worst case for the state is every alert told on its own.
+SETTINGS = load_settings(slack_channel="#alerts", storm_threshold=100_000)
 T0 = 1_800_000_000.0
 
 

@@ -32,10 +32,11 @@ from bot.notices import (
     Notice,
     ProcessOom,
     Rendered,
+    Storm,
 )
 from bot.render.digest import DigestRenderer
 from bot.render.memory_events import evicted_message, process_oom_message
-from bot.render.messages import Renderer
+from bot.render.messages import STORM_SHOWN, Renderer
 from bot.render.slack import Message, fit, plain
 from bot.settings import Settings
 from bot.state.document import ChartRequest
@@ -69,6 +70,15 @@ class SlackComposer:
         if isinstance(notice, AlertFired):
             a = notice.seen.assessment(self.base)
             return self._say("post", r.memory_alert(a, notice.severity)) + self._alert_chart(notice)
+        if isinstance(notice, AlertEscalated | AlertReminder | AlertResolved) and notice.in_storm:
+            return self._say("reply", r.storm_note(notice, notice.seen.assessment(self.base)))
+        if isinstance(notice, AlertStale) and notice.alert.storm is not None:
+            return self._say("reply", r.storm_note(notice, None))
+        if isinstance(notice, Storm):
+            calls = self._say("post", r.storm(notice))
+            if len(notice.alerts) > STORM_SHOWN:
+                calls += self._say("reply", r.storm_list(notice))
+            return calls
         if isinstance(notice, AlertEscalated):
             a = notice.seen.assessment(self.base)
             edit = self._say("update", r.memory_alert(a, "critical", notice.silence))

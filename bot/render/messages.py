@@ -7,6 +7,7 @@ and the buttons. One renderer per settings (time zone, links).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -15,7 +16,16 @@ from slack_sdk.models.blocks import Block
 
 from bot.analysis import Assessment
 from bot.model import ContainerRef
-from bot.notices import KilledContainer
+from bot.notices import (
+    AlertEscalated,
+    AlertReminder,
+    AlertResolved,
+    AlertStale,
+    KilledContainer,
+    Notice,
+    Storm,
+    StormMember,
+)
 from bot.render.bars import memory_bar
 from bot.render.headline import headline
 from bot.render.slack import Message, buttons, context, fields, header, section
@@ -27,6 +37,8 @@ from bot.workloads import set_resources_command
 ICONS = {"warning": ":warning:", "critical": ":rotating_light:"}
 HEADER_ICONS = {"warning": "⚠️", "critical": "🚨"}
 SILENCE_MARK = "🔕"
+# Alerts a storm message lists itself; the rest are in its thread.
+STORM_SHOWN = 10
 
 
 def where(ref: ContainerRef) -> str:
@@ -351,6 +363,50 @@ class Renderer:
         )
         return Message(text, blocks)
 
+    def storm(self, storm: Storm) -> Message:
+        """Many alerts at once: how many, how bad, what they share, the worst few."""
+        alerts = storm.alerts
+        place = (
+            f"in namespace {storm.name}" if storm.scope == "namespace" else f"on node {storm.name}"
+        )
+        critical = sum(1 for s in alerts if s.severity == "critical")
+        title = f"MEMORY STORM · {len(alerts)} alerts {place}"
+        shared = _common_factors(storm)
+        summary = f"{critical} critical, {len(alerts) - critical} warning" + (
+            f" · {shared}" if shared else ""
+        )
+        lines = [_storm_line(s) for s in alerts[:STORM_SHOWN]]
+        more = len(alerts) - len(lines)
+        tail = f"\n_…and {more} more in the thread._" if more > 0 else ""
+        body = "\n".join(lines) + tail
+        note = "Each of these alerts says what happens to it next in this thread."
+        text = f":thunder_cloud_and_rain: *{title}*\n{summary}\n{body}"
+        blocks = (header(f"⛈️ {title}"), section(summary), section(body), context(note))
+        return Message(text, blocks)
+
+    def storm_list(self, storm: Storm) -> Message:
+        lines = [_storm_line(s) for s in storm.alerts]
+        text = f"All {len(lines)} alerts:\n" + "\n".join(lines)
+        return Message(text, (section(text),))  # fit splits a long list into sections
+
+    def storm_note(self, notice: Notice, a: Assessment | None) -> Message:
+        """A later notice of an alert told in a storm: a line in the storm's thread, naming it."""
+        if isinstance(notice, AlertStale):
+            r = notice.alert
+            ref = ContainerRef(r.cluster, r.namespace, r.pod, r.container)
+            return self._note(
+                f"`{where(ref)}`: {self.stale(notice.alert, notice.at).text.splitlines()[1]}"
+            )
+        assert a is not None
+        if isinstance(notice, AlertEscalated):
+            said = self.escalated(a, notice.seen.at).text
+        elif isinstance(notice, AlertReminder):
+            said = self.reminder(a, notice.severity, notice.fired_at, notice.seen.at).text
+        else:
+            assert isinstance(notice, AlertResolved)
+            said = self.resolved_reply(notice.fired_at, a, notice.seen.at, notice.killed_at).text
+        return self._note(f"`{where(a.memory.ref)}`: {said}")
+
     def degraded(self, error: str) -> Message:
         return self._note(
             ":construction: *Monitoring degraded*: podmem cannot read memory metrics.\n"
@@ -378,3 +434,28 @@ def _apply(ref: ContainerRef, workload: str | None, limit: int | None) -> str | 
         return None
     command = set_resources_command(ref.namespace, workload, ref.container, limit=quantity(limit))
     return f"To apply: `{command}`" if command else None
+
+
+def _storm_line(s: StormMember) -> str:
+    cluster, namespace, pod, container = s.ref
+    ref = ContainerRef(cluster, namespace, pod, container)
+    icon = "🚨" if s.severity == "critical" else "⚠️"
+    return f"{icon} `{where(ref)}` {format_ratio(s.working_set_to_limit)}"
+
+
+def _common_factors(storm: Storm) -> str:
+    """What most of a storm's alerts share, beyond its namespace or node: the thing to look at."""
+    found = []
+    count = len(storm.alerts)
+    for phrase, values in (
+        ("{}", [s.workload for s in storm.alerts]),
+        ("on node {}", [s.node for s in storm.alerts] if storm.scope != "node" else []),
+        ("in namespace {}", [s.ref[1] for s in storm.alerts] if storm.scope != "namespace" else []),
+    ):
+        known = [v for v in values if v]
+        if not known:
+            continue
+        value, n = Counter(known).most_common(1)[0]
+        if n * 2 > count:  # most of them
+            found.append(f"{'all' if n == count else f'{n} of {count}'} {phrase.format(value)}")
+    return " · ".join(found)

@@ -134,6 +134,13 @@ class ThresholdFields(BaseModel):
         description="A request is listed as over-provisioned only if lowering it frees at "
         "least this much (256 MiB): smaller wins are noise in a digest.",
     )
+    storm_threshold: int = Field(
+        10,
+        ge=2,
+        description="More new alerts than this in one namespace, or on one node, in one check "
+        "are told as one storm message with the list in its thread, not one post each: a bad "
+        "rollout must not cost minutes of Slack's one message per second per channel.",
+    )
     repeat_interval_seconds: float = Field(
         14400,
         ge=60,

@@ -29,6 +29,9 @@ class AlertRecord(BaseModel):
     kill_loop: bool = False
     # Where its route also sends notices (signed JSON), if anywhere.
     webhook: str | None = None
+    # The storm message it was told in, when it fired with many others: its later notices
+    # are replies there (it has no message of its own).
+    storm: str | None = None
 
 
 class Silence(BaseModel):

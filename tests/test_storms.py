@@ -1,0 +1,135 @@
+"""An alert storm: a bad rollout or a sick node makes dozens of containers cross together.
+One message says so, with the list in its thread, instead of a post each at Slack's one
+message per second per channel; what happens to each alert next is said in that thread."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
+
+import pytest
+
+from bot.analysis import Thresholds, assess
+from bot.check import CheckResult, MemoryAlert
+from bot.delivery.outbox import drain
+from bot.delivery.slack import SlackSender
+from bot.lifecycle import apply_check
+from bot.model import ContainerMemory, ContainerRef
+from bot.notices import AlertEscalated, Storm
+from bot.settings import Settings, load_settings
+from bot.state.document import State
+from bot.state.memory import MemoryStore
+from bot.state.store import transact
+from tests.slack_standin import SlackStandIn
+
+MIB = 2**20
+T0 = 1_800_000_000.0
+SETTINGS = load_settings(slack_channel="#alerts", storm_threshold=10)
+
+
+def fleet(
+    count: int, ws_mib: float, at: float, *, namespace: str = "shop", node: str | None = None
+) -> CheckResult:
+    """`count` replicas of one rollout at the same level, on two nodes (or on `node`)."""
+    rows = []
+    for i in range(count):
+        memory = ContainerMemory(
+            ContainerRef("", namespace, f"api-7d9f-{i:03d}", "app"),
+            working_set_bytes=round(ws_mib * MIB) + i * 1000,
+            working_set_floor_bytes=round(ws_mib * MIB),
+            rss_bytes=round(ws_mib * MIB),
+            usage_bytes=round(ws_mib * MIB),
+            limit_bytes=256 * MIB,
+            growth_bytes_per_second=0.0,
+            node=node or f"node-{i % 2}",
+            workload="deployment/api",
+        )
+        rows.append(assess(memory, Thresholds.from_settings(SETTINGS)))
+    alerts = tuple(MemoryAlert(a) for a in rows if a.verdict.is_alert)
+    return CheckResult(datetime.fromtimestamp(at, UTC), tuple(rows), alerts)
+
+
+def test_fifty_crossing_together_are_one_storm_notice() -> None:
+    state = State()
+    apply_check(state, fleet(50, 100, T0), at=T0, settings=SETTINGS)
+    apply_check(state, fleet(50, 215, T0 + 60), at=T0 + 60, settings=SETTINGS)
+    (note,) = state.outbox
+    storm = note.notice
+    assert isinstance(storm, Storm)
+    assert (storm.scope, storm.name, len(storm.alerts)) == ("namespace", "shop", 50)
+    assert len(state.alerts) == 50  # still 50 alerts, each with its own lifecycle
+    assert {a.storm for a in state.alerts.values()} == {note.thread}
+    # Each escalates later: a note in the storm's thread, no message of its own to edit.
+    apply_check(state, fleet(50, 245, T0 + 120), at=T0 + 120, settings=SETTINGS)
+    later = state.outbox[1:]
+    assert len(later) == 50 and {n.thread for n in later} == {note.thread}
+    assert all(isinstance(n.notice, AlertEscalated) and n.notice.in_storm for n in later)
+
+
+def test_a_few_crossing_together_are_posts_of_their_own() -> None:
+    state = State()
+    apply_check(state, fleet(10, 100, T0), at=T0, settings=SETTINGS)
+    apply_check(state, fleet(10, 215, T0 + 60), at=T0 + 60, settings=SETTINGS)
+    assert [n.kind for n in state.outbox] == ["alert_fired"] * 10  # 10 is not more than 10
+
+
+def test_a_sick_node_is_a_storm_across_namespaces() -> None:
+    """4 alerts in each of 3 namespaces is no namespace storm; 12 on one node is a node's."""
+    state = State()
+
+    def cycle(ws: float, at: float) -> CheckResult:
+        parts = [fleet(4, ws, at, namespace=ns, node="sick-1") for ns in ("a", "b", "c")]
+        rows = tuple(a for part in parts for a in part.assessments)
+        alerts = tuple(alert for part in parts for alert in part.alerts)
+        return CheckResult(datetime.fromtimestamp(at, UTC), rows, alerts)
+
+    apply_check(state, cycle(100, T0), at=T0, settings=SETTINGS)
+    apply_check(state, cycle(215, T0 + 60), at=T0 + 60, settings=SETTINGS)
+    (note,) = state.outbox
+    assert isinstance(note.notice, Storm)
+    assert (note.notice.scope, note.notice.name, len(note.notice.alerts)) == ("node", "sick-1", 12)
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    with SlackStandIn() as standin:
+        yield standin
+
+
+def settings_for(slack: SlackStandIn) -> Settings:
+    return load_settings(
+        slack_channel="#alerts",
+        slack_api_url=slack.api_url,
+        slack_bot_token="xoxb-test",
+        slack_channel_interval_seconds=0,
+        storm_threshold=10,
+    )
+
+
+def test_slack_gets_one_storm_message_and_the_list_and_news_in_its_thread(
+    slack: SlackStandIn,
+) -> None:
+    settings = settings_for(slack)
+    store = MemoryStore()
+    sender = SlackSender(settings)
+    for ws, at in ((100, T0), (215, T0 + 60)):
+        transact(store, partial(apply_check, result=fleet(50, ws, at), at=at, settings=settings))
+    drain(store, sender)
+    (storm,) = slack.top_level("#alerts")
+    assert storm["text"].startswith(":thunder_cloud_and_rain: *MEMORY STORM · 50 alerts")
+    assert "· all deployment/api" in storm["text"]
+    assert storm["text"].count("`shop/api-7d9f-") == 10  # the worst ten; the rest in the thread
+    (listing,) = slack.thread("#alerts", storm["ts"])
+    assert listing["text"].startswith("All 50 alerts:") and listing["text"].count("`shop/") == 50
+
+    transact(
+        store, partial(apply_check, result=fleet(50, 245, T0 + 120), at=T0 + 120, settings=settings)
+    )
+    drain(store, sender)
+    assert len(slack.top_level("#alerts")) == 1  # still one message in the channel
+    assert slack.calls_to("chat.update") == []  # nothing of its own to edit
+    notes = slack.thread("#alerts", storm["ts"])[1:]
+    assert len(notes) == 50
+    assert notes[0]["text"].startswith("`shop/api-7d9f-")
+    assert "Escalated to *CRITICAL*" in notes[0]["text"]
