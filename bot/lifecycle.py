@@ -49,6 +49,7 @@ from bot.settings import Settings
 from bot.state.document import (
     AlertRecord,
     Degraded,
+    KillThread,
     Notification,
     State,
     Target,
@@ -227,6 +228,8 @@ def _apply_kills(
         opted_out = alert.assessment is not None and alert.assessment.memory.ignored
         if not before_watching and silenced is None and not opted_out:
             fresh[alert.group.key].append(alert)
+    window = settings.kill_thread_seconds
+    state.kill_threads = {k: t for k, t in state.kill_threads.items() if at - t.last_at <= window}
     for group_key, alerts in fresh.items():
         ref = alerts[0].kill.ref
         channel = _channel(alerts[0].assessment, ref.namespace, settings)
@@ -238,11 +241,16 @@ def _apply_kills(
             )
             for a in alerts
         ]
+        owner = f"{ref.cluster}/{ref.namespace}/{alerts[0].kill.workload or 'pod/' + ref.pod}"
+        earlier = state.kill_threads.get(owner)
+        follow_up = earlier is not None and earlier.channel == channel
+        thread = earlier.thread if earlier is not None and follow_up else f"oom/{group_key}"
+        state.kill_threads[owner] = KillThread(thread=thread, channel=channel, last_at=at)
         notify(
             state,
-            Kills(kills=told, at=at),
+            Kills(kills=told, at=at, follow_up=follow_up),
             channel=channel,
-            thread=f"oom/{group_key}",
+            thread=thread,
             at=at,
             webhook=_webhook(alerts[0].assessment, ref.namespace, settings),
         )

@@ -191,6 +191,9 @@ class Kills(BaseModel):
     kind: Literal["kills"] = "kills"
     kills: list[KilledContainer]
     at: float  # when the check found them
+    # More kills of a workload whose kills were told within kill_thread_seconds: said in
+    # that thread (a crash loop is one message), not as a new one.
+    follow_up: bool = False
 
 
 class Evicted(BaseModel):

@@ -88,8 +88,10 @@ def apply_button(
     workload: str,
     by: str,
     at: float,
+    mute_seconds: float,
 ) -> Silence | None:
-    """A Slack button: snooze the container, mute its workload, or lift both (None)."""
+    """A Slack button: snooze its workload (a rollout keeps the snooze; a bare pod's
+    container otherwise), mute the workload for `mute_seconds`, or lift them all (None)."""
     if action == "podmem_unmute":
         targets: list[tuple[Scope, str]] = [
             ("container", f"{pod}/{container}"),
@@ -108,7 +110,7 @@ def apply_button(
             namespace=namespace,
             name=workload,
             cluster=cluster,
-            until=None,
+            until=at + mute_seconds,
             by=by,
             reason="from Slack",
             at=at,
@@ -117,9 +119,9 @@ def apply_button(
         raise InputError(f"unknown button {action!r}")
     return add_silence(
         state,
-        scope="container",
+        scope="workload" if workload else "container",
         namespace=namespace,
-        name=f"{pod}/{container}",
+        name=workload or f"{pod}/{container}",
         cluster=cluster,
         until=at + BUTTON_SNOOZES[action],
         by=by,

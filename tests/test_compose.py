@@ -214,3 +214,77 @@ def test_slack_receives_the_escalation_in_the_channel_and_old_messages_as_they_w
     (edit,) = slack.calls_to("chat.update")  # the post became critical, in place
     assert posts[2].args["thread_ts"] == edit.args["ts"]  # the note is in the alert's thread
     assert report.pending == 0 and not store.read()[0].outbox
+
+
+def test_buttons_snooze_the_workload_and_mute_asks_first_and_expires() -> None:
+    from bot.silences import apply_button
+
+    fired = next(n for n in story().outbox if n.kind == "alert_fired")
+    (actions,) = [b for b in calls(fired)[0].blocks or [] if b["type"] == "actions"]
+    mute = next(e for e in actions["elements"] if e["action_id"] == "podmem_mute_workload")
+    assert mute["confirm"]["title"]["text"] == "Mute workload?"
+    assert "for 7 days" in mute["confirm"]["text"]["text"]
+    assert not any("confirm" in e for e in actions["elements"] if e is not mute)
+
+    state = State()
+    where = {"cluster": "", "namespace": "shop", "pod": REF.pod, "container": "app"}
+    muted = apply_button(
+        state,
+        action="podmem_mute_workload",
+        workload="deployment/api",
+        by="alice",
+        at=T0,
+        mute_seconds=SETTINGS.mute_seconds,
+        **where,
+    )
+    assert muted is not None and muted.until == T0 + 7 * 86400  # never "forever" by a click
+    snoozed = apply_button(
+        state, action="podmem_snooze_1h", workload="", by="bob", at=T0, mute_seconds=60, **where
+    )
+    # A bare pod has no workload to outlive: its container is snoozed.
+    assert snoozed is not None and (snoozed.scope, snoozed.name) == ("container", f"{REF.pod}/app")
+
+
+def test_a_crash_loop_of_six_kills_in_an_hour_is_one_message_with_the_rest_in_its_thread(
+    slack: SlackStandIn,
+) -> None:
+    settings = load_settings(
+        slack_channel="#alerts",
+        slack_api_url=slack.api_url,
+        slack_bot_token="xoxb-test",
+        slack_channel_interval_seconds=0,
+    )
+    store = MemoryStore()
+
+    def cycle(at: float, restart: int | None = None) -> None:
+        """A check at `at`, with a kill 30 s before it (restart count `restart`)."""
+        kills: tuple[OomAlert, ...] = ()
+        if restart is not None:
+            when = datetime.fromtimestamp(at - 30, UTC)
+            kill = OomKill(REF, restart, when, workload="deployment/api")
+            context = kill_context(
+                kill,
+                working_set=(),
+                rss=(),
+                cache=(),
+                usage=(),
+                limit_bytes=256 * MIB,
+                request_bytes=None,
+            )
+            kills = (OomAlert(kill, context, KillGroup("deployment/api", (kill,)), None),)
+        result = check(60, at, kills)
+        transact(store, lambda s: apply_check(s, result, at=at, settings=settings))
+        drain(store, SlackSender(settings))
+
+    def kill_posts() -> list[dict[str, object]]:
+        return [m for m in slack.top_level("#alerts") if "OOMKilled" in str(m["text"])]
+
+    cycle(T0)
+    for n in range(6):  # killed every 11 minutes: each kill a group of its own
+        cycle(T0 + 60 + n * 660, restart=n)
+    (first,) = kill_posts()
+    later = slack.thread("#alerts", str(first["ts"]))
+    assert len(later) == 5 and all("OOMKilled" in m["text"] for m in later)
+    # More than an hour after the last kill, the next one is news again: a new message.
+    cycle(T0 + 60 + 5 * 660 + 3700, restart=6)
+    assert len(kill_posts()) == 2

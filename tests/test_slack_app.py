@@ -191,12 +191,13 @@ def test_snooze_button_writes_state_and_says_who_on_the_message(bot: Bot) -> Non
     while time.monotonic() < deadline and not bot.slack.messages("#alerts")[0]["edits"]:
         time.sleep(0.05)
     updated = bot.slack.messages("#alerts")[0]
-    assert "Snoozed container leak-7d9f-x2/app by <@U0ALICE> until" in str(updated["blocks"])
+    # The workload: the next rollout's pods stay snoozed too.
+    assert "Snoozed workload deployment/leak by <@U0ALICE> until" in str(updated["blocks"])
     assert "Unmute" in str(updated["blocks"]) and "Snooze 1 h" not in str(updated["blocks"])
     (silence,) = bot.store.read()[0].silences
     assert (silence.scope, silence.name, silence.created_by) == (
-        "container",
-        "leak-7d9f-x2/app",
+        "workload",
+        "deployment/leak",
         "<@U0ALICE>",
     )
     assert silence.until is not None and 3500 < silence.until - time.time() <= 3600

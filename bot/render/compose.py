@@ -97,6 +97,8 @@ class SlackComposer:
         if isinstance(notice, AlertStale):
             return self._say("update", r.stale(notice.alert, notice.at))
         if isinstance(notice, Kills):
+            if notice.follow_up:  # a crash loop: more kills in the first message's thread
+                return self._say("reply", r.oom(notice.kills))
             return self._say("post", r.oom(notice.kills)) + _chart(_kill_chart(notice))
         if isinstance(notice, Evicted):
             return self._say("post", evicted_message(notice))

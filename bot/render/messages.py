@@ -169,7 +169,12 @@ class Renderer:
             if workload:
                 items.append(("Mute workload", "podmem_mute_workload", value, "danger"))
         items.append(("Full report", "podmem_report", value, "primary"))
-        return buttons(*items)
+        days = self.settings.mute_seconds / 86400
+        question = (
+            f"Mute every memory alert of {workload} in {ref.namespace} for {days:g} days? "
+            "Unmute from the alert, or with podmem silence."
+        )
+        return buttons(*items, confirm={"podmem_mute_workload": ("Mute workload?", question)})
 
     # --- the lifecycle's messages ---------------------------------------------------------
 

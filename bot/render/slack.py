@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
     Block,
     BlockElement,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
@@ -76,8 +77,13 @@ def divider() -> DividerBlock:
     return DividerBlock()
 
 
-def buttons(*items: tuple[str, str, dict[str, str], str | None]) -> ActionsBlock:
-    """(label, action_id, value, style) each; the value travels as JSON."""
+def buttons(
+    *items: tuple[str, str, dict[str, str], str | None],
+    confirm: dict[str, tuple[str, str]] | None = None,
+) -> ActionsBlock:
+    """(label, action_id, value, style) each; the value travels as JSON. `confirm`, by
+    action_id: (title, question) of a dialog Slack shows before the click counts."""
+    asks = confirm or {}
     return ActionsBlock(
         elements=[
             ButtonElement(
@@ -85,6 +91,11 @@ def buttons(*items: tuple[str, str, dict[str, str], str | None]) -> ActionsBlock
                 action_id=action,
                 value=json.dumps(value, separators=(",", ":")),
                 style=style,
+                confirm=ConfirmObject(
+                    title=asks[action][0], text=asks[action][1], confirm="Yes", deny="Cancel"
+                )
+                if action in asks
+                else None,
             )
             for label, action, value, style in items
         ]

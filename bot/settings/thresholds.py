@@ -96,6 +96,12 @@ class ThresholdFields(BaseModel):
         description="Seconds: kills of pods of one workload this close together form one group "
         "(one message), as a bad rollout kills many replicas at once.",
     )
+    kill_thread_seconds: float = Field(
+        3600,
+        ge=0,
+        description="Seconds: a workload's next OOM kills within this of its last are told in "
+        "the thread of its first kill message, so a crash loop is one message, not one an hour.",
+    )
     oom_context_seconds: float = Field(
         900,
         ge=60,
@@ -140,6 +146,12 @@ class ThresholdFields(BaseModel):
         description="More new alerts than this in one namespace, or on one node, in one check "
         "are told as one storm message with the list in its thread, not one post each: a bad "
         "rollout must not cost minutes of Slack's one message per second per channel.",
+    )
+    mute_seconds: float = Field(
+        7 * 86400,
+        ge=60,
+        description="How long the Mute workload button silences a workload (7 days): a mute "
+        "nobody remembers must not hide next month's leak.",
     )
     repeat_interval_seconds: float = Field(
         14400,

@@ -57,6 +57,7 @@ class Listeners:
         charts: Callable[[ChartRequest], bytes | None],
     ) -> None:
         self.client, self.answers, self.store, self.charts = client, answers, store, charts
+        self.settings = settings
         self.rate = RateLimiter(settings.slash_rate_per_minute)
         self.render = Renderer(settings)
 
@@ -125,6 +126,7 @@ class Listeners:
                 workload=value.get("w", ""),
                 by=who,
                 at=time.time(),
+                mute_seconds=self.settings.mute_seconds,
             )
             return self.render.silenced_note(made) if made else f"{SILENCE_MARK} Unmuted by {who}."
 

@@ -29,10 +29,11 @@ from bot.state.records import (
     Bar,
     ChartRequest,
     DigestSummary,
+    KillThread,
     Silence,
 )
 
-__all__ = ["AlertRecord", "Bar", "ChartRequest", "DigestSummary", "Silence"]
+__all__ = ["AlertRecord", "Bar", "ChartRequest", "DigestSummary", "KillThread", "Silence"]
 
 SCHEMA_VERSION = 2
 Target = Literal["slack", "webhook"]
@@ -106,6 +107,8 @@ class State(BaseModel):
     alerts: dict[str, AlertRecord] = Field(default_factory=dict)
     # Kill identity ("cluster/ns/pod/container#restart") -> when it was first seen.
     kills_seen: dict[str, float] = Field(default_factory=dict)
+    # Workload ("cluster/namespace/owner") -> the thread its recent kills are told in.
+    kill_threads: dict[str, KillThread] = Field(default_factory=dict)
     silences: list[Silence] = Field(default_factory=list)
     outbox: list[Notification] = Field(default_factory=list)
     # Notifications Slack refused for good (unknown channel, invalid blocks): kept, not lost.

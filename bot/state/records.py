@@ -34,6 +34,14 @@ class AlertRecord(BaseModel):
     storm: str | None = None
 
 
+class KillThread(BaseModel):
+    """Where a workload's recent OOM kills are being told, and when the last one was."""
+
+    thread: str
+    channel: str
+    last_at: float
+
+
 class Silence(BaseModel):
     """A snooze (expires) or mute (may not) of a container, pod, workload or namespace."""
 
