@@ -17,7 +17,7 @@ from bot.model import ContainerRef, OomKill
 from bot.notices import Collapsed, Rendered
 from bot.oom import KillGroup, kill_context
 from bot.render.compose import KILL_CHART_SECONDS, SlackCall, SlackComposer
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from bot.silences import add_silence
 from bot.state.document import Notification, State, dump_state, load_state
 from bot.state.memory import MemoryStore
@@ -181,15 +181,19 @@ def slack() -> Iterator[SlackStandIn]:
         yield standin
 
 
-def test_slack_receives_the_escalation_in_the_channel_and_old_messages_as_they_were(
-    slack: SlackStandIn,
-) -> None:
-    settings = load_settings(
+def talking_to(slack: SlackStandIn) -> Settings:
+    return load_settings(
         slack_channel="#alerts",
         slack_api_url=slack.api_url,
         slack_bot_token="xoxb-test",
         slack_channel_interval_seconds=0,
     )
+
+
+def test_slack_receives_the_escalation_in_the_channel_and_old_messages_as_they_were(
+    slack: SlackStandIn,
+) -> None:
+    settings = talking_to(slack)
     store = MemoryStore()
 
     def legacy(state: State) -> None:
@@ -248,12 +252,7 @@ def test_buttons_snooze_the_workload_and_mute_asks_first_and_expires() -> None:
 def test_a_crash_loop_of_six_kills_in_an_hour_is_one_message_with_the_rest_in_its_thread(
     slack: SlackStandIn,
 ) -> None:
-    settings = load_settings(
-        slack_channel="#alerts",
-        slack_api_url=slack.api_url,
-        slack_bot_token="xoxb-test",
-        slack_channel_interval_seconds=0,
-    )
+    settings = talking_to(slack)
     store = MemoryStore()
 
     def cycle(at: float, restart: int | None = None) -> None:
