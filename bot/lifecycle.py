@@ -112,6 +112,7 @@ def apply_check(state: State, result: CheckResult, *, at: float, settings: Setti
     since = len(state.outbox)
     _apply_memory(state, result, at=at, settings=settings, killed=_kill_times(result, at))
     _gather_storms(state, since, at=at, settings=settings)
+    _gather_replicas(state, since, result)
     state.kills_seen = {k: t for k, t in state.kills_seen.items() if at - t < KILL_MEMORY_SECONDS}
     live = set(state.alerts) | {n.thread for n in state.outbox}
     state.messages = {
@@ -458,6 +459,48 @@ def _gather_storms(state: State, since: int, *, at: float, settings: Settings) -
         )
         storm = Storm(scope=scope, name=name, at=at, alerts=listed)
         notify(state, storm, channel=channel, thread=thread, at=at)
+
+
+def _gather_replicas(state: State, since: int, result: CheckResult) -> None:
+    """Replicas of one workload that fired together this cycle (and not in a storm) are one
+    alert: the worst one's, naming the others, whose later news are lines in its thread."""
+    fired = [
+        (n, n.notice)
+        for n in state.outbox[since:]
+        if n.target == "slack" and isinstance(n.notice, AlertFired)
+    ]
+    groups: dict[tuple[str, str, str, str, str], list[tuple[Notification, AlertFired]]]
+    groups = defaultdict(list)
+    for note, told in fired:
+        r, workload = told.seen.memory.ref, told.seen.memory.workload
+        if workload:
+            groups[(note.channel, r.cluster, r.namespace, workload, r.container)].append(
+                (note, told)
+            )
+    replicas = Counter(
+        (a.memory.ref.cluster, a.memory.ref.namespace, a.memory.workload, a.memory.ref.container)
+        for a in result.assessments
+        if a.memory.workload
+    )
+    gone: set[str] = set()
+    for (_, cluster, namespace, workload, container), members in groups.items():
+        if len(members) < 2:
+            continue
+        ranked = sorted(members, key=lambda pair: _badness(pair[1]))
+        (lead, leading), rest = ranked[0], ranked[1:]
+        for note, _ in rest:
+            state.alerts[note.thread].storm = lead.thread
+            gone.add(note.id)
+        leading.others = [_storm_member(told) for _, told in rest]
+        leading.replicas = replicas[(cluster, namespace, workload, container)]
+    state.outbox = [n for n in state.outbox if n.id not in gone]
+
+
+def _badness(fired: AlertFired) -> tuple[bool, float]:
+    """Sorts the worst first: critical before warning, then the fuller."""
+    m = fired.seen.memory
+    full = m.working_set_bytes / m.limit_bytes if m.working_set_bytes and m.limit_bytes else 0.0
+    return (fired.severity != "critical", -full)
 
 
 def _storm_member(fired: AlertFired) -> StormMember:

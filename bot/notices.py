@@ -111,10 +111,26 @@ class Observation(BaseModel):
         return cls(memory=memory, at=at, oom_kills=a.oom_kills)
 
 
+class StormMember(BaseModel):
+    """One alert of a storm: which container, how bad."""
+
+    ref: tuple[str, str, str, str]  # cluster, namespace, pod, container
+    workload: str | None = None
+    node: str | None = None
+    severity: Literal["warning", "critical"]
+    working_set_to_limit: float | None = None
+
+
 class AlertFired(BaseModel):
+    """A memory alert fired. With `others`, replicas of one workload fired together: `seen`
+    is the worst of them, `replicas` how many the workload runs, and the others' later
+    notices are lines in this alert's thread."""
+
     kind: Literal["alert_fired"] = "alert_fired"
     severity: Literal["warning", "critical"]
     seen: Observation
+    others: list[StormMember] = Field(default_factory=list)
+    replicas: int = 1
 
 
 class AlertEscalated(BaseModel):
@@ -153,16 +169,6 @@ class AlertStale(BaseModel):
     kind: Literal["alert_stale"] = "alert_stale"
     alert: AlertRecord
     at: float
-
-
-class StormMember(BaseModel):
-    """One alert of a storm: which container, how bad."""
-
-    ref: tuple[str, str, str, str]  # cluster, namespace, pod, container
-    workload: str | None = None
-    node: str | None = None
-    severity: Literal["warning", "critical"]
-    working_set_to_limit: float | None = None
 
 
 class Storm(BaseModel):

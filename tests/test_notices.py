@@ -39,7 +39,7 @@ def memory(index: int, ws_mib: float) -> ContainerMemory:
         growth_bytes_per_second=1234.5678,
         limit_source="kube-state-metrics",
         node=f"ip-10-42-{index % 250}-{index % 200}.eu-west-1.compute.internal",
-        workload="deployment/checkout-api",
+        workload=f"deployment/checkout-api-{index:05d}",  # one alert each: the worst case
         restarts_in_window=0,
         started_at=T0 - 86400 + index,
         memory_stalled_ratio=0.0123,

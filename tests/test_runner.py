@@ -128,3 +128,26 @@ def test_bad_route_regex_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"routes\.0\.namespace_regex"):
         load_settings(routes=[{"channel": "#x", "namespace_regex": "(unclosed"}])
+
+
+def test_digest_names_workloads_once_not_each_pod() -> None:
+    settings = load_settings(slack_channel="#sre")
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    replicas = tuple(
+        assess(
+            ContainerMemory(
+                ContainerRef("", "shop", f"api-7d9f-{i}", "app"),
+                working_set_bytes=(200 + i) * MIB,
+                working_set_floor_bytes=(200 + i) * MIB,
+                usage_bytes=(200 + i) * MIB,
+                limit_bytes=256 * MIB,
+                workload="deployment/api",
+            ),
+            Thresholds(),
+        )
+        for i in range(3)
+    )
+    (digest,) = build(Gathered(replicas, (), {}, None), settings=settings, at=at, previous={})
+    text = DigestRenderer(settings).message(digest).text
+    assert "• `shop/deployment/api` · app (worst of 3 replicas): *79 %*" in text
+    assert "api-7d9f-" not in text

@@ -5,18 +5,19 @@ message per second per channel; what happens to each alert next is said in that 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 
 import pytest
 
-from bot.analysis import Thresholds, assess
+from bot.analysis import Assessment, Thresholds, assess
 from bot.check import CheckResult, MemoryAlert
 from bot.delivery.outbox import drain
 from bot.delivery.slack import SlackSender
 from bot.lifecycle import apply_check
 from bot.model import ContainerMemory, ContainerRef
-from bot.notices import AlertEscalated, Storm
+from bot.notices import AlertEscalated, AlertFired, Storm
 from bot.settings import Settings, load_settings
 from bot.state.document import State
 from bot.state.memory import MemoryStore
@@ -67,11 +68,13 @@ def test_fifty_crossing_together_are_one_storm_notice() -> None:
     assert all(isinstance(n.notice, AlertEscalated) and n.notice.in_storm for n in later)
 
 
-def test_a_few_crossing_together_are_posts_of_their_own() -> None:
+def test_ten_replicas_crossing_together_are_no_storm_but_one_alert() -> None:
     state = State()
     apply_check(state, fleet(10, 100, T0), at=T0, settings=SETTINGS)
     apply_check(state, fleet(10, 215, T0 + 60), at=T0 + 60, settings=SETTINGS)
-    assert [n.kind for n in state.outbox] == ["alert_fired"] * 10  # 10 is not more than 10
+    (note,) = state.outbox  # 10 is not more than 10: no storm; one workload: one alert
+    assert isinstance(note.notice, AlertFired)
+    assert (len(note.notice.others), note.notice.replicas) == (9, 10)
 
 
 def test_a_sick_node_is_a_storm_across_namespaces() -> None:
@@ -133,3 +136,50 @@ def test_slack_gets_one_storm_message_and_the_list_and_news_in_its_thread(
     assert len(notes) == 50
     assert notes[0]["text"].startswith("`shop/api-7d9f-")
     assert "Escalated to *CRITICAL*" in notes[0]["text"]
+
+
+def replicas(levels: list[float], at: float) -> CheckResult:
+    """Replicas of deployment/api, replica i at levels[i] MiB of a 256 MiB limit."""
+    rows = [
+        _renamed(fleet(1, level, at).assessments[0], f"api-7d9f-r{i}")
+        for i, level in enumerate(levels)
+    ]
+    alerts = tuple(MemoryAlert(a) for a in rows if a.verdict.is_alert)
+    return CheckResult(datetime.fromtimestamp(at, UTC), tuple(rows), alerts)
+
+
+def _renamed(a: Assessment, pod: str) -> Assessment:
+    ref = a.memory.ref
+    memory = replace(a.memory, ref=ContainerRef(ref.cluster, ref.namespace, pod, ref.container))
+    return assess(memory, a.thresholds)
+
+
+def test_replicas_crossing_together_are_one_alert_naming_the_others(slack: SlackStandIn) -> None:
+    settings = settings_for(slack)
+    store = MemoryStore()
+    sender = SlackSender(settings)
+    steps = (([100] * 5, T0), ([100, 100, 214, 216, 230], T0 + 60))
+    for levels, at in steps:
+        transact(store, partial(apply_check, result=replicas(levels, at), at=at, settings=settings))
+    state, _ = store.read()
+    (fired,) = [n.notice for n in state.outbox if isinstance(n.notice, AlertFired)]
+    assert fired.seen.memory.ref.pod == "api-7d9f-r4"  # the worst leads
+    assert [o.ref[2] for o in fired.others] == ["api-7d9f-r3", "api-7d9f-r2"]
+    assert fired.replicas == 5
+    assert len(state.alerts) == 3  # each replica keeps its own lifecycle
+    drain(store, sender)
+    (post,) = slack.top_level("#alerts")
+    assert "3 of 5 replicas; the worst: " in post["text"]
+    assert "shop/api-7d9f-r3" in str(post["blocks"]) and "shop/api-7d9f-r2" in str(post["blocks"])
+    # r2 goes critical: a line in the alert's thread, no post of its own.
+    at = T0 + 120
+    transact(
+        store,
+        partial(
+            apply_check, result=replicas([100, 100, 245, 216, 230], at), at=at, settings=settings
+        ),
+    )
+    drain(store, sender)
+    assert len(slack.top_level("#alerts")) == 1
+    (note,) = [m for m in slack.thread("#alerts", post["ts"]) if not m.get("files")]
+    assert note["text"].startswith("`shop/api-7d9f-r2 · app`: Escalated to *CRITICAL*")

@@ -69,7 +69,10 @@ class SlackComposer:
         r = self.render
         if isinstance(notice, AlertFired):
             a = notice.seen.assessment(self.base)
-            return self._say("post", r.memory_alert(a, notice.severity)) + self._alert_chart(notice)
+            told = r.memory_alert(
+                a, notice.severity, others=notice.others, replicas=notice.replicas
+            )
+            return self._say("post", told) + self._alert_chart(notice)
         if isinstance(notice, AlertEscalated | AlertReminder | AlertResolved) and notice.in_storm:
             return self._say("reply", r.storm_note(notice, notice.seen.assessment(self.base)))
         if isinstance(notice, AlertStale) and notice.alert.storm is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,12 +27,30 @@ def _delta(now: int, before: int | None) -> str:
     return f" ({'+' if now > before else '−'}{abs(now - before)} since yesterday)"
 
 
-def _row(a: Assessment) -> str:
+def _by_workload(assessments: Sequence[Assessment]) -> list[tuple[Assessment, int]]:
+    """One line per workload and container (its first, i.e. worst, replica) and how many
+    replicas it stands for: a digest names workloads, not pod hashes."""
+    first: dict[tuple[str, str, str, str], Assessment] = {}
+    count: Counter[tuple[str, str, str, str]] = Counter()
+    for a in assessments:
+        r = a.memory.ref
+        key = (r.cluster, r.namespace, a.memory.workload or r.pod, r.container)
+        first.setdefault(key, a)
+        count[key] += 1
+    return [(a, count[key]) for key, a in first.items()]
+
+
+def _name(a: Assessment, replicas: int) -> str:
+    r = a.memory.ref
+    more = f" (worst of {replicas} replicas)" if replicas > 1 else ""
+    return f"`{r.namespace}/{a.memory.workload or r.pod}` · {r.container}{more}"
+
+
+def _row(a: Assessment, replicas: int = 1) -> str:
     m = a.memory
     return (
-        f"• `{m.ref.namespace}/{m.ref.pod}` · {m.ref.container}: "
-        f"*{format_ratio(a.working_set_to_limit)}* ({format_bytes(m.working_set_bytes)} of "
-        f"{format_bytes(m.limit_bytes)})"
+        f"• {_name(a, replicas)}: *{format_ratio(a.working_set_to_limit)}* "
+        f"({format_bytes(m.working_set_bytes)} of {format_bytes(m.limit_bytes)})"
     )
 
 
@@ -72,20 +92,20 @@ class DigestRenderer:
         over = [f for f in d.findings if f.kind == "over_provisioned_request"]
         under = [f for f in d.findings if f.kind == "limit_below_peak"]
         no_limit = [
-            f"• `{a.memory.ref.namespace}/{a.memory.ref.pod}` · {a.memory.ref.container}: "
-            f"working set {format_bytes(a.memory.working_set_bytes)}"
+            f"• {_name(a, n)}: working set {format_bytes(a.memory.working_set_bytes)}"
             + (
                 f", request {format_bytes(a.memory.request_bytes)}"
                 if a.memory.request_bytes
                 else ", no request"
             )
-            for a in d.no_limit
+            for a, n in _by_workload(d.no_limit)
         ]
         cache = [
-            _row(a) + f" by working set; usage {format_ratio(a.usage_to_limit)}, the rest is cache"
-            for a in d.cache_heavy
+            _row(a, n)
+            + f" by working set; usage {format_ratio(a.usage_to_limit)}, the rest is cache"
+            for a, n in _by_workload(d.cache_heavy)
         ]
-        top = [_row(a) for a in d.top if (a.working_set_to_limit or 0) > 0]
+        top = [_row(a, n) for a, n in _by_workload(d.top) if (a.working_set_to_limit or 0) > 0]
         parts = [
             ("Closest to their limit (working set / limit)", top, "top"),
             ("OOM kills in the last 24 h", kills, ""),

@@ -178,17 +178,31 @@ class Renderer:
 
     # --- the lifecycle's messages ---------------------------------------------------------
 
-    def memory_alert(self, a: Assessment, severity: str, silence: Silence | None = None) -> Message:
+    def memory_alert(
+        self,
+        a: Assessment,
+        severity: str,
+        silence: Silence | None = None,
+        *,
+        others: Sequence[StormMember] = (),
+        replicas: int = 1,
+    ) -> Message:
         """Short, the important thing first: what (severity, workload, container), when and
-        why in one line, six figures, which pod where. The whole breakdown, the reason in
-        full and the 3 hours behind it are one tap away (Full report, the chart)."""
+        why in one line, five figures, which pod where. The whole breakdown, the reason in
+        full and the 3 hours behind it are one tap away (Full report, the chart). With
+        `others`, replicas that crossed together: `a` is the worst, the others are named."""
         ref, m = a.memory.ref, a.memory
         first = headline(a)
         title = f"{severity.upper()} · {owner(ref, m.workload)} · {ref.container}"
-        text = f"{ICONS.get(severity, '')} *{title}*\n{first}"
+        crowd = (
+            f"{len(others) + 1} of {max(replicas, len(others) + 1)} replicas; the worst: "
+            if others
+            else ""
+        )
+        text = f"{ICONS.get(severity, '')} *{title}*\n{crowd}{first}"
         blocks: list[Block] = [
             header(f"{HEADER_ICONS.get(severity, '')} {title}"),
-            section(first),
+            section(crowd + first),
             fields(self.key_figures(a)),
             context(
                 " · ".join(
@@ -203,6 +217,10 @@ class Renderer:
                 self.links(ref),
             ),
         ]
+        if others:
+            also = " · ".join(_storm_line(s).split(" ", 1)[1] for s in others[:STORM_SHOWN])
+            more = f" and {len(others) - STORM_SHOWN} more" if len(others) > STORM_SHOWN else ""
+            blocks.append(section(f"Also: {also}{more}"))
         if silence is not None:
             blocks.append(context(self.silenced_note(silence)))
         blocks.append(self.actions(ref, m.workload, silenced=silence is not None))
