@@ -192,7 +192,13 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
         metrics=metrics,
     )
     # Every replica answers /podmem and buttons; only the leader runs scheduled jobs.
-    answers = Answers(source=source, kubernetes=kubernetes, settings=settings, clock=clock)
+    answers = Answers(
+        source=source,
+        kubernetes=kubernetes,
+        settings=settings,
+        clock=clock,
+        silences=lambda: store.read()[0].silences,
+    )
     listeners = Listeners(
         settings=settings, client=client, answers=answers, store=store, charts=charts
     )

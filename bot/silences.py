@@ -74,6 +74,14 @@ def remove_silence(state: State, *, scope: Scope, namespace: str, name: str, clu
     return before - len(state.silences)
 
 
+def remove_silence_by_id(state: State, silence_id: str) -> Silence | None:
+    """Lift one silence (a listing's Unmute button); None if it is gone already."""
+    found = next((s for s in state.silences if s.id == silence_id), None)
+    if found is not None:
+        state.silences = [s for s in state.silences if s.id != silence_id]
+    return found
+
+
 BUTTON_SNOOZES = {"podmem_snooze_1h": 3600.0, "podmem_snooze_24h": 86400.0}
 
 

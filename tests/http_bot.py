@@ -58,7 +58,11 @@ def slack_app(settings: Settings, store: SqliteStore) -> App:
     source = PrometheusSource(settings)
     client = slack_client(settings)
     answers = Answers(
-        source=source, kubernetes=None, settings=settings, clock=lambda: datetime.now(UTC)
+        source=source,
+        kubernetes=None,
+        settings=settings,
+        clock=lambda: datetime.now(UTC),
+        silences=lambda: store.read()[0].silences,
     )
     listeners = Listeners(
         settings=settings,

@@ -3,6 +3,7 @@ answers through response_url and the Web API stand-in, data from a real Promethe
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 import pytest
 
 from bot.settings import load_settings
+from bot.silences import add_silence
 from bot.state.sqlite import SqliteStore
+from bot.state.store import transact
 from tests import datasets as d
 from tests.bad_prometheus import BadPrometheus
 from tests.conftest import PrometheusFactory
@@ -261,3 +264,47 @@ def test_share_posts_in_channel_with_the_chart_or_asks_for_an_invite(bot: Bot) -
     (answer,) = bot.answers("invite")
     assert answer["response_type"] == "in_channel"
     assert "Invite me" in str(answer["blocks"])
+
+
+def test_silences_are_listed_with_unmute_buttons_that_lift_them(bot: Bot) -> None:
+    def silence(state: Any) -> None:
+        for scope, namespace, name, until in (
+            ("workload", "default", "deployment/leak", time.time() + 3600),
+            ("namespace", "batch", "", None),
+            ("pod", "default", "web-6b8c-m2n7v", time.time() - 60),  # expired: not listed
+        ):
+            add_silence(
+                state,
+                scope=scope,
+                namespace=namespace,
+                name=name,
+                cluster="",
+                until=until,
+                by="<@U0BOB>",
+                reason="load test",
+                at=time.time() - 120,
+            )
+
+    transact(bot.store, silence)
+    assert bot.slash("silences", "s1")[0] == 200
+    (answer,) = bot.answers("s1")
+    text = text_of(answer)
+    assert "2 active snooze(s) and mute(s)" in text
+    assert "workload `default/deployment/leak` · 🔕 Snoozed" in text
+    assert "namespace `batch` · 🔕 Muted" in text and "web-6b8c" not in text
+    unmute = [e for b in answer["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert [e["action_id"] for e in unmute] == ["podmem_unsilence"] * 2
+    first = unmute[0]["value"]
+    form = action_form(
+        "podmem_unsilence",
+        json.loads(first),
+        response_url=bot.slack.response_url("u1"),
+        channel="C0ALERTS",
+    )
+    assert signed_post(bot.events, form).status_code == 200
+    (said,) = bot.answers("u1")
+    assert said["text"].startswith("🔕 Unmuted namespace batch/") and "<@U0ALICE>" in said["text"]
+    assert [s.scope for s in bot.store.read()[0].silences if s.until is None] == []
+    # Only the namespaces the asker may see are listed (filter by -n as well).
+    assert bot.slash("silences -n default", "s2")[0] == 200
+    assert "1 active snooze(s)" in text_of(bot.answers("s2")[0])

@@ -430,6 +430,23 @@ class Renderer:
             said = self.resolved_reply(notice.fired_at, a, notice.seen.at, notice.killed_at).text
         return self._note(f"`{where(a.memory.ref)}`: {said}")
 
+    def silences(self, active: Sequence[Silence]) -> Message:
+        """Active snoozes and mutes, each with its Unmute button."""
+        if not active:
+            return self._note(f"{SILENCE_MARK} No active snoozes or mutes.")
+        title = f"{SILENCE_MARK} {len(active)} active snooze(s) and mute(s)"
+        blocks: list[Block] = [section(f"*{title}*")]
+        lines = []
+        for s in sorted(active, key=lambda s: (s.namespace, s.scope, s.name)):
+            target = f"{s.namespace}/{s.name}" if s.name else s.namespace
+            line = f"{s.scope} `{target}` · {self.silenced_note(s)}" + (
+                f" ({s.reason})" if s.reason else ""
+            )
+            lines.append(line)
+            blocks.append(section(line))
+            blocks.append(buttons(("Unmute", "podmem_unsilence", {"id": s.id}, None)))
+        return Message(f"{title}:\n" + "\n".join(lines), tuple(blocks))
+
     def degraded(self, error: str) -> Message:
         return self._note(
             ":construction: *Monitoring degraded*: podmem cannot read memory metrics.\n"

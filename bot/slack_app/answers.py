@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -33,7 +33,7 @@ from bot.slack_app.access import Access
 from bot.slack_app.grammar import USAGE, SlashCommand, parse_command
 from bot.sources.base import MemorySource
 from bot.sources.kubernetes import KubernetesSource
-from bot.state.document import ChartRequest
+from bot.state.document import ChartRequest, Silence
 from bot.targets import ResolutionError, Target
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,16 @@ class Answers:
         kubernetes: KubernetesSource | None,
         settings: Settings,
         clock: Callable[[], datetime],
+        silences: Callable[[], Sequence[Silence]] = tuple,
     ) -> None:
+        """`silences` reads the active snoozes and mutes (the state store's)."""
         self.source, self.kubernetes, self.settings, self.clock = (
             source,
             kubernetes,
             settings,
             clock,
         )
+        self.silences = silences
         self.access = Access(settings)
         self.render = Renderer(settings)
         self.zone = ZoneInfo(settings.timezone)
@@ -122,6 +125,16 @@ class Answers:
             return self.access.allows(allowed, namespace)
 
         at = command.at or self.clock()
+        if command.kind == "silences":
+            now = self.clock().timestamp()
+            active = [
+                s
+                for s in self.silences()
+                if (s.until is None or s.until > now)
+                and visible(s.namespace)
+                and command.namespace in (None, s.namespace)
+            ]
+            return Reply(self.render.silences(active))
         if command.kind == "top":
             if command.namespace and not visible(command.namespace):
                 raise InputError(f"no namespace {command.namespace!r} you may see")

@@ -22,7 +22,7 @@ from bot.model import ContainerRef
 from bot.render.messages import SILENCE_MARK, Renderer
 from bot.render.slack import context, fit
 from bot.settings import Settings
-from bot.silences import apply_button
+from bot.silences import apply_button, remove_silence_by_id
 from bot.slack_app.access import RateLimiter
 from bot.slack_app.answers import Answers, Asker, Reply
 from bot.state.document import ChartRequest, State
@@ -68,6 +68,7 @@ class Listeners:
         app.action(re.compile(r"^podmem_(snooze_1h|snooze_24h|mute_workload|unmute)$"))(
             self.silence
         )
+        app.action("podmem_unsilence")(self.unsilence)
         app.error(self.failed)
 
     # --- listeners ----------------------------------------------------------------------
@@ -136,6 +137,21 @@ class Listeners:
             respond(text=f"⚠️ {error}", response_type="ephemeral", replace_original=False)
             return
         self.mark_message(body, note, silenced=action != "podmem_unmute", value=value)
+
+    def unsilence(self, ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        """An Unmute button of `/podmem silences`: lift that silence, say so to the asker."""
+        ack()
+        _, value = _button(body)
+        who = f"<@{_asker(body).user_id}>"
+        lifted = transact(
+            self.store, lambda state: remove_silence_by_id(state, value.get("id", ""))
+        )
+        said = (
+            f"{SILENCE_MARK} Unmuted {lifted.scope} {lifted.namespace}/{lifted.name} by {who}."
+            if lifted is not None
+            else f"{SILENCE_MARK} That silence was lifted already."
+        )
+        respond(text=said, response_type="ephemeral", replace_original=False)
 
     def failed(self, error: Exception, body: dict[str, Any]) -> None:
         # Acknowledged already; the asker got an answer from the listener's own guard.

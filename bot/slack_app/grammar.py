@@ -3,6 +3,7 @@
 /podmem POD | NS/POD | POD -n NS | PREFIX        a pod's report
 /podmem deploy/NAME -n NS  (sts/, ds/)           a workload's pods
 /podmem top [-n NS]                              the containers closest to their limit
+/podmem silences [-n NS]                         active snoozes and mutes, each with Unmute
 /podmem help
 options: --range 6h  --at 03:12|RFC 3339|-2h  --share
 """
@@ -21,7 +22,8 @@ from bot.units import parse_duration, parse_instant
 
 USAGE = (
     "Usage: `/podmem POD` · `NS/POD` · `POD -n NS` · `deploy/NAME -n NS` (also `sts/`, `ds/`) · "
-    "`top [-n NS]` · `help` — options `--range 6h`, `--at 03:12`, `--share`"
+    "`top [-n NS]` · `silences [-n NS]` · `help` — options `--range 6h`, `--at 03:12`, "
+    "`--share`"
 )
 WORKLOAD_PREFIXES = {
     "deploy": "deployment",
@@ -37,7 +39,7 @@ MAX_TEXT = 300
 
 @dataclass(frozen=True, slots=True)
 class SlashCommand:
-    kind: Literal["help", "top", "pod", "workload"]
+    kind: Literal["help", "top", "silences", "pod", "workload"]
     target: Target | None = None
     workload: str | None = None  # e.g. "deployment/api"
     namespace: str | None = None
@@ -109,8 +111,8 @@ def parse_command(text: str, *, now: datetime, zone: ZoneInfo) -> SlashCommand:
             f"one target at a time, not {len(positional)}: {' '.join(positional)[:80]!r}"
         )
     (word,) = positional
-    if word == "top":
-        return SlashCommand("top", **options)  # type: ignore[arg-type]
+    if word in ("top", "silences"):
+        return SlashCommand(word, **options)  # type: ignore[arg-type]
     kind, slash, name = word.partition("/")
     if slash and kind in WORKLOAD_PREFIXES:
         if namespace is None:
