@@ -238,7 +238,12 @@ def _apply_kills(
             continue
         told = [
             KilledContainer(
-                kill=a.kill, context=a.context, cause=a.cause, node=a.node, node_top=a.node_top
+                kill=a.kill,
+                context=a.context,
+                cause=a.cause,
+                node=a.node,
+                node_top=a.node_top,
+                owner_id=a.assessment.memory.owner_id if a.assessment else None,
             )
             for a in alerts
         ]

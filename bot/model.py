@@ -78,6 +78,9 @@ class ContainerMemory:
     oom_events_total: int | None = None
     # The last working set seen in the look-back (an evicted pod has none now).
     last_working_set_bytes: int | None = None
+    # Who to mention on a critical alert or a kill: the pod's podmem.io/owner annotation, a
+    # Slack user (U…/W…) or user group (S…) ID.
+    owner_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

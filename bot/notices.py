@@ -189,6 +189,7 @@ class KilledContainer(BaseModel):
     cause: str = "limit"  # "limit" or "node"
     node: str | None = None
     node_top: tuple[tuple[str, int], ...] = ()
+    owner_id: str | None = None  # the pod's podmem.io/owner, mentioned
 
 
 class Kills(BaseModel):

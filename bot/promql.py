@@ -68,6 +68,7 @@ ANNOTATION_LABELS = {
     "podmem.io/ignore": "annotation_podmem_io_ignore",
     "podmem.io/warning": "annotation_podmem_io_warning",
     "podmem.io/critical": "annotation_podmem_io_critical",
+    "podmem.io/owner": "annotation_podmem_io_owner",
 }
 PSI_STALLED = "container_pressure_memory_stalled_seconds_total"
 SOURCE_LABEL = "podmem_source"
@@ -332,10 +333,10 @@ class QueryBuilder:
         return f"max_over_time(({self._step_peaks(step_seconds, scope)}){window})"
 
     def pod_annotations(self, scope: Scope = CLUSTER_WIDE) -> str:
-        """Pods with any podmem.io annotation (ignore, warning, critical), one row each with
-        the values as labels. KSM v2 exports annotations only once allow-listed:
+        """Pods with any podmem.io annotation (ignore, warning, critical, owner), one row each
+        with the values as labels. KSM v2 exports annotations only once allow-listed:
         --metric-annotations-allowlist=pods=[podmem.io/ignore,podmem.io/warning,
-        podmem.io/critical]. Only annotated pods answer."""
+        podmem.io/critical,podmem.io/owner]. Only annotated pods answer."""
         labels = ", ".join(ANNOTATION_LABELS.values())
         by = f"{self.cluster_label}, namespace, pod, {labels}"
         any_of = " or ".join(

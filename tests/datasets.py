@@ -215,3 +215,13 @@ OWNER_PODS = (
 )
 OWNERS = ClusterSpec(pods=OWNER_PODS, start=START, duration=timedelta(minutes=30))
 OWNERS_BY_NAME_ONLY = replace(OWNERS, controller_owners=False)
+
+# Owners to call on a critical alert (podmem.io/owner), one not a Slack ID at all.
+OWNED = ClusterSpec(
+    pods=(
+        replace(LEAK, annotations=(("podmem.io/owner", "U0OWNER"),)),
+        replace(STEADY, annotations=(("podmem.io/owner", "<!channel>"),)),
+    ),
+    start=START,
+    duration=timedelta(minutes=30),
+)

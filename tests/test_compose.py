@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.analysis import Thresholds
 from bot.check import CheckResult
 from bot.delivery.outbox import drain
 from bot.delivery.slack import SlackSender
@@ -287,3 +288,35 @@ def test_a_crash_loop_of_six_kills_in_an_hour_is_one_message_with_the_rest_in_it
     # More than an hour after the last kill, the next one is news again: a new message.
     cycle(T0 + 60 + 5 * 660 + 3700, restart=6)
     assert len(kill_posts()) == 2
+
+
+def test_a_critical_alert_and_a_kill_call_the_owner_a_warning_does_not() -> None:
+    from dataclasses import replace as changed
+
+    from bot.notices import AlertFired, KilledContainer, Kills, Observation
+    from bot.render.messages import Renderer
+
+    owned = changed(check(240, T0).assessments[0].memory, owner_id="U0OWNER")
+    seen = Observation(memory=owned, at=T0)
+    note = Notification(
+        id="n1",
+        channel="#alerts",
+        thread="t",
+        notice=AlertFired(severity="critical", seen=seen),
+        created_at=T0,
+    )
+    assert "<@U0OWNER> " in calls(note)[0].text
+    warning = note.model_copy(update={"notice": AlertFired(severity="warning", seen=seen)})
+    assert "<@U0OWNER>" not in calls(warning)[0].text
+    team = Observation(memory=changed(owned, owner_id="S0TEAM"), at=T0)
+    escalated = Renderer(SETTINGS).escalated(
+        team.assessment(Thresholds.from_settings(SETTINGS)), T0
+    )
+    assert escalated.text.startswith("<!subteam^S0TEAM> Escalated")
+    kill = OomKill(REF, 1, datetime.fromtimestamp(T0, UTC), workload="deployment/api")
+    context = kill_context(
+        kill, working_set=(), rss=(), cache=(), usage=(), limit_bytes=256 * MIB, request_bytes=None
+    )
+    told = Kills(kills=[KilledContainer(kill=kill, context=context, owner_id="U0OWNER")], at=T0)
+    kill_note = note.model_copy(update={"notice": told})
+    assert "<@U0OWNER> " in calls(kill_note)[0].text

@@ -243,3 +243,11 @@ def test_workloads_follow_kube_state_metrics_owner_chain(
     assert guessed["payments-5c4b9d7f6e-q1w9z"] == "deployment/payments"
     assert guessed["legacy-6b8c7d9f5a-m2n7v"] == "deployment/legacy"
     assert guessed["nightly-29412345-p3r6d"] == "cronjob/nightly"
+
+
+def test_a_pods_owner_annotation_is_who_to_call(prometheus_for: PrometheusFactory) -> None:
+    """podmem.io/owner, a Slack user or group ID; anything else (`<!channel>`) is no one."""
+    snapshot = source_for(prometheus_for, d.OWNED).snapshot(d.minutes(d.OWNED, 20), CLUSTER_WIDE)
+    owners = {m.ref.pod: m.owner_id for m in snapshot.containers}
+    assert owners == {d.LEAK.name: "U0OWNER", d.STEADY.name: None}
+    assert all(m.threshold_annotations == () for m in snapshot.containers)

@@ -46,6 +46,13 @@ def where(ref: ContainerRef) -> str:
     return f"{prefix}{ref.namespace}/{ref.pod} · {ref.container}"
 
 
+def mention(slack_id: str | None) -> str:
+    """A Slack user (U…, W…) or user group (S…) as Slack notifies them."""
+    if not slack_id:
+        return ""
+    return f"<!subteam^{slack_id}>" if slack_id.startswith("S") else f"<@{slack_id}>"
+
+
 def owner(ref: ContainerRef, workload: str | None) -> str:
     """What an alert is about: the workload (its pods come and go), else the pod."""
     prefix = f"{ref.cluster}:" if ref.cluster else ""
@@ -199,10 +206,12 @@ class Renderer:
             if others
             else ""
         )
-        text = f"{ICONS.get(severity, '')} *{title}*\n{crowd}{first}"
+        # A critical alert calls its owner by name; a warning does not page anyone.
+        call = f"{mention(m.owner_id)} " if severity == "critical" and m.owner_id else ""
+        text = f"{ICONS.get(severity, '')} *{title}*\n{call}{crowd}{first}"
         blocks: list[Block] = [
             header(f"{HEADER_ICONS.get(severity, '')} {title}"),
-            section(crowd + first),
+            section(call + crowd + first),
             fields(self.key_figures(a)),
             context(
                 " · ".join(
@@ -246,8 +255,9 @@ class Renderer:
         ]
 
     def escalated(self, a: Assessment, at: float) -> Message:
+        call = f"{mention(a.memory.owner_id)} " if a.memory.owner_id else ""
         return self._note(
-            f"Escalated to *CRITICAL* at {self.clock(at)}: working set "
+            f"{call}Escalated to *CRITICAL* at {self.clock(at)}: working set "
             f"{format_ratio(a.working_set_to_limit)} of the limit."
         )
 
@@ -307,6 +317,7 @@ class Renderer:
 
     def oom(self, alerts: Sequence[KilledContainer]) -> Message:
         first = alerts[0]
+        call = next((f"{mention(a.owner_id)} " for a in alerts if a.owner_id), "")
         k, c = first.kill, first.context
         if len(alerts) == 1:
             when = self.clock(k.finished_at.timestamp()) if k.finished_at else "in the last minutes"
@@ -320,6 +331,7 @@ class Renderer:
             title = f"OOMKilled by node {first.node}" if by_node else "OOMKilled"
             top = "\n".join(f"• `{pod}` {format_bytes(ws)}" for pod, ws in first.node_top)
             story = c.story + (f"\nLargest users of {first.node} then:\n{top}" if top else "")
+            story = call + story
             text = (
                 f":boom: *{title}* · {where(k.ref)} · killed {when}, "
                 f"restart #{k.restart_count + 1}"
@@ -373,12 +385,12 @@ class Renderer:
             f":boom: *OOMKilled* · {title}\n"
             + "\n".join(lines[:20])
             + (f"\n… and {len(lines) - 20} more" if len(lines) > 20 else "")
-            + f"\n{c.story}"
+            + f"\n{call}{c.story}"
             + (f"\n{apply}" if apply else "")
         )
         blocks = (
             header(f"💥 {title}"),
-            section(c.story),
+            section(call + c.story),
             section("\n".join(lines)),
             *([section(apply)] if apply else []),
             self.where_context(k.ref, k.workload, None),

@@ -84,6 +84,16 @@ SPARSE_FIGURES = {
 FRACTIONAL_FIGURES = ("growth", "time_to_limit", "stalled")
 Key = tuple[str, str, str, str]
 IGNORE = "podmem.io/ignore"
+OWNER = "podmem.io/owner"
+THRESHOLD_ANNOTATIONS = ("podmem.io/warning", "podmem.io/critical")
+# A Slack user (U…, W…) or user group (S…) ID: anything else (`<!channel>`) is not mentioned.
+SLACK_ID = re.compile(r"[UWS][A-Z0-9]{2,20}")
+
+
+def slack_id(text: str | None) -> str | None:
+    return text if text is not None and SLACK_ID.fullmatch(text) else None
+
+
 NO_KUBE_STATE_METRICS = (
     "no kube-state-metrics series (kube_pod_info) in Prometheus: limits come from cAdvisor, "
     "requests are unknown, and OOM kills need the Kubernetes API (kubernetes: auto)"
@@ -490,7 +500,10 @@ class PrometheusSource:
                 oom_events_in_window=events(key),
                 pod_labels=labels(pod) or (),
                 ignored=(said := dict(annotations(pod) or ())).get(IGNORE) == "true",
-                threshold_annotations=tuple((k, v) for k, v in sorted(said.items()) if k != IGNORE),
+                threshold_annotations=tuple(
+                    (k, v) for k, v in sorted(said.items()) if k in THRESHOLD_ANNOTATIONS
+                ),
+                owner_id=slack_id(said.get(OWNER)),
                 started_at=started(key),
                 memory_stalled_ratio=stalled(key),
                 evicted=(eviction := evicted(pod)) is not None,
