@@ -8,7 +8,6 @@ against the day before. Gathering does the I/O once for all channels; `build` is
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -206,7 +205,3 @@ def build(
             )
         )
     return digests
-
-
-def top_bars(digest: Digest, count: int) -> Sequence[Assessment]:
-    return digest.top[:count]

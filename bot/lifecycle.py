@@ -433,11 +433,7 @@ def _gather_storms(state: State, since: int, *, at: float, settings: Settings) -
     """More than storm_threshold new alerts for one channel in one namespace (then, of those
     left, on one node) this cycle: one storm message, the list in its thread, instead of a
     post each. Their later notices go to that thread. Webhooks still get each alert."""
-    fired = [
-        (n, n.notice)
-        for n in state.outbox[since:]
-        if n.target == "slack" and isinstance(n.notice, AlertFired)
-    ]
+    fired = _fired_since(state, since)
     taken: set[str] = set()
     storms: list[tuple[StormScope, str, str, list[tuple[Notification, AlertFired]]]] = []
     for scope in STORM_SCOPES:
@@ -458,10 +454,7 @@ def _gather_storms(state: State, since: int, *, at: float, settings: Settings) -
         thread = f"storm/{scope}/{name}/{at:.0f}"
         for note, _ in members:
             state.alerts[note.thread].storm = thread
-        listed = sorted(
-            (_storm_member(alert) for _, alert in members),
-            key=lambda s: (s.severity != "critical", -(s.working_set_to_limit or 0.0)),
-        )
+        listed = sorted((_storm_member(alert) for _, alert in members), key=_worst_first)
         storm = Storm(scope=scope, name=name, at=at, alerts=listed)
         notify(state, storm, channel=channel, thread=thread, at=at)
 
@@ -469,11 +462,7 @@ def _gather_storms(state: State, since: int, *, at: float, settings: Settings) -
 def _gather_replicas(state: State, since: int, result: CheckResult) -> None:
     """Replicas of one workload that fired together this cycle (and not in a storm) are one
     alert: the worst one's, naming the others, whose later news are lines in its thread."""
-    fired = [
-        (n, n.notice)
-        for n in state.outbox[since:]
-        if n.target == "slack" and isinstance(n.notice, AlertFired)
-    ]
+    fired = _fired_since(state, since)
     groups: dict[tuple[str, str, str, str, str], list[tuple[Notification, AlertFired]]]
     groups = defaultdict(list)
     for note, told in fired:
@@ -491,7 +480,7 @@ def _gather_replicas(state: State, since: int, result: CheckResult) -> None:
     for (_, cluster, namespace, workload, container), members in groups.items():
         if len(members) < 2:
             continue
-        ranked = sorted(members, key=lambda pair: _badness(pair[1]))
+        ranked = sorted(members, key=lambda pair: _worst_first(_storm_member(pair[1])))
         (lead, leading), rest = ranked[0], ranked[1:]
         for note, _ in rest:
             state.alerts[note.thread].storm = lead.thread
@@ -501,11 +490,18 @@ def _gather_replicas(state: State, since: int, result: CheckResult) -> None:
     state.outbox = [n for n in state.outbox if n.id not in gone]
 
 
-def _badness(fired: AlertFired) -> tuple[bool, float]:
-    """Sorts the worst first: critical before warning, then the fuller."""
-    m = fired.seen.memory
-    full = m.working_set_bytes / m.limit_bytes if m.working_set_bytes and m.limit_bytes else 0.0
-    return (fired.severity != "critical", -full)
+def _fired_since(state: State, since: int) -> list[tuple[Notification, AlertFired]]:
+    """The alerts this cycle fired to Slack (outbox entries from `since` on)."""
+    return [
+        (n, n.notice)
+        for n in state.outbox[since:]
+        if n.target == "slack" and isinstance(n.notice, AlertFired)
+    ]
+
+
+def _worst_first(member: StormMember) -> tuple[bool, float]:
+    """Critical before warning, then the fuller."""
+    return (member.severity != "critical", -(member.working_set_to_limit or 0.0))
 
 
 def _storm_member(fired: AlertFired) -> StormMember:

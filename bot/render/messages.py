@@ -96,30 +96,6 @@ class Renderer:
             parts.append(f"<{s.runbook_url}|Runbook>")
         return " · ".join(parts)
 
-    def breakdown_text(self, a: Assessment) -> str:
-        """The figures, one line each, working set first (the plain-text form)."""
-        m = a.memory
-        lines = [
-            f"working set {format_bytes(m.working_set_bytes)} = "
-            f"{format_ratio(a.working_set_to_limit)} of limit {format_bytes(m.limit_bytes)}"
-            + (
-                f" ({format_ratio(a.working_set_to_request)} of request "
-                f"{format_bytes(m.request_bytes)})"
-                if m.request_bytes
-                else ""
-            ),
-            f"RSS {format_bytes(m.rss_bytes)} · active cache {format_bytes(a.active_cache_bytes)}"
-            f" · reclaimable cache {format_bytes(a.reclaimable_bytes)}"
-            f" · swap {format_bytes(m.swap_bytes)}",
-            f"usage {format_bytes(m.usage_bytes)} = {format_ratio(a.usage_to_limit)} of limit "
-            "(includes reclaimable cache; OOM follows the working set)",
-            f"trend {format_rate(m.growth_bytes_per_second)}"
-            + (f" · limit in {format_duration(a.seconds_to_limit)}" if a.seconds_to_limit else ""),
-        ]
-        if m.node or m.workload:
-            lines.append(" · ".join(x for x in (m.workload, m.node and f"node {m.node}") if x))
-        return "\n".join(lines)
-
     def breakdown_blocks(self, a: Assessment) -> list[Block]:
         m = a.memory
         pairs = [
@@ -227,7 +203,7 @@ class Renderer:
             ),
         ]
         if others:
-            also = " · ".join(_storm_line(s).split(" ", 1)[1] for s in others[:STORM_SHOWN])
+            also = " · ".join(_storm_line(s, icon=False) for s in others[:STORM_SHOWN])
             more = f" and {len(others) - STORM_SHOWN} more" if len(others) > STORM_SHOWN else ""
             blocks.append(section(f"Also: {also}{more}"))
         if silence is not None:
@@ -488,11 +464,11 @@ def _apply(ref: ContainerRef, workload: str | None, limit: int | None) -> str | 
     return f"To apply: `{command}`" if command else None
 
 
-def _storm_line(s: StormMember) -> str:
-    cluster, namespace, pod, container = s.ref
-    ref = ContainerRef(cluster, namespace, pod, container)
-    icon = "🚨" if s.severity == "critical" else "⚠️"
-    return f"{icon} `{where(ref)}` {format_ratio(s.working_set_to_limit)}"
+def _storm_line(s: StormMember, *, icon: bool = True) -> str:
+    line = f"`{where(ContainerRef(*s.ref))}` {format_ratio(s.working_set_to_limit)}"
+    if not icon:
+        return line
+    return f"{'🚨' if s.severity == 'critical' else '⚠️'} {line}"
 
 
 def _common_factors(storm: Storm) -> str:
