@@ -123,7 +123,8 @@ def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "settings"
-        message = item["msg"]
+        # pydantic prefixes a validator's own words with "Value error, ": they stand alone.
+        message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key (see the configuration reference in the README)"
         field = key.split(".")[0]
