@@ -115,7 +115,7 @@ def run_digest(
         for digest in digests:
             ready = digest_notice(digest, settings=settings, at=stamp)
             thread = f"digest/{digest.channel}/{int(stamp)}"
-            notify(state, ready, channel=digest.channel, thread=thread, at=stamp)
+            notify(state, ready, thread=thread, at=stamp, channels=[digest.channel])
             state.digests[digest.channel] = digest.summary()
         keep_under(state)
         return digests

@@ -19,7 +19,7 @@ from bot.model import ContainerRef, OomKill, Profile, Verdict
 from bot.policy import assess_all
 from bot.promql import CLUSTER_WIDE
 from bot.rightsizing import Finding, right_size
-from bot.routing import channel_for
+from bot.routing import destinations
 from bot.settings import Settings
 from bot.sources.base import MemorySource
 from bot.sources.kubernetes import KubernetesSource
@@ -166,11 +166,11 @@ def build(
     at: datetime,
     previous: dict[str, DigestSummary],
 ) -> list[Digest]:
-    """One digest per channel that owns at least one container (or the default channel)."""
+    """One digest per channel that owns at least one container (or the default channel).
+    Routes that take only some severities (a pager channel) get no digest."""
     by_channel: dict[str, list[Assessment]] = defaultdict(list)
     for a in gathered.assessments:
-        channel = channel_for(a.memory.ref.namespace, dict(a.memory.pod_labels), settings)
-        if channel is not None:
+        for channel in destinations(a.memory.ref, dict(a.memory.pod_labels), settings).channels:
             by_channel[channel].append(a)
     if settings.slack_channel and settings.slack_channel not in by_channel:
         by_channel[settings.slack_channel] = []

@@ -19,6 +19,8 @@ each destination tells it is decided when it is sent; nothing here knows about S
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Literal
 
 from bot.analysis import Assessment
@@ -44,7 +46,7 @@ from bot.notices import (
     StormMember,
     alert_key,
 )
-from bot.routing import active_silence, channel_for, webhook_for
+from bot.routing import Destinations, Severity, active_silence, destinations, every_destination
 from bot.settings import Settings
 from bot.state.document import (
     AlertRecord,
@@ -54,6 +56,7 @@ from bot.state.document import (
     State,
     Target,
     dump_state,
+    message_key,
 )
 
 # Seen kills are remembered this long: far beyond any look-back window, small in the state.
@@ -72,25 +75,20 @@ def notify(
     state: State,
     notice: Notice,
     *,
-    channel: str | None,
     thread: str,
     at: float,
-    webhook: str | None = None,
+    channels: Iterable[str] = (),
+    webhooks: Iterable[str] = (),
 ) -> None:
-    """Queue a notice for the Slack channel and for the route's webhook, where there are
-    those; `thread` names the conversation it belongs to."""
-    if channel is not None:
-        state.outbox.append(
-            Notification(
-                id=state.new_id(), channel=channel, thread=thread, notice=notice, created_at=at
-            )
-        )
-    if webhook is not None:
+    """Queue a notice for each Slack channel and each webhook given; `thread` names the
+    conversation it belongs to (in each channel its own messages)."""
+    addresses = [("slack", c) for c in channels] + [("webhook", w) for w in webhooks]
+    for target, address in addresses:
         state.outbox.append(
             Notification(
                 id=state.new_id(),
-                target="webhook",
-                channel=webhook,
+                target=target,  # type: ignore[arg-type]
+                channel=address,
                 thread=thread,
                 notice=notice,
                 created_at=at,
@@ -114,7 +112,8 @@ def apply_check(state: State, result: CheckResult, *, at: float, settings: Setti
     _gather_storms(state, since, at=at, settings=settings)
     _gather_replicas(state, since, result)
     state.kills_seen = {k: t for k, t in state.kills_seen.items() if at - t < KILL_MEMORY_SECONDS}
-    live = set(state.alerts) | {n.thread for n in state.outbox}
+    live = {message_key(c, r.key) for r in state.alerts.values() for c in r.channels}
+    live |= set(state.alerts) | {n.message_key for n in state.outbox}
     state.messages = {
         k: m
         for k, m in state.messages.items()
@@ -144,9 +143,9 @@ def keep_under(state: State, limit: int = MAX_STATE_BYTES) -> None:
         freed += len(state.outbox[cut].model_dump_json())
         cut += 1
     gone = state.outbox[1:cut]
-    unposted = {n.thread for n in gone if n.thread not in state.messages}
-    gone += [n for n in state.outbox[cut:] if n.thread in unposted]
-    for thread in unposted:
+    unposted = {n.message_key: n.thread for n in gone if state.message_for(n) is None}
+    gone += [n for n in state.outbox[cut:] if n.message_key in unposted]
+    for thread in unposted.values():
         # An alert whose first post is gone is forgotten: it fires anew if it still holds,
         # rather than leave edits and replies that have no message to go to.
         state.alerts.pop(thread, None)
@@ -188,22 +187,23 @@ def _summary(notes: list[Notification]) -> Collapsed:
 
 
 def _announce(state: State, settings: Settings, notice: Notice, at: float) -> None:
-    channel = settings.slack_channel or next((r.channel for r in settings.routes), None)
-    thread = f"notice/{state.next_id}"
-    notify(state, notice, channel=channel, thread=thread, at=at)
     # A pager behind a webhook needs to know its alerts are blind, too.
-    for webhook in sorted({r.webhook_url for r in settings.routes if r.webhook_url}):
-        notify(state, notice, channel=None, thread=thread, at=at, webhook=webhook)
+    to = every_destination(settings)
+    notify(
+        state,
+        notice,
+        thread=f"notice/{state.next_id}",
+        at=at,
+        channels=to.channels,
+        webhooks=to.webhooks,
+    )
 
 
-def _webhook(a: Assessment | None, namespace: str, settings: Settings) -> str | None:
+def _destinations(
+    a: Assessment | None, ref: ContainerRef, settings: Settings, severity: Severity
+) -> Destinations:
     labels = dict(a.memory.pod_labels) if a else {}
-    return webhook_for(namespace, labels, settings)
-
-
-def _channel(a: Assessment | None, namespace: str, settings: Settings) -> str | None:
-    labels = dict(a.memory.pod_labels) if a else {}
-    return channel_for(namespace, labels, settings)
+    return destinations(ref, labels, settings, severity)
 
 
 def _apply_kills(
@@ -233,8 +233,8 @@ def _apply_kills(
     state.kill_threads = {k: t for k, t in state.kill_threads.items() if at - t.last_at <= window}
     for group_key, alerts in fresh.items():
         ref = alerts[0].kill.ref
-        channel = _channel(alerts[0].assessment, ref.namespace, settings)
-        if channel is None:
+        to = _destinations(alerts[0].assessment, ref, settings, "critical")
+        if not to:
             continue
         told = [
             KilledContainer(
@@ -249,16 +249,17 @@ def _apply_kills(
         ]
         owner = f"{ref.cluster}/{ref.namespace}/{alerts[0].kill.workload or 'pod/' + ref.pod}"
         earlier = state.kill_threads.get(owner)
-        follow_up = earlier is not None and earlier.channel == channel
-        thread = earlier.thread if earlier is not None and follow_up else f"oom/{group_key}"
-        state.kill_threads[owner] = KillThread(thread=thread, channel=channel, last_at=at)
-        notify(
-            state,
-            Kills(kills=told, at=at, follow_up=follow_up),
-            channel=channel,
-            thread=thread,
-            at=at,
-            webhook=_webhook(alerts[0].assessment, ref.namespace, settings),
+        # A channel that was told this workload's kills lately gets the new ones in that
+        # thread; a channel new to it (a route changed) gets a message of its own.
+        thread = earlier.thread if earlier is not None else f"oom/{group_key}"
+        told_in = set(earlier.channels) if earlier is not None else set()
+        for channel in to.channels:
+            kills = Kills(kills=told, at=at, follow_up=channel in told_in)
+            notify(state, kills, thread=thread, at=at, channels=[channel])
+        first = f"oom/{group_key}"
+        notify(state, Kills(kills=told, at=at), thread=first, at=at, webhooks=to.webhooks)
+        state.kill_threads[owner] = KillThread(
+            thread=thread, channels=sorted(told_in | set(to.channels)), last_at=at
         )
 
 
@@ -267,7 +268,7 @@ def _apply_memory_events(
 ) -> None:
     """Evictions and worker-process kills: said once each, like kills (remembered with them);
     those already there when podmem started watching are remembered silently."""
-    events: list[tuple[str, str, Notice, bool]] = []  # key, namespace, notice, say it?
+    events: list[tuple[str, ContainerRef, Severity, Notice, bool]] = []  # ..., say it?
     for e in result.evictions:
         p = e.pod
         ref = ContainerRef(p.cluster, p.namespace, p.pod, "")
@@ -279,20 +280,19 @@ def _apply_memory_events(
             last_working_set_bytes=e.last_working_set_bytes,
             workload=e.workload,
         )
-        events.append((e.key, p.namespace, evicted, not quiet))
+        events.append((e.key, ref, "critical", evicted, not quiet))
     for worker in result.process_ooms:
         m = worker.assessment.memory
         quiet = m.ignored or active_silence(state.silences, m.ref, m.workload, at) is not None
         told = ProcessOom(seen=Observation.of(worker.assessment, at), events=worker.events)
-        events.append((worker.key, m.ref.namespace, told, not quiet))
-    for key, namespace, notice, announce in events:
+        events.append((worker.key, m.ref, "warning", told, not quiet))
+    for key, ref, severity, notice, announce in events:
         if key in state.kills_seen:
             continue
         state.kills_seen[key] = at
-        channel = channel_for(namespace, {}, settings)
-        if announce and not first_cycle and channel is not None:
-            webhook = webhook_for(namespace, {}, settings)
-            notify(state, notice, channel=channel, thread=key, at=at, webhook=webhook)
+        if announce and not first_cycle:
+            to = destinations(ref, {}, settings, severity)
+            notify(state, notice, thread=key, at=at, channels=to.channels, webhooks=to.webhooks)
 
 
 def _kill_times(result: CheckResult, at: float) -> dict[ContainerRef, float]:
@@ -332,12 +332,12 @@ def _apply_memory(
         elif record is not None and _recovered(a, record):
             del state.alerts[key]
             # A restart after an OOM kill "resolves" the figures: the messages say what happened.
-            resolved = AlertResolved(
+            resolved = partial(
+                AlertResolved,
                 severity=record.severity,
                 fired_at=record.fired_at,
                 seen=Observation.of(a, at),
                 killed_at=killed.get(a.memory.ref),
-                in_storm=record.storm is not None,
             )
             _follow_up(state, record, resolved, at=at)
     # A container that vanished from the metrics altogether is missing data, not resolved.
@@ -370,9 +370,9 @@ def _firing(
     ref, severity = a.memory.ref, a.verdict.value
     key = alert_key(ref)
     silence = active_silence(state.silences, ref, a.memory.workload, at)
+    to = _destinations(a, ref, settings, severity)  # type: ignore[arg-type]
     if record is None:
-        channel = _channel(a, ref.namespace, settings)
-        if silence is not None or channel is None or a.memory.ignored:
+        if silence is not None or not to or a.memory.ignored:
             return
         record = state.alerts[key] = AlertRecord(
             key=key,
@@ -382,51 +382,71 @@ def _firing(
             container=ref.container,
             workload=a.memory.workload,
             severity=severity,  # type: ignore[arg-type]
-            channel=channel,
+            channels=list(to.channels),
             fired_at=at,
             last_notified_at=at,
             last_seen_at=at,
             had_limit=a.memory.limit_bytes is not None,
             kill_loop=a.oom_kills >= a.thresholds.oom_crashloop_kills
             and (a.sustained_working_set_to_limit or 0.0) < a.thresholds.warning_ratio,
-            webhook=_webhook(a, ref.namespace, settings),
+            webhooks=list(to.webhooks),
         )
         fired = AlertFired(severity=record.severity, seen=Observation.of(a, at))
-        notify(state, fired, channel=channel, thread=key, at=at, webhook=record.webhook)
+        notify(state, fired, thread=key, at=at, channels=to.channels, webhooks=to.webhooks)
         return
     record.silenced = silence is not None
+    seen = Observation.of(a, at)
     if severity == "critical" and record.severity == "warning":
         record.severity = "critical"
-        escalated = AlertEscalated(
-            seen=Observation.of(a, at), silence=silence, in_storm=record.storm is not None
-        )
+
+        escalated = partial(AlertEscalated, seen=seen, silence=silence)
         _follow_up(state, record, escalated, at=at)
         if silence is None:
             record.last_notified_at = at
+            _widen(state, record, to, seen, at=at)
     elif silence is None and at - record.last_notified_at >= settings.repeat_interval_seconds:
         record.last_notified_at = at
-        reminder = AlertReminder(
-            severity=record.severity,
-            fired_at=record.fired_at,
-            seen=Observation.of(a, at),
-            in_storm=record.storm is not None,
+        reminder = partial(
+            AlertReminder, severity=record.severity, fired_at=record.fired_at, seen=seen
         )
         _follow_up(state, record, reminder, at=at)
+
+
+def _widen(
+    state: State, record: AlertRecord, to: Destinations, seen: Observation, *, at: float
+) -> None:
+    """An escalation a route sends further (a critical-only pager channel): the places that
+    had not heard of the alert get it as a new critical alert, and its later news."""
+    channels = [c for c in to.channels if c not in record.channels]
+    webhooks = [w for w in to.webhooks if w not in record.webhooks]
+    if not channels and not webhooks:
+        return
+    fired = AlertFired(severity="critical", seen=seen)
+    notify(state, fired, thread=record.key, at=at, channels=channels, webhooks=webhooks)
+    record.channels += channels
+    record.webhooks += webhooks
 
 
 def _maybe_stale(state: State, record: AlertRecord, *, at: float, settings: Settings) -> None:
     if at - record.last_seen_at < settings.stale_after_seconds:
         return
     del state.alerts[record.key]
-    _follow_up(state, record, AlertStale(alert=record, at=at), at=at)
+
+    stale = partial(AlertStale, alert=record, at=at)
+    _follow_up(state, record, stale, at=at)
 
 
-def _follow_up(state: State, record: AlertRecord, notice: Notice, *, at: float) -> None:
-    """A later notice of an alert: in its own thread, or in the storm it was told in."""
-    thread = record.storm or record.key
-    notify(state, notice, channel=record.channel, thread=thread, at=at, webhook=None)
-    if record.webhook is not None:  # a webhook knows each alert by its own key
-        notify(state, notice, channel=None, thread=record.key, at=at, webhook=record.webhook)
+def _follow_up(
+    state: State, record: AlertRecord, notice: Callable[..., Notice], *, at: float
+) -> None:
+    """A later notice of an alert, in each channel it was told in: in its own thread there,
+    or in the storm (or lead replica's alert) it was told in. `notice(in_storm=...)` makes it."""
+    for channel in record.channels:
+        storm = record.storms.get(channel)
+        told = notice(in_storm=storm is not None)
+        notify(state, told, thread=storm or record.key, at=at, channels=[channel])
+    # A webhook knows each alert by its own key.
+    notify(state, notice(in_storm=False), thread=record.key, at=at, webhooks=record.webhooks)
 
 
 def _gather_storms(state: State, since: int, *, at: float, settings: Settings) -> None:
@@ -453,41 +473,67 @@ def _gather_storms(state: State, since: int, *, at: float, settings: Settings) -
     for scope, channel, name, members in storms:
         thread = f"storm/{scope}/{name}/{at:.0f}"
         for note, _ in members:
-            state.alerts[note.thread].storm = thread
+            state.alerts[note.thread].storms[channel] = thread
         listed = sorted((_storm_member(alert) for _, alert in members), key=_worst_first)
         storm = Storm(scope=scope, name=name, at=at, alerts=listed)
-        notify(state, storm, channel=channel, thread=thread, at=at)
+        notify(state, storm, thread=thread, at=at, channels=[channel])
+
+
+WorkloadKey = tuple[str, str, str, str, str]  # channel, cluster, namespace, workload, container
 
 
 def _gather_replicas(state: State, since: int, result: CheckResult) -> None:
     """Replicas of one workload that fired together this cycle (and not in a storm) are one
-    alert: the worst one's, naming the others, whose later news are lines in its thread."""
+    alert: the worst one's, naming the others, whose later news are lines in its thread.
+    A replica that crosses while its workload's alert is open in the channel joins it: a
+    line in that alert's thread, not a post of its own."""
     fired = _fired_since(state, since)
-    groups: dict[tuple[str, str, str, str, str], list[tuple[Notification, AlertFired]]]
-    groups = defaultdict(list)
+    groups: dict[WorkloadKey, list[tuple[Notification, AlertFired]]] = defaultdict(list)
     for note, told in fired:
         r, workload = told.seen.memory.ref, told.seen.memory.workload
         if workload:
             groups[(note.channel, r.cluster, r.namespace, workload, r.container)].append(
                 (note, told)
             )
+    _join_open(state, groups)
     replicas = Counter(
         (a.memory.ref.cluster, a.memory.ref.namespace, a.memory.workload, a.memory.ref.container)
         for a in result.assessments
         if a.memory.workload
     )
     gone: set[str] = set()
-    for (_, cluster, namespace, workload, container), members in groups.items():
+    for (channel, cluster, namespace, workload, container), members in groups.items():
         if len(members) < 2:
             continue
         ranked = sorted(members, key=lambda pair: _worst_first(_storm_member(pair[1])))
         (lead, leading), rest = ranked[0], ranked[1:]
         for note, _ in rest:
-            state.alerts[note.thread].storm = lead.thread
+            state.alerts[note.thread].storms[channel] = lead.thread
             gone.add(note.id)
         leading.others = [_storm_member(told) for _, told in rest]
         leading.replicas = replicas[(cluster, namespace, workload, container)]
     state.outbox = [n for n in state.outbox if n.id not in gone]
+
+
+def _join_open(
+    state: State, groups: dict[WorkloadKey, list[tuple[Notification, AlertFired]]]
+) -> None:
+    """Replicas firing while an alert of their workload is open in the channel (one with a
+    message of its own there) become lines in its thread. They leave `groups`."""
+    fresh = {note.thread for members in groups.values() for note, _ in members}
+    open_alerts: dict[WorkloadKey, str] = {}
+    for r in state.alerts.values():
+        if r.workload and r.key not in fresh:
+            for channel in r.channels:
+                if channel not in r.storms:
+                    open_alerts[(channel, r.cluster, r.namespace, r.workload, r.container)] = r.key
+    for key in [k for k in groups if k in open_alerts]:
+        lead = open_alerts[key]
+        for note, told in groups.pop(key):
+            state.alerts[note.thread].storms[note.channel] = lead
+            note.thread = lead
+            # A copy: the notice object is shared with the alert's other destinations.
+            note.notice = told.model_copy(update={"joined": True})
 
 
 def _fired_since(state: State, since: int) -> list[tuple[Notification, AlertFired]]:

@@ -124,13 +124,15 @@ class StormMember(BaseModel):
 class AlertFired(BaseModel):
     """A memory alert fired. With `others`, replicas of one workload fired together: `seen`
     is the worst of them, `replicas` how many the workload runs, and the others' later
-    notices are lines in this alert's thread."""
+    notices are lines in this alert's thread. `joined`: another replica's alert of the same
+    workload is open in this channel, and this one is a line in its thread, not a post."""
 
     kind: Literal["alert_fired"] = "alert_fired"
     severity: Literal["warning", "critical"]
     seen: Observation
     others: list[StormMember] = Field(default_factory=list)
     replicas: int = 1
+    joined: bool = False
 
 
 class AlertEscalated(BaseModel):
@@ -169,6 +171,7 @@ class AlertStale(BaseModel):
     kind: Literal["alert_stale"] = "alert_stale"
     alert: AlertRecord
     at: float
+    in_storm: bool = False
 
 
 class Storm(BaseModel):

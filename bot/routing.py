@@ -1,10 +1,12 @@
-"""Which channel an alert goes to, and whether a silence covers it. Pure functions."""
+"""Where a notice goes (channels and webhooks), and whether a silence covers it. Pure functions."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
 
 from bot.model import ContainerRef
 from bot.settings import Route, Settings
@@ -16,29 +18,74 @@ def sanitize_label(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_]", "_", name)
 
 
-def _matches(route: Route, namespace: str, labels: Mapping[str, str]) -> bool:
+Severity = Literal["warning", "critical"]
+
+
+@dataclass(frozen=True, slots=True)
+class Destinations:
+    """Every place one notice goes: Slack channels and webhook URLs, each once, in order."""
+
+    channels: tuple[str, ...] = ()
+    webhooks: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.channels or self.webhooks)
+
+
+def _matches(
+    route: Route,
+    ref: ContainerRef,
+    labels: Mapping[str, str],
+    severity: Severity | None,
+) -> bool:
+    namespace = ref.namespace
     if route.namespaces and not any(fnmatch.fnmatchcase(namespace, g) for g in route.namespaces):
         return False
     if route.namespace_regex and not re.fullmatch(route.namespace_regex, namespace):
         return False
+    if route.clusters and not any(fnmatch.fnmatchcase(ref.cluster, g) for g in route.clusters):
+        return False
+    if route.severities and severity not in route.severities:
+        return False  # also a digest (no severity): a pager route is not for reading
     return all(labels.get(sanitize_label(k)) == v for k, v in route.pod_labels.items())
 
 
-def route_for(namespace: str, labels: Mapping[str, str], settings: Settings) -> Route | None:
-    """The first matching route, if any."""
-    return next((r for r in settings.routes if _matches(r, namespace, labels)), None)
+def destinations(
+    ref: ContainerRef,
+    labels: Mapping[str, str],
+    settings: Settings,
+    severity: Severity | None = None,
+) -> Destinations:
+    """Where a notice about `ref` of this severity goes (None: a digest, no severity).
+
+    Routes in order; the first match ends the search unless it says `continue`. When no
+    route matches, the default channel. `ref.container` may be empty (a pod's notice)."""
+    channels: list[str] = []
+    webhooks: list[str] = []
+    matched = False
+    for route in settings.routes:
+        if not _matches(route, ref, labels, severity):
+            continue
+        matched = True
+        channels += route.all_channels
+        if route.webhook_url:
+            webhooks.append(route.webhook_url)
+        if not route.continue_matching:
+            break
+    if not matched and settings.slack_channel:
+        channels.append(settings.slack_channel)
+    return Destinations(tuple(dict.fromkeys(channels)), tuple(dict.fromkeys(webhooks)))
 
 
-def channel_for(namespace: str, labels: Mapping[str, str], settings: Settings) -> str | None:
-    """The first matching route's channel, else the default channel (None if neither)."""
-    route = route_for(namespace, labels, settings)
-    return route.channel if route is not None else settings.slack_channel
-
-
-def webhook_for(namespace: str, labels: Mapping[str, str], settings: Settings) -> str | None:
-    """The first matching route's webhook, if it has one."""
-    route = route_for(namespace, labels, settings)
-    return route.webhook_url if route is not None else None
+def every_destination(settings: Settings) -> Destinations:
+    """Everyone who hears about podmem itself (monitoring degraded and recovered): the default
+    channel, else the first route's channels, and every webhook."""
+    if settings.slack_channel:
+        channels: list[str] = [settings.slack_channel]
+    else:
+        channels = next((r.all_channels for r in settings.routes if r.all_channels), [])
+    hooks = [r.webhook_url for r in settings.routes if r.webhook_url]
+    return Destinations(tuple(channels), tuple(sorted(set(hooks))))
 
 
 def active_silence(

@@ -15,7 +15,7 @@ from bot.errors import StateError
 from bot.metrics import Metrics
 from bot.model import ContainerMemory, ContainerRef, Profile
 from bot.render.digest import DigestRenderer
-from bot.routing import channel_for
+from bot.routing import destinations
 from bot.runner import Runner
 from bot.settings import load_settings
 from bot.sources.prometheus import PrometheusSource
@@ -118,9 +118,13 @@ def test_routing_by_pod_label_and_namespace_regex() -> None:
             {"channel": "#data", "namespace_regex": "data-(eu|us)"},
         ],
     )
-    assert channel_for("shop", {"app_kubernetes_io_part_of": "payments"}, settings) == "#payments"
-    assert channel_for("data-eu", {}, settings) == "#data"
-    assert channel_for("data-asia", {}, settings) == "#default"
+
+    def channels(namespace: str, labels: dict[str, str]) -> tuple[str, ...]:
+        return destinations(ContainerRef("", namespace, "p", "c"), labels, settings).channels
+
+    assert channels("shop", {"app_kubernetes_io_part_of": "payments"}) == ("#payments",)
+    assert channels("data-eu", {}) == ("#data",)
+    assert channels("data-asia", {}) == ("#default",)
 
 
 def test_bad_route_regex_is_a_config_error() -> None:

@@ -60,7 +60,7 @@ def test_fifty_crossing_together_are_one_storm_notice() -> None:
     assert isinstance(storm, Storm)
     assert (storm.scope, storm.name, len(storm.alerts)) == ("namespace", "shop", 50)
     assert len(state.alerts) == 50  # still 50 alerts, each with its own lifecycle
-    assert {a.storm for a in state.alerts.values()} == {note.thread}
+    assert {a.storms[note.channel] for a in state.alerts.values()} == {note.thread}
     # Each escalates later: a note in the storm's thread, no message of its own to edit.
     apply_check(state, fleet(50, 245, T0 + 120), at=T0 + 120, settings=SETTINGS)
     later = state.outbox[1:]
@@ -183,3 +183,36 @@ def test_replicas_crossing_together_are_one_alert_naming_the_others(slack: Slack
     assert len(slack.top_level("#alerts")) == 1
     (note,) = [m for m in slack.thread("#alerts", post["ts"]) if not m.get("files")]
     assert note["text"].startswith("`shop/api-7d9f-r2 · app`: Escalated to *CRITICAL*")
+
+
+def test_a_replica_crossing_later_joins_its_workloads_open_alert(slack: SlackStandIn) -> None:
+    settings = settings_for(slack)
+    store = MemoryStore()
+    sender = SlackSender(settings)
+    steps = (
+        ([100, 100, 230], T0),
+        ([100, 100, 230], T0 + 60),  # r2 fired alone: its own post
+        ([100, 218, 230], T0 + 120),  # r1 crosses while r2's alert is open: it joins
+    )
+    for levels, at in steps:
+        transact(store, partial(apply_check, result=replicas(levels, at), at=at, settings=settings))
+        drain(store, sender)
+    (post,) = slack.top_level("#alerts")
+    assert "api-7d9f-r2" in str(post["blocks"])
+    (line,) = [m for m in slack.thread("#alerts", post["ts"]) if not m.get("files")]
+    assert line["text"].startswith("`shop/api-7d9f-r1 · app`: also *WARNING* — ")
+    state, _ = store.read()
+    assert state.alerts["memory//shop/api-7d9f-r1/app"].storms == {
+        "#alerts": "memory//shop/api-7d9f-r2/app"
+    }
+    # Its later news goes to the same thread: resolved, a line there too.
+    transact(
+        store,
+        partial(
+            apply_check, result=replicas([100, 100, 230], T0 + 180), at=T0 + 180, settings=settings
+        ),
+    )
+    drain(store, sender)
+    assert len(slack.top_level("#alerts")) == 1
+    lines = [m["text"] for m in slack.thread("#alerts", post["ts"]) if not m.get("files")]
+    assert len(lines) == 2 and lines[1].startswith("`shop/api-7d9f-r1 · app`: ")

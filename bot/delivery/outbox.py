@@ -76,7 +76,7 @@ def drain(
         if not state.outbox:
             return DrainReport(sent, dead, 0)
         note = state.outbox[0]
-        result = sender.send(note, state.messages.get(note.thread))
+        result = sender.send(note, state.message_for(note))
         transact(store, _Recorder(note, result, now()))
         if result.ok:
             sent += 1
@@ -118,7 +118,7 @@ def _record(state: State, note: Notification, result: SendResult, at: float) -> 
         return  # another replica recorded it already
     pending = state.outbox[index]
     if result.ok and result.posted and result.ts:
-        state.messages[note.thread] = MessageRef(
+        state.messages[note.message_key] = MessageRef(
             channel=result.channel or note.channel, ts=result.ts, posted_at=at
         )
     skipped = result.courtesy and (

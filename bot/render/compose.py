@@ -67,6 +67,8 @@ class SlackComposer:
 
     def calls(self, notice: Notice, channel: str) -> list[SlackCall]:
         r = self.render
+        if isinstance(notice, AlertFired) and notice.joined:
+            return self._say("reply", r.storm_note(notice, notice.seen.assessment(self.base)))
         if isinstance(notice, AlertFired):
             a = notice.seen.assessment(self.base)
             told = r.memory_alert(
@@ -75,7 +77,7 @@ class SlackComposer:
             return self._say("post", told) + self._alert_chart(notice)
         if isinstance(notice, AlertEscalated | AlertReminder | AlertResolved) and notice.in_storm:
             return self._say("reply", r.storm_note(notice, notice.seen.assessment(self.base)))
-        if isinstance(notice, AlertStale) and notice.alert.storm is not None:
+        if isinstance(notice, AlertStale) and notice.in_storm:
             return self._say("reply", r.storm_note(notice, None))
         if isinstance(notice, Storm):
             calls = self._say("post", r.storm(notice))

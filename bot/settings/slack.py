@@ -9,21 +9,50 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator,
 
 
 class Route(BaseModel):
-    """Send a namespace's (or labelled pods') alerts to a channel. First match wins."""
+    """Where a set of alerts goes: channels, a webhook, or both. Routes are tried in order and
+    the first that matches wins, unless it says `continue`: then later routes are tried too,
+    so a critical alert can reach the team's channel and the on-call's."""
 
-    model_config = {"extra": "forbid", "frozen": True}
+    model_config = {"extra": "forbid", "frozen": True, "populate_by_name": True}
 
-    channel: str = Field(description="Channel name or ID, e.g. #team-shop.")
+    channel: str | None = Field(None, description="Channel name or ID, e.g. #team-shop.")
+    channels: list[str] = Field(
+        default_factory=list, description="More channels that get the same notices."
+    )
     namespaces: list[str] = Field(default_factory=list, description="Namespace globs, e.g. shop-*.")
     namespace_regex: str | None = Field(None, description="A regex the namespace must match.")
     pod_labels: dict[str, str] = Field(
         default_factory=dict, description="Pod labels that must all match (from KSM)."
+    )
+    clusters: list[str] = Field(
+        default_factory=list,
+        description="Cluster globs (values of cluster_label); empty: every cluster.",
+    )
+    severities: list[Literal["warning", "critical"]] = Field(
+        default_factory=list,
+        description="Only alerts of these severities (OOM kills and evictions are critical, "
+        "a worker process killed is a warning). A route with severities gets no digest.",
+    )
+    continue_matching: bool = Field(
+        False,
+        alias="continue",
+        description="Also try the routes after this one (fan-out), like Alertmanager's.",
     )
     webhook_url: str | None = Field(
         None,
         description="Also send this route's notices, as signed JSON, to this URL (a pager, "
         "PagerDuty through a relay, an in-house bot). Needs webhook_secret.",
     )
+
+    @property
+    def all_channels(self) -> list[str]:
+        return list(dict.fromkeys([*([self.channel] if self.channel else []), *self.channels]))
+
+    @model_validator(mode="after")
+    def _goes_somewhere(self) -> Route:
+        if not self.channel and not self.channels and not self.webhook_url:
+            raise ValueError("a route needs a channel, channels or a webhook_url")
+        return self
 
     @field_validator("webhook_url")
     @classmethod
@@ -92,8 +121,9 @@ class SlackFields(BaseModel):
     )
     routes: list[Route] = Field(
         default_factory=list,
-        description="Routing rules, first match wins: [{channel, namespaces: [globs], "
-        "namespace_regex, pod_labels: {k: v}, webhook_url}]. As env: JSON.",
+        description="Routing rules, first match wins unless it says continue: [{channel, "
+        "channels, namespaces: [globs], namespace_regex, pod_labels: {k: v}, clusters: [globs], "
+        "severities: [warning|critical], continue, webhook_url}]. As env: JSON.",
     )
     slack_timeout_seconds: float = Field(
         10.0, gt=0, description="Timeout of each Slack Web API call, seconds."

@@ -35,7 +35,7 @@ from bot.state.records import (
 
 __all__ = ["AlertRecord", "Bar", "ChartRequest", "DigestSummary", "KillThread", "Silence"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 Target = Literal["slack", "webhook"]
 
 
@@ -88,6 +88,16 @@ class Notification(BaseModel):
     def kind(self) -> str:
         return self.notice.kind
 
+    @property
+    def message_key(self) -> str:
+        """Where the first post of this notice's thread is remembered: per channel, since one
+        thread (an alert) may be told in several channels."""
+        return message_key(self.channel, self.thread)
+
+
+def message_key(channel: str, thread: str) -> str:
+    return f"{channel} {thread}"
+
 
 class MessageRef(BaseModel):
     channel: str
@@ -117,6 +127,11 @@ class State(BaseModel):
     degraded: Degraded | None = None
     digests: dict[str, DigestSummary] = Field(default_factory=dict)  # by channel
 
+    def message_for(self, note: Notification) -> MessageRef | None:
+        """The message a notice edits or answers. Messages recorded by schema 2 are keyed by
+        thread alone (one channel per thread then); they age out within a week."""
+        return self.messages.get(note.message_key) or self.messages.get(note.thread)
+
     def new_id(self) -> str:
         value = self.next_id
         self.next_id += 1
@@ -135,8 +150,40 @@ def _rendered_notices(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _fan_out(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 sent an alert to one channel and one webhook: records name lists now."""
+
+    def alert(old: dict[str, Any]) -> dict[str, Any]:
+        new = dict(old)
+        channel, webhook, storm = (new.pop(k, None) for k in ("channel", "webhook", "storm"))
+        new["channels"] = [channel] if channel else []
+        new["webhooks"] = [webhook] if webhook else []
+        new["storms"] = {channel: storm} if channel and storm else {}
+        return new
+
+    def note(old: dict[str, Any]) -> dict[str, Any]:
+        notice = old.get("notice") or {}
+        if notice.get("kind") != "alert_stale":
+            return old
+        record = notice.get("alert") or {}
+        in_storm = bool(record.get("storm"))
+        return {**old, "notice": {**notice, "alert": alert(record), "in_storm": in_storm}}
+
+    data["alerts"] = {k: alert(v) for k, v in data.get("alerts", {}).items()}
+    data["kill_threads"] = {
+        k: {"thread": v["thread"], "channels": [v["channel"]], "last_at": v["last_at"]}
+        for k, v in data.get("kill_threads", {}).items()
+    }
+    for key in ("outbox", "dead_letters"):
+        data[key] = [note(dict(n)) for n in data.get(key, [])]
+    return data
+
+
 # Migrations from each older schema version to the next, applied on load.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _rendered_notices}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _rendered_notices,
+    2: _fan_out,
+}
 
 
 def load_state(raw: str | None) -> State:

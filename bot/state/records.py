@@ -18,7 +18,7 @@ class AlertRecord(BaseModel):
     container: str
     workload: str | None = None
     severity: Literal["warning", "critical"]
-    channel: str
+    channels: list[str]  # every Slack channel it was told in (routes may fan out)
     fired_at: float
     last_notified_at: float
     last_seen_at: float  # last cycle the container had data
@@ -27,18 +27,18 @@ class AlertRecord(BaseModel):
     had_limit: bool = True
     # Fired by a loop of OOM kills, not by the figures: it lasts while kills do.
     kill_loop: bool = False
-    # Where its route also sends notices (signed JSON), if anywhere.
-    webhook: str | None = None
-    # The storm message it was told in, when it fired with many others: its later notices
-    # are replies there (it has no message of its own).
-    storm: str | None = None
+    # Where its routes also send notices (signed JSON), if anywhere.
+    webhooks: list[str] = Field(default_factory=list)
+    # Channel -> the storm (or lead replica's) thread it was told in, when it fired with
+    # others there: its later notices in that channel are replies there (no message of its own).
+    storms: dict[str, str] = Field(default_factory=dict)
 
 
 class KillThread(BaseModel):
     """Where a workload's recent OOM kills are being told, and when the last one was."""
 
     thread: str
-    channel: str
+    channels: list[str]
     last_at: float
 
 
