@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("target", help="POD, NAMESPACE/POD or a unique prefix of a pod name")
     report.add_argument("-n", "--namespace", metavar="NAMESPACE", help="namespace of the pod")
     report.add_argument(
+        "--cluster", metavar="NAME", help="only this cluster's pods (a multi-cluster Prometheus)"
+    )
+    report.add_argument(
         "--range", dest="range_", metavar="DURATION", help="history to show, e.g. 6h (default 3h)"
     )
     _common(report)

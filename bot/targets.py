@@ -20,6 +20,10 @@ _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 # A prefix may end anywhere a name may continue: in a dash or a dot.
 _PREFIX = re.compile(r"[a-z0-9][-a-z0-9.]*")
+# A cluster is a label value, so anything goes in Prometheus; podmem takes what cluster names
+# look like (letters, digits, . _ : -) so nothing odd reaches a query or a message.
+_CLUSTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
+MAX_CLUSTER = 63
 MAX_POD_NAME = 253
 MAX_NAMESPACE = 63
 
@@ -30,35 +34,41 @@ class Target:
 
     pod: str
     namespace: str | None = None
+    cluster: str | None = None  # only pods of this cluster (a multi-cluster Prometheus)
 
     def __str__(self) -> str:
-        return f"{self.namespace}/{self.pod}" if self.namespace else self.pod
+        name = f"{self.namespace}/{self.pod}" if self.namespace else self.pod
+        return f"{self.cluster}:{name}" if self.cluster else name
 
 
 def _show(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-def validate_namespace(namespace: str) -> str:
-    if len(namespace) > MAX_NAMESPACE or not _LABEL.fullmatch(namespace):
+def _name(text: str, pattern: re.Pattern[str], longest: int, what: str, allowed: str) -> str:
+    if len(text) > longest or not pattern.fullmatch(text):
         raise InputError(
-            f"{_show(namespace)} is not a namespace name: lower-case letters, digits and '-', "
-            f"at most {MAX_NAMESPACE} characters"
+            f"{_show(text)} is not a {what} name: {allowed}, at most {longest} characters"
         )
-    return namespace
+    return text
+
+
+def validate_namespace(namespace: str) -> str:
+    allowed = "lower-case letters, digits and '-'"
+    return _name(namespace, _LABEL, MAX_NAMESPACE, "namespace", allowed)
+
+
+def validate_cluster(cluster: str) -> str:
+    allowed = "letters, digits, '.', '_', ':' and '-'"
+    return _name(cluster, _CLUSTER, MAX_CLUSTER, "cluster", allowed)
 
 
 def validate_pod_prefix(pod: str) -> str:
-    if len(pod) > MAX_POD_NAME or not _PREFIX.fullmatch(pod):
-        raise InputError(
-            f"{_show(pod)} is not a pod name: lower-case letters, digits, '-' and '.', "
-            f"at most {MAX_POD_NAME} characters"
-        )
-    return pod
+    return _name(pod, _PREFIX, MAX_POD_NAME, "pod", "lower-case letters, digits, '-' and '.'")
 
 
-def parse_target(text: str, namespace: str | None = None) -> Target:
-    """`POD`, `NAMESPACE/POD` or `POD` with a separate `-n NAMESPACE`."""
+def parse_target(text: str, namespace: str | None = None, cluster: str | None = None) -> Target:
+    """`POD`, `NAMESPACE/POD` or `POD` with a separate `-n NAMESPACE`; `cluster` narrows it."""
     cleaned = text.strip()
     if not cleaned:
         raise InputError("name a pod: POD, NAMESPACE/POD, or POD -n NAMESPACE")
@@ -74,7 +84,9 @@ def parse_target(text: str, namespace: str | None = None) -> Target:
         pod = cleaned
     if namespace is not None:
         validate_namespace(namespace)
-    return Target(pod=validate_pod_prefix(pod), namespace=namespace)
+    if cluster is not None:
+        validate_cluster(cluster)
+    return Target(pod=validate_pod_prefix(pod), namespace=namespace, cluster=cluster)
 
 
 class ResolutionError(InputError):
@@ -92,13 +104,18 @@ def resolve(target: Target, lookup: Callable[[Scope], list[PodName]]) -> list[Po
     pod name in several namespaces, or a prefix matching several pods, is an error that names
     them all.
     """
-    matches = lookup(Scope(namespace=target.namespace, pod_prefix=target.pod))
+
+    def in_cluster(found: list[PodName]) -> list[PodName]:
+        return [p for p in found if target.cluster in (None, p.cluster)]
+
+    matches = in_cluster(lookup(Scope(namespace=target.namespace, pod_prefix=target.pod)))
     exact = [name for name in matches if name.pod == target.pod]
     chosen = exact or matches
     if not chosen:
-        near = _closest(target, lookup)
+        near = _closest(target, lambda scope: in_cluster(lookup(scope)))
         hint = f" Closest: {', '.join(str(n) for n in near)}." if near else ""
         where = f" in namespace {target.namespace}" if target.namespace else ""
+        where += f" of cluster {target.cluster}" if target.cluster else ""
         raise ResolutionError(f"no pod named or starting with {target.pod!r}{where}.{hint}", near)
     distinct = sorted({(name.namespace, name.pod) for name in chosen})
     if len(distinct) > 1:

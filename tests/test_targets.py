@@ -99,6 +99,22 @@ def test_same_pod_in_two_clusters_is_both_rows() -> None:
     ]
 
 
+def test_a_cluster_narrows_the_pods_to_its_own() -> None:
+    assert resolve(Target("cart", cluster="east"), lookup) == [
+        PodName("east", "shop", "cart-5c4b-q1")
+    ]
+    assert parse_target("shop/cart", cluster="east") == Target("cart", "shop", "east")
+    with pytest.raises(ResolutionError, match="of cluster east") as caught:
+        resolve(Target("web", cluster="east"), lookup)  # web runs in the unnamed cluster only
+    assert all(p.cluster == "east" for p in caught.value.candidates)
+
+
+@pytest.mark.parametrize("cluster", ['x"}) or vector(1', "eu 1", "", "-eu", "e" * 64])
+def test_a_cluster_name_is_refused_unless_it_looks_like_one(cluster: str) -> None:
+    with pytest.raises(InputError, match="is not a cluster name"):
+        parse_target("web", cluster=cluster)
+
+
 def test_not_found_offers_closest() -> None:
     with pytest.raises(ResolutionError, match="Closest: shop/cart-5c4b-q1") as caught:
         resolve(Target("cartt-5c4b-q1", "shop"), lookup)

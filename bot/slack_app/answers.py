@@ -124,6 +124,9 @@ class Answers:
         def visible(namespace: str) -> bool:
             return self.access.allows(allowed, namespace)
 
+        def shown(ref: ContainerRef) -> bool:
+            return visible(ref.namespace) and command.cluster in (None, ref.cluster)
+
         at = command.at or self.clock()
         if command.kind == "silences":
             now = self.clock().timestamp()
@@ -133,6 +136,7 @@ class Answers:
                 if (s.until is None or s.until > now)
                 and visible(s.namespace)
                 and command.namespace in (None, s.namespace)
+                and command.cluster in (None, s.cluster)
             ]
             return Reply(self.render.silences(active))
         if command.kind == "top":
@@ -141,7 +145,7 @@ class Answers:
             scope = Scope(namespace=command.namespace) if command.namespace else CLUSTER_WIDE
             snapshot = self.source.snapshot(at, scope)
             assessments, _ = assess_all(
-                (m for m in snapshot.containers if visible(m.ref.namespace)),
+                (m for m in snapshot.containers if shown(m.ref)),
                 Thresholds.from_settings(self.settings),
                 at=at,
             )
@@ -149,7 +153,7 @@ class Answers:
                 f"namespace {command.namespace}"
                 if command.namespace
                 else "all namespaces you may see"
-            )
+            ) + (f" in cluster {command.cluster}" if command.cluster else "")
             return Reply(top_message(assessments, label, TOP_COUNT), share=command.share)
         if command.kind == "workload":
             namespace = command.namespace or ""
@@ -157,7 +161,7 @@ class Answers:
                 raise InputError(f"no namespace {namespace!r} you may see")
             snapshot = self.source.snapshot(at, Scope(namespace=namespace))
             mine, _ = assess_all(
-                (m for m in snapshot.containers if m.workload == command.workload),
+                (m for m in snapshot.containers if m.workload == command.workload and shown(m.ref)),
                 Thresholds.from_settings(self.settings),
                 at=at,
             )

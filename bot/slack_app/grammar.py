@@ -5,7 +5,7 @@
 /podmem top [-n NS]                              the containers closest to their limit
 /podmem silences [-n NS]                         active snoozes and mutes, each with Unmute
 /podmem help
-options: --range 6h  --at 03:12|RFC 3339|-2h  --share
+options: --range 6h  --at 03:12|RFC 3339|-2h  --cluster NAME  --share
 """
 
 from __future__ import annotations
@@ -17,13 +17,19 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.errors import InputError
-from bot.targets import Target, parse_target, validate_namespace, validate_pod_prefix
+from bot.targets import (
+    Target,
+    parse_target,
+    validate_cluster,
+    validate_namespace,
+    validate_pod_prefix,
+)
 from bot.units import parse_duration, parse_instant
 
 USAGE = (
     "Usage: `/podmem POD` · `NS/POD` · `POD -n NS` · `deploy/NAME -n NS` (also `sts/`, `ds/`) · "
     "`top [-n NS]` · `silences [-n NS]` · `help` — options `--range 6h`, `--at 03:12`, "
-    "`--share`"
+    "`--cluster NAME`, `--share`"
 )
 WORKLOAD_PREFIXES = {
     "deploy": "deployment",
@@ -43,6 +49,7 @@ class SlashCommand:
     target: Target | None = None
     workload: str | None = None  # e.g. "deployment/api"
     namespace: str | None = None
+    cluster: str | None = None  # only this cluster's pods (a multi-cluster Prometheus)
     range_seconds: float | None = None
     at: datetime | None = None
     share: bool = False
@@ -74,19 +81,21 @@ def parse_command(text: str, *, now: datetime, zone: ZoneInfo) -> SlashCommand:
         )
     parts = cleaned.split()
     positional: list[str] = []
-    namespace = at = None
+    namespace = at = cluster = None
     range_seconds = None
     share = False
     index = 0
     while index < len(parts):
         part = parts[index]
-        if part in ("-n", "--namespace", "--range", "--at"):
+        if part in ("-n", "--namespace", "--range", "--at", "--cluster"):
             if index + 1 >= len(parts):
                 raise InputError(f"{part} needs a value")
             value = parts[index + 1]
             index += 2
             if part in ("-n", "--namespace"):
                 namespace = validate_namespace(value)
+            elif part == "--cluster":
+                cluster = validate_cluster(value)
             elif part == "--range":
                 range_seconds = parse_duration(value)
                 if range_seconds > MAX_RANGE_SECONDS:
@@ -101,7 +110,13 @@ def parse_command(text: str, *, now: datetime, zone: ZoneInfo) -> SlashCommand:
         else:
             positional.append(part)
         index += 1
-    options = {"namespace": namespace, "range_seconds": range_seconds, "at": at, "share": share}
+    options = {
+        "namespace": namespace,
+        "cluster": cluster,
+        "range_seconds": range_seconds,
+        "at": at,
+        "share": share,
+    }
     if positional == ["help"] or not cleaned:
         return SlashCommand("help")
     if not positional:
@@ -119,4 +134,4 @@ def parse_command(text: str, *, now: datetime, zone: ZoneInfo) -> SlashCommand:
             raise InputError(f"which namespace? `/podmem {word} -n NAMESPACE`")
         validate_pod_prefix(name)
         return SlashCommand("workload", workload=f"{WORKLOAD_PREFIXES[kind]}/{name}", **options)  # type: ignore[arg-type]
-    return SlashCommand("pod", target=parse_target(word, namespace), **options)  # type: ignore[arg-type]
+    return SlashCommand("pod", target=parse_target(word, namespace, cluster), **options)  # type: ignore[arg-type]
