@@ -70,6 +70,9 @@ ANNOTATION_LABELS = {
     "podmem.io/critical": "annotation_podmem_io_critical",
     "podmem.io/owner": "annotation_podmem_io_owner",
 }
+# podmem.io/owner may be a pod label instead (a Slack ID fits a label value): kube-state-metrics
+# exports it once allow-listed (--metric-labels-allowlist=pods=[podmem.io/owner]).
+OWNER_POD_LABEL = "label_podmem_io_owner"
 PSI_STALLED = "container_pressure_memory_stalled_seconds_total"
 SOURCE_LABEL = "podmem_source"
 # Tags the rows of a bundle (several figures answered by one query) with their figure.
@@ -336,12 +339,18 @@ class QueryBuilder:
         """Pods with any podmem.io annotation (ignore, warning, critical, owner), one row each
         with the values as labels. KSM v2 exports annotations only once allow-listed:
         --metric-annotations-allowlist=pods=[podmem.io/ignore,podmem.io/warning,
-        podmem.io/critical,podmem.io/owner]. Only annotated pods answer."""
-        labels = ", ".join(ANNOTATION_LABELS.values())
+        podmem.io/critical,podmem.io/owner]. Only annotated pods answer. The owner may be a
+        pod label instead: its rows carry OWNER_POD_LABEL."""
+        labels = ", ".join([*ANNOTATION_LABELS.values(), OWNER_POD_LABEL])
         by = f"{self.cluster_label}, namespace, pod, {labels}"
         any_of = " or ".join(
-            self.select("kube_pod_annotations", scope, f'{label}!=""')
-            for label in ANNOTATION_LABELS.values()
+            [
+                *(
+                    self.select("kube_pod_annotations", scope, f'{label}!=""')
+                    for label in ANNOTATION_LABELS.values()
+                ),
+                self.select("kube_pod_labels", scope, f'{OWNER_POD_LABEL}!=""'),
+            ]
         )
         return f"group by ({by}) ({any_of})"
 

@@ -221,6 +221,18 @@ OWNED = ClusterSpec(
     pods=(
         replace(LEAK, annotations=(("podmem.io/owner", "U0OWNER"),)),
         replace(STEADY, annotations=(("podmem.io/owner", "<!channel>"),)),
+        # The owner as a pod label (a Slack ID fits a label value), beside another annotation.
+        replace(
+            FILE_CACHE,
+            labels=(("podmem.io/owner", "S0TEAM"),),
+            annotations=(("podmem.io/warning", "0.9"),),
+        ),
+        # Both: the annotation wins.
+        replace(
+            NO_LIMIT,
+            labels=(("podmem.io/owner", "U0LABEL"),),
+            annotations=(("podmem.io/owner", "U0NOTE"),),
+        ),
     ),
     start=START,
     duration=timedelta(minutes=30),

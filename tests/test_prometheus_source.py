@@ -246,8 +246,16 @@ def test_workloads_follow_kube_state_metrics_owner_chain(
 
 
 def test_a_pods_owner_annotation_is_who_to_call(prometheus_for: PrometheusFactory) -> None:
-    """podmem.io/owner, a Slack user or group ID; anything else (`<!channel>`) is no one."""
+    """podmem.io/owner, a Slack user or group ID, as an annotation or a pod label; anything
+    else (`<!channel>`) is no one."""
     snapshot = source_for(prometheus_for, d.OWNED).snapshot(d.minutes(d.OWNED, 20), CLUSTER_WIDE)
     owners = {m.ref.pod: m.owner_id for m in snapshot.containers}
-    assert owners == {d.LEAK.name: "U0OWNER", d.STEADY.name: None}
-    assert all(m.threshold_annotations == () for m in snapshot.containers)
+    assert owners == {
+        d.LEAK.name: "U0OWNER",
+        d.STEADY.name: None,
+        d.FILE_CACHE.name: "S0TEAM",  # from the pod label, its warning annotation kept too
+        d.NO_LIMIT.name: "U0NOTE",  # label and annotation: the annotation wins
+    }
+    thresholds = {m.ref.pod: m.threshold_annotations for m in snapshot.containers}
+    assert thresholds[d.FILE_CACHE.name] == (("podmem.io/warning", "0.9"),)
+    assert thresholds[d.LEAK.name] == thresholds[d.NO_LIMIT.name] == ()

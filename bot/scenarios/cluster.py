@@ -39,6 +39,8 @@ class PodSpec:
     ignored: bool = False
     # Other podmem.io annotations, e.g. (("podmem.io/warning", "0.95"),).
     annotations: tuple[tuple[str, str], ...] = ()
+    # Pod labels kube-state-metrics exports (allow-listed), e.g. (("podmem.io/owner", "U1"),).
+    labels: tuple[tuple[str, str], ...] = ()
     # Seconds after the cluster's start when the kubelet evicted the pod (phase Failed,
     # reason Evicted; its containers gone).
     evicted_after: float | None = None

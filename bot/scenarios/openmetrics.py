@@ -6,6 +6,7 @@ container, the same container scraped by two jobs, both KSM generations).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
@@ -245,6 +246,14 @@ class _PodWriter:
                         "annotation_" + k.replace(".", "_").replace("/", "_"): v
                         for k, v in sorted(annotations.items())
                     }
+                ),
+                every,
+            )
+        if self.pod.labels and self.cluster.ksm == "v2":
+            yield from self.series(
+                "kube_pod_labels",
+                self.ksm_labels(
+                    **{"label_" + re.sub(r"[^a-zA-Z0-9_]", "_", k): v for k, v in self.pod.labels}
                 ),
                 every,
             )

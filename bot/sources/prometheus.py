@@ -39,6 +39,7 @@ from bot.promql import (
     CLUSTER_WIDE,
     EXACT_LABEL,
     FIGURE_LABEL,
+    OWNER_POD_LABEL,
     SOURCE_LABEL,
     QueryBuilder,
     Scope,
@@ -85,6 +86,7 @@ FRACTIONAL_FIGURES = ("growth", "time_to_limit", "stalled")
 Key = tuple[str, str, str, str]
 IGNORE = "podmem.io/ignore"
 OWNER = "podmem.io/owner"
+OWNER_BY_LABEL = "label:podmem.io/owner"  # the same, from a pod label: the annotation wins
 THRESHOLD_ANNOTATIONS = ("podmem.io/warning", "podmem.io/critical")
 # A Slack user (U…, W…) or user group (S…) ID: anything else (`<!channel>`) is not mentioned.
 SLACK_ID = re.compile(r"[UWS][A-Z0-9]{2,20}")
@@ -429,6 +431,10 @@ class PrometheusSource:
             except (KeyError, TypeError):
                 continue
             values = found.setdefault(figure, {})
+            if figure == "annotations":  # a pod's annotations and owner label: rows add up
+                said = {**dict(values.get(key, ())), **_pod_fact(figure, labels)}
+                values[key] = tuple(sorted(said.items()))
+                continue
             if figure in POD_LEVEL_ANSWERS:
                 values[key] = _pod_fact(figure, labels)
                 continue
@@ -503,7 +509,7 @@ class PrometheusSource:
                 threshold_annotations=tuple(
                     (k, v) for k, v in sorted(said.items()) if k in THRESHOLD_ANNOTATIONS
                 ),
-                owner_id=slack_id(said.get(OWNER)),
+                owner_id=slack_id(said.get(OWNER) or said.get(OWNER_BY_LABEL)),
                 started_at=started(key),
                 memory_stalled_ratio=stalled(key),
                 evicted=(eviction := evicted(pod)) is not None,
@@ -676,11 +682,10 @@ def _pod_fact(name: str, labels: dict[str, str]) -> Any:
         exact = labels.get(EXACT_LABEL) is not None  # kube-state-metrics followed the chain
         return workload_label(kind, owner) if exact else guess_workload(kind, owner)
     if name == "annotations":
-        return tuple(
-            (annotation, labels[label])
-            for annotation, label in ANNOTATION_LABELS.items()
-            if labels.get(label)
-        )
+        said = {a: labels[label] for a, label in ANNOTATION_LABELS.items() if labels.get(label)}
+        if labels.get(OWNER_POD_LABEL):
+            said[OWNER_BY_LABEL] = labels[OWNER_POD_LABEL]
+        return said
     return tuple(
         sorted((k.removeprefix("label_"), v) for k, v in labels.items() if k.startswith("label_"))
     )
