@@ -8,15 +8,14 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from bot.delivery.charts import ChartMaker
 from bot.delivery.slack import slack_client
 from bot.health import serve_http
 from bot.metrics import Metrics
 from bot.settings import load_settings
 from bot.slack_app.answers import Answers
 from bot.slack_app.app import Listeners, build_app
-from bot.sources.prometheus import PrometheusSource
 from bot.state.sqlite import SqliteStore
+from bot.wiring import build
 
 
 def main() -> int:
@@ -32,15 +31,15 @@ def main() -> int:
         slash_rate_per_minute=1000,
     )
     at = datetime.fromisoformat(config["at"])
-    source = PrometheusSource(settings)
+    parts = build(settings, store=SqliteStore(Path(config["state_path"])))
     client = slack_client(settings)
-    answers = Answers(source=source, kubernetes=None, settings=settings, clock=lambda: at)
+    answers = Answers(source=parts.source, kubernetes=None, settings=settings, clock=lambda: at)
     listeners = Listeners(
         settings=settings,
         client=client,
         answers=answers,
-        store=SqliteStore(Path(config["state_path"])),
-        charts=ChartMaker(source, settings),
+        store=parts.store,
+        charts=parts.charts,
     )
     app = build_app(settings=settings, listeners=listeners, client=client)
     serve_http(config["port"], Metrics(), lambda: True, slack=app, host="127.0.0.1")

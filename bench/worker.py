@@ -16,13 +16,9 @@ from pathlib import Path
 import requests
 
 from bot.cycle import run_cycle, run_digest
-from bot.delivery.charts import ChartMaker
-from bot.delivery.slack import SlackSender
-from bot.kube_client import api_client
 from bot.settings import load_settings
-from bot.sources.kubernetes import KubernetesSource
-from bot.sources.prometheus import PrometheusSource
 from bot.state.sqlite import SqliteStore
+from bot.wiring import build
 
 
 def served_queries(url: str) -> int:
@@ -49,11 +45,9 @@ def main() -> int:
         prometheus_timeout_seconds=120,
         log_level="WARNING",
     )
-    source = PrometheusSource(settings)
-    kube = api_client(settings)
-    kubernetes = KubernetesSource(settings, kube) if kube else None
-    sender = SlackSender(settings, charts=ChartMaker(source, settings))
-    store = SqliteStore(Path(config["state_path"]))
+    # Wired as `podmem run` wires itself (Slack, and webhooks when routes name them).
+    parts = build(settings, store=SqliteStore(Path(config["state_path"])))
+    source, kubernetes, sender, store = parts.source, parts.kubernetes, parts.sender, parts.store
     times = [datetime.fromisoformat(t) for t in config["cycle_times"]]
 
     def one(at: datetime) -> dict[str, float]:

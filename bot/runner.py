@@ -19,13 +19,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.clocks import Clock
 from bot.cycle import run_cycle, run_digest
-from bot.delivery.charts import ChartMaker
 from bot.delivery.outbox import Sender
-from bot.delivery.senders import build_sender
 from bot.delivery.slack import check_slack, refused, slack_client
 from bot.errors import SlackUnavailable
 from bot.health import serve_http
-from bot.kube_client import api_client
 from bot.leader import start_election
 from bot.logs import silenced
 from bot.metrics import Metrics
@@ -34,8 +31,8 @@ from bot.slack_app.answers import Answers
 from bot.slack_app.app import Listeners, build_app
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
-from bot.state.open import open_store
 from bot.state.store import StateStore
+from bot.wiring import build
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
@@ -177,18 +174,15 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
     with silenced("slack_sdk", "slack_bolt"):  # a failure is said once, below, in one line
         check_slack(client, settings)
     metrics = Metrics()
-    store = open_store(settings)
-    kube = api_client(settings)
-    source = PrometheusSource(settings)
-    kubernetes = KubernetesSource(settings, kube) if kube is not None else None
-    charts = ChartMaker(source, settings)
+    parts = build(settings)
+    store, source, kubernetes, kube = parts.store, parts.source, parts.kubernetes, parts.kube_api
     runner = Runner(
         settings,
         clock=clock,
         store=store,
         source=source,
         kubernetes=kubernetes,
-        sender=build_sender(settings, charts),
+        sender=parts.sender,
         metrics=metrics,
     )
     # Every replica answers /podmem and buttons; only the leader runs scheduled jobs.
@@ -200,7 +194,7 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
         silences=lambda: store.read()[0].silences,
     )
     listeners = Listeners(
-        settings=settings, client=client, answers=answers, store=store, charts=charts
+        settings=settings, client=client, answers=answers, store=store, charts=parts.charts
     )
     app = build_app(settings=settings, listeners=listeners, client=client)
     http = (

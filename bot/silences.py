@@ -83,6 +83,8 @@ def remove_silence_by_id(state: State, silence_id: str) -> Silence | None:
 
 
 BUTTON_SNOOZES = {"podmem_snooze_1h": 3600.0, "podmem_snooze_24h": 86400.0}
+# The "⋯" menu's snoozes of one pod's container only (the buttons snooze its workload).
+CONTAINER_SNOOZES = {"1h": 3600.0, "24h": 86400.0}
 
 
 def apply_button(
@@ -97,9 +99,11 @@ def apply_button(
     by: str,
     at: float,
     mute_seconds: float,
+    span: str = "",
 ) -> Silence | None:
     """A Slack button: snooze its workload (a rollout keeps the snooze; a bare pod's
-    container otherwise), mute the workload for `mute_seconds`, or lift them all (None)."""
+    container otherwise), mute the workload for `mute_seconds`, or lift them all (None).
+    `podmem_snooze_container` (the "⋯" menu) snoozes the pod's container alone for `span`."""
     if action == "podmem_unmute":
         targets: list[tuple[Scope, str]] = [
             ("container", f"{pod}/{container}"),
@@ -119,6 +123,20 @@ def apply_button(
             name=workload,
             cluster=cluster,
             until=at + mute_seconds,
+            by=by,
+            reason="from Slack",
+            at=at,
+        )
+    if action == "podmem_snooze_container":
+        if span not in CONTAINER_SNOOZES:
+            raise InputError(f"snooze for how long? {span!r} is not one of the menu's")
+        return add_silence(
+            state,
+            scope="container",
+            namespace=namespace,
+            name=f"{pod}/{container}",
+            cluster=cluster,
+            until=at + CONTAINER_SNOOZES[span],
             by=by,
             reason="from Slack",
             at=at,

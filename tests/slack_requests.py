@@ -66,7 +66,20 @@ def action_form(
     channel: str,
     message: dict[str, Any] | None = None,
     user: str = "U0ALICE",
+    overflow: bool = False,
 ) -> dict[str, str]:
+    """A click, as Slack posts it: on a button, or on an option of an overflow menu (whose
+    value arrives as `selected_option`, not `value`)."""
+    if overflow:
+        chosen: dict[str, Any] = {
+            "type": "overflow",
+            "selected_option": {
+                "text": {"type": "plain_text", "text": "option"},
+                "value": json.dumps(value),
+            },
+        }
+    else:
+        chosen = {"type": "button", "value": json.dumps(value)}
     payload = {
         "type": "block_actions",
         "user": {"id": user, "username": "alice", "team_id": "T0PODMEM"},
@@ -85,8 +98,7 @@ def action_form(
             {
                 "action_id": action_id,
                 "block_id": "b",
-                "type": "button",
-                "value": json.dumps(value),
+                **chosen,
                 "action_ts": str(time.time()),
             }
         ],

@@ -3,6 +3,7 @@ from the state tells exactly what it told before it was stored."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from bot.delivery.slack import SlackSender
 from bot.kills import OomAlert
 from bot.lifecycle import apply_check, apply_failure
 from bot.model import ContainerRef, OomKill
-from bot.notices import Collapsed, Rendered
+from bot.notices import AlertFired, Collapsed, Rendered
 from bot.oom import KillGroup, kill_context
 from bot.render.compose import KILL_CHART_SECONDS, SlackCall, SlackComposer
 from bot.settings import Settings, load_settings
@@ -248,6 +249,58 @@ def test_buttons_snooze_the_workload_and_mute_asks_first_and_expires() -> None:
     )
     # A bare pod has no workload to outlive: its container is snoozed.
     assert snoozed is not None and (snoozed.scope, snoozed.name) == ("container", f"{REF.pod}/app")
+
+
+def test_the_menu_snoozes_one_pods_container_and_the_rest_of_the_workload_still_alerts() -> None:
+    from bot.silences import apply_button
+
+    fired = next(n for n in story().outbox if n.kind == "alert_fired")
+    (actions,) = [b for b in calls(fired)[0].blocks or [] if b["type"] == "actions"]
+    (menu,) = [e for e in actions["elements"] if e["type"] == "overflow"]
+    assert menu["action_id"] == "podmem_snooze_container"
+    labels = [o["text"]["text"] for o in menu["options"]]
+    assert labels == ["Snooze only this pod's app, 1h", "Snooze only this pod's app, 24h"]
+    value = json.loads(menu["options"][1]["value"])
+    assert (value["p"], value["k"], value["d"]) == (REF.pod, "app", "24h")
+
+    state = State()
+    snoozed = apply_button(
+        state,
+        action="podmem_snooze_container",
+        cluster=value["c"],
+        namespace=value["n"],
+        pod=value["p"],
+        container=value["k"],
+        workload=value["w"],
+        by="carol",
+        at=T0,
+        mute_seconds=60,
+        span=value["d"],
+    )
+    assert snoozed is not None and (snoozed.scope, snoozed.until) == ("container", T0 + 86400)
+    sibling = ContainerRef("", "shop", "api-7d9f-y3", "app")
+    for ref in (REF, sibling):
+        apply_check(
+            state,
+            flat_check(ref, 230, T0 + 60, SETTINGS, workload="deployment/api"),
+            at=T0 + 60,
+            settings=SETTINGS,
+        )
+    fired_now = [n.notice for n in state.outbox if isinstance(n.notice, AlertFired)]
+    assert [f.seen.memory.ref.pod for f in fired_now] == ["api-7d9f-y3"]
+
+
+def test_no_menu_when_its_value_would_not_fit_slack() -> None:
+    from bot.render.messages import Renderer
+
+    long_pod = "p" * 140
+    actions = (
+        Renderer(SETTINGS)
+        .actions(ContainerRef("", "shop", long_pod, "app"), "deployment/api")
+        .to_dict()
+    )
+    assert [e["type"] for e in actions["elements"]].count("overflow") == 0
+    assert any(e["action_id"] == "podmem_snooze_1h" for e in actions["elements"])
 
 
 def test_a_crash_loop_of_six_kills_in_an_hour_is_one_message_with_the_rest_in_its_thread(

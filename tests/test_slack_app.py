@@ -84,6 +84,8 @@ def test_forged_or_stale_signatures_are_refused(
         ("deploy/api", "which namespace?"),
         ("api --at 2099-01-01T00:00:00Z", "in the future"),
         ("x" * 400, "at most 300"),
+        ('api --cluster x"}or(up)', "is not a cluster name"),
+        ("api --cluster", "--cluster needs a value"),
     ],
 )
 def test_bad_input_gets_one_clear_line_and_the_usage(bot: Bot, text: str, expected: str) -> None:
@@ -103,6 +105,10 @@ def test_ambiguous_offers_buttons_and_not_found_offers_closest(bot: Bot) -> None
     bot.slash(f"cache-5c4x-q1 {AT}", "nf")
     (answer,) = bot.answers("nf")
     assert "Closest: default/cache-5c4b-q1" in text_of(answer)
+    # The pods are in the unnamed cluster: in cluster "east" there is no such pod.
+    bot.slash(f"cache-5c4b-q1 --cluster east {AT}", "east")
+    (answer,) = bot.answers("east")
+    assert "no pod named or starting with 'cache-5c4b-q1' of cluster east" in text_of(answer)
 
 
 def test_help_top_and_workload(bot: Bot) -> None:
@@ -204,6 +210,27 @@ def test_snooze_button_writes_state_and_says_who_on_the_message(bot: Bot) -> Non
         "<@U0ALICE>",
     )
     assert silence.until is not None and 3500 < silence.until - time.time() <= 3600
+
+
+def test_the_menu_snoozes_one_pods_container_through_slack(bot: Bot) -> None:
+    posted = bot.slack.client().chat_postMessage(channel="#alerts", text="WARNING memory")
+    message = {"ts": posted["ts"], "text": "WARNING memory", "blocks": []}
+    value = {"c": "", "n": "default", "p": "leak-7d9f-x2", "k": "app", "w": "deployment/leak"}
+    form = action_form(
+        "podmem_snooze_container",
+        {**value, "d": "1h"},
+        response_url=bot.slack.response_url("menu"),
+        channel=posted["channel"],
+        message=message,
+        overflow=True,
+    )
+    assert signed_post(bot.events, form).status_code == 200
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not bot.store.read()[0].silences:
+        time.sleep(0.05)
+    (silence,) = bot.store.read()[0].silences
+    assert (silence.scope, silence.name) == ("container", "leak-7d9f-x2/app")
+    assert silence.until == silence.created_at + 3600
 
 
 def test_the_same_command_over_socket_mode(

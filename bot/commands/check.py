@@ -14,21 +14,17 @@ from bot.commands.common import (
     settings_from,
 )
 from bot.cycle import run_cycle
-from bot.delivery.charts import ChartMaker
-from bot.delivery.senders import build_sender
 from bot.logs import setup_logging
 from bot.render.json_output import check_json
 from bot.render.text import render_check
-from bot.sources.kubernetes import connect as connect_kubernetes
-from bot.sources.prometheus import PrometheusSource
-from bot.state.open import open_store
+from bot.wiring import build
 
 
 def check_command(args: argparse.Namespace) -> int:
     at = instant(args)
     settings = settings_from(args)
-    source = PrometheusSource(settings)
-    kubernetes = connect_kubernetes(settings)
+    parts = build(settings)
+    source, kubernetes = parts.source, parts.kubernetes
     if args.dry_run:
         result = run_check(source=source, settings=settings, at=at, kubernetes=kubernetes)
         say_notes(result.notes)
@@ -39,8 +35,8 @@ def check_command(args: argparse.Namespace) -> int:
     report = run_cycle(
         source=source,
         kubernetes=kubernetes,
-        store=open_store(settings),
-        sender=build_sender(settings, ChartMaker(source, settings)),
+        store=parts.store,
+        sender=parts.sender,
         settings=settings,
         at=at,
     )

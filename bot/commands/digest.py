@@ -7,32 +7,27 @@ import json
 
 from bot.commands.common import instant, require_slack, say_notes, settings_from
 from bot.cycle import run_digest
-from bot.delivery.charts import ChartMaker
-from bot.delivery.senders import build_sender
 from bot.digest import build, gather
 from bot.logs import setup_logging
 from bot.render.digest import DigestRenderer
 from bot.render.slack import fit
 from bot.render.terminal import render_blocks
-from bot.sources.kubernetes import connect as connect_kubernetes
-from bot.sources.prometheus import PrometheusSource
-from bot.state.open import open_store
+from bot.wiring import Parts
 
 
 def digest_command(args: argparse.Namespace) -> int:
     at = instant(args)
     settings = settings_from(args)
-    source = PrometheusSource(settings)
-    kubernetes = connect_kubernetes(settings)
+    parts = Parts(settings)
+    source, kubernetes = parts.source, parts.kubernetes
     if not args.dry_run:
         require_slack(settings)
         setup_logging(settings.log_level)
-        sender = build_sender(settings, ChartMaker(source, settings))
         digests = run_digest(
             source=source,
             kubernetes=kubernetes,
-            store=open_store(settings),
-            sender=sender,
+            store=parts.store,
+            sender=parts.sender,
             settings=settings,
             at=at,
         )

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.render.slack import element_label
+
 STYLE = """
 body{font:15px/1.46 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;background:#f8f8f8;margin:0}
 main{max-width:860px;margin:0 auto;padding:24px}
@@ -58,7 +60,7 @@ def _block(block: dict[str, Any]) -> str:
         return (
             "<div>"
             + "".join(
-                f'<span class="btn {e.get("style", "")}">{html.escape(e["text"]["text"])}</span>'
+                f'<span class="btn {e.get("style", "")}">{html.escape(element_label(e))}</span>'
                 for e in block["elements"]
             )
             + "</div>"

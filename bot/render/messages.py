@@ -18,6 +18,7 @@ from bot.analysis import Assessment
 from bot.model import ContainerRef
 from bot.notices import (
     AlertEscalated,
+    AlertFired,
     AlertReminder,
     AlertResolved,
     AlertStale,
@@ -28,8 +29,9 @@ from bot.notices import (
 )
 from bot.render.bars import memory_bar
 from bot.render.headline import headline
-from bot.render.slack import Message, buttons, context, fields, header, section
+from bot.render.slack import Message, buttons, context, fields, header, overflow, section
 from bot.settings import Settings
+from bot.silences import CONTAINER_SNOOZES
 from bot.state.document import AlertRecord, Silence
 from bot.units import format_bytes, format_duration, format_rate, format_ratio, quantity
 from bot.workloads import set_resources_command
@@ -157,7 +159,22 @@ class Renderer:
             f"Mute every memory alert of {workload} in {ref.namespace} for {days:g} days? "
             "Unmute from the alert, or with podmem silence."
         )
-        return buttons(*items, confirm={"podmem_mute_workload": ("Mute workload?", question)})
+        # A snooze silences the workload, so a rollout keeps it; the pod's container alone is
+        # there too, out of the way, for the one bad replica.
+        alone = (
+            overflow(
+                "podmem_snooze_container",
+                [
+                    (f"Snooze only this pod's {ref.container[:30]}, {span}", {**value, "d": span})
+                    for span in CONTAINER_SNOOZES
+                ],
+            )
+            if workload and not silenced
+            else None
+        )
+        return buttons(
+            *items, confirm={"podmem_mute_workload": ("Mute workload?", question)}, more=alone
+        )
 
     # --- the lifecycle's messages ---------------------------------------------------------
 
@@ -409,7 +426,9 @@ class Renderer:
                 f"`{where(ref)}`: {self.stale(notice.alert, notice.at).text.splitlines()[1]}"
             )
         assert a is not None
-        if isinstance(notice, AlertEscalated):
+        if isinstance(notice, AlertFired):  # another replica of the workload crossed too
+            said = f"also *{notice.severity.upper()}* — {headline(a)}"
+        elif isinstance(notice, AlertEscalated):
             said = self.escalated(a, notice.seen.at).text
         elif isinstance(notice, AlertReminder):
             said = self.reminder(a, notice.severity, notice.fired_at, notice.seen.at).text

@@ -24,7 +24,10 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     DividerBlock,
     HeaderBlock,
+    InteractiveElement,
     MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
     PlainTextObject,
     SectionBlock,
 )
@@ -80,26 +83,53 @@ def divider() -> DividerBlock:
 def buttons(
     *items: tuple[str, str, dict[str, str], str | None],
     confirm: dict[str, tuple[str, str]] | None = None,
+    more: InteractiveElement | None = None,
 ) -> ActionsBlock:
     """(label, action_id, value, style) each; the value travels as JSON. `confirm`, by
-    action_id: (title, question) of a dialog Slack shows before the click counts."""
+    action_id: (title, question) of a dialog Slack shows before the click counts. `more`: an
+    overflow menu after the buttons."""
     asks = confirm or {}
-    return ActionsBlock(
-        elements=[
-            ButtonElement(
-                text=PlainTextObject(text=label, emoji=True),
-                action_id=action,
-                value=json.dumps(value, separators=(",", ":")),
-                style=style,
-                confirm=ConfirmObject(
-                    title=asks[action][0], text=asks[action][1], confirm="Yes", deny="Cancel"
-                )
-                if action in asks
-                else None,
+    elements: list[InteractiveElement] = [
+        ButtonElement(
+            text=PlainTextObject(text=label, emoji=True),
+            action_id=action,
+            value=json.dumps(value, separators=(",", ":")),
+            style=style,
+            confirm=ConfirmObject(
+                title=asks[action][0], text=asks[action][1], confirm="Yes", deny="Cancel"
             )
-            for label, action, value, style in items
-        ]
-    )
+            if action in asks
+            else None,
+        )
+        for label, action, value, style in items
+    ]
+    if more is not None:
+        elements.append(more)
+    return ActionsBlock(elements=elements)
+
+
+def element_label(element: dict[str, Any]) -> str:
+    """What a person sees of an actions element: a button's text, an overflow menu's "⋯"."""
+    text = element.get("text")
+    return str(text["text"]) if isinstance(text, dict) and "text" in text else "⋯"
+
+
+# Slack's limit on an overflow option's value (a button's is 2 000).
+MAX_OPTION_VALUE = 150
+
+
+def overflow(
+    action: str, options: Iterable[tuple[str, dict[str, str]]]
+) -> InteractiveElement | None:
+    """A "⋯" menu of (label, value) options, the values as JSON; None when a value would not
+    fit Slack's 150 characters (a very long pod name): the menu is left out, not broken."""
+    made = [
+        Option(text=PlainTextObject(text=label), value=json.dumps(value, separators=(",", ":")))
+        for label, value in options
+    ]
+    if not made or any(len(o.value or "") > MAX_OPTION_VALUE for o in made):
+        return None
+    return OverflowMenuElement(action_id=action, options=made)
 
 
 def _shorten(text: str, limit: int) -> str:

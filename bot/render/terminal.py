@@ -6,6 +6,8 @@ import re
 import textwrap
 from typing import Any
 
+from bot.render.slack import element_label
+
 WIDTH = 96
 # The emoji podmem's messages use, as a terminal shows them; others stay as :code:.
 EMOJI = {
@@ -53,7 +55,7 @@ def render_blocks(text: str, blocks: list[dict[str, Any]] | None, *, reply: bool
         elif kind == "context":
             out += _wrap(" · ".join(_plain(e.get("text", "")) for e in block["elements"]), "│   ")
         elif kind == "actions":
-            out.append("│ " + "  ".join(f"[ {e['text']['text']} ]" for e in block["elements"]))
+            out.append("│ " + "  ".join(f"[ {element_label(e)} ]" for e in block["elements"]))
         elif kind == "divider":
             out.append("│ " + "┄" * 40)
         elif kind == "image":

@@ -42,8 +42,10 @@ def _asker(body: dict[str, Any]) -> Asker:
 
 
 def _button(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """The action and its value: a button's own, or the option chosen in an overflow menu."""
     action = body["actions"][0]
-    return str(action["action_id"]), json.loads(action["value"])
+    value = action["selected_option"]["value"] if "selected_option" in action else action["value"]
+    return str(action["action_id"]), json.loads(value)
 
 
 class Listeners:
@@ -65,9 +67,9 @@ class Listeners:
         app.command("/podmem")(self.podmem)
         app.action(re.compile(r"^podmem_(report|pick_\d+)$"))(self.full_report)
         app.action("podmem_share")(self.share)
-        app.action(re.compile(r"^podmem_(snooze_1h|snooze_24h|mute_workload|unmute)$"))(
-            self.silence
-        )
+        app.action(
+            re.compile(r"^podmem_(snooze_1h|snooze_24h|snooze_container|mute_workload|unmute)$")
+        )(self.silence)
         app.action("podmem_unsilence")(self.unsilence)
         app.error(self.failed)
 
@@ -128,6 +130,7 @@ class Listeners:
                 by=who,
                 at=time.time(),
                 mute_seconds=self.settings.mute_seconds,
+                span=value.get("d", ""),
             )
             return self.render.silenced_note(made) if made else f"{SILENCE_MARK} Unmuted by {who}."
 
