@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
+from bot import __version__
 from bot.settings import Settings, env_name, load_settings
 from tests import kustomize
 
@@ -582,7 +584,10 @@ def test_dockerfile_is_multi_stage_on_slim_python() -> None:
     stages = _dockerfile_stages()
     assert len(stages) == 2
     preamble = " ".join(stages[0])
-    assert "ARG PYTHON_IMAGE=python:3.11-slim" in preamble
+    # Pinned by a patch-level slim tag and by digest: a rebuild gets the same base image.
+    assert re.search(
+        r"ARG PYTHON_IMAGE=python:3\.11\.\d+-slim(-\w+)?@sha256:[0-9a-f]{64}( |$)", preamble
+    ), preamble
     froms = [i for stage in stages for i in stage if i.upper().startswith("FROM ")]
     assert froms == ["FROM ${PYTHON_IMAGE} AS builder", "FROM ${PYTHON_IMAGE}"]
     assert any("pip wheel" in i for i in stages[0])
@@ -605,6 +610,22 @@ def test_dockerfile_final_stage_installs_only_wheels_and_runs_as_non_root() -> N
     assert env["MPLBACKEND"] == "Agg"
     assert env["MPLCONFIGDIR"] == "/tmp/matplotlib"
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+
+
+def test_the_image_version_label_is_the_package_version() -> None:
+    """pyproject.toml's version is the label's (and the build checks the installed package
+    against it), the chart's appVersion and `podmem --version`."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    version = pyproject["project"]["version"]
+    preamble, final = _dockerfile_stages()[0], _dockerfile_stages()[-1]
+    assert f"ARG PODMEM_VERSION={version}" in preamble
+    assert "ARG PODMEM_VERSION" in final
+    (label,) = [i for i in final if i.startswith("LABEL ")]
+    assert 'org.opencontainers.image.version="${PODMEM_VERSION}"' in label
+    (check,) = [i for i in final if "importlib.metadata" in i]
+    assert "m.version('podmem')" in check and "${PODMEM_VERSION}" in check
+    chart = yaml.safe_load((DEPLOY / "helm" / "podmem" / "Chart.yaml").read_text())
+    assert chart["appVersion"] == version == __version__
 
 
 def _docker_ignored(path: str, patterns: list[str]) -> bool:

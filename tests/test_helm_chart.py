@@ -386,3 +386,26 @@ def test_notes_say_what_to_do_next() -> None:
     ready = _notes(VALUE_SETS["ha"])
     assert "image.repository" not in ready and "create secret" not in ready
     assert "2 replicas" in ready
+
+
+DOCS = [ROOT / "README.md", CHART / "README.md"]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_documented_helm_commands_use_real_values(doc: Path) -> None:
+    """Every `helm install/upgrade` in the docs names this chart and values it accepts."""
+    text = re.sub(r"\\\n\s*", " ", doc.read_text(encoding="utf-8"))
+    commands = re.findall(r"^helm (?:install|upgrade) .*$", text, re.M)
+    assert commands, f"{doc.name} shows no helm install"
+    with helm.Chart.load(CHART) as chart:
+        for command in commands:
+            assert " deploy/helm/podmem " in command, command
+            assignments = [
+                a.replace("'", "").replace('"', "").replace("$REGISTRY", "registry.example.com")
+                for a in re.findall(r"--set (\S+)", command)
+            ]
+            values = helm.parse_set_string(",".join(assignments))
+            assert values, command
+            chart.validate_schema(values)
+    assert 'docker build -f deploy/Dockerfile -t "$REGISTRY/podmem:$VERSION" .' in text
+    assert 'docker push "$REGISTRY/podmem:$VERSION"' in text
