@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
+from bot import __version__
 from bot.settings import Settings, env_name, load_settings
+from tests import kustomize
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -40,7 +42,12 @@ APP_UID = 10001
 
 
 def _load_all() -> dict[Path, list[Any]]:
-    files = sorted(p for p in DEPLOY.rglob("*") if p.suffix in {".yaml", ".yml"})
+    # A Helm chart's templates are Go templates, not YAML: tests/test_helm_chart.py renders them.
+    files = sorted(
+        p
+        for p in DEPLOY.rglob("*")
+        if p.suffix in {".yaml", ".yml"} and "templates" not in p.relative_to(DEPLOY).parts
+    )
     return {
         path: [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
         for path in files
@@ -466,15 +473,7 @@ def test_ha_overlay_sources_say_two_replicas_with_leader_election() -> None:
 
 
 def _kustomize(directory: Path) -> list[dict[str, Any]]:
-    if shutil.which("kustomize"):
-        command = ["kustomize", "build", str(directory)]
-    elif shutil.which("kubectl"):
-        command = ["kubectl", "kustomize", str(directory)]
-    else:
-        pytest.skip("neither kustomize nor kubectl on the PATH: cannot render the kustomizations")
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    return kustomize.render(directory)
 
 
 def _rendered_deployment(docs: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -585,7 +584,10 @@ def test_dockerfile_is_multi_stage_on_slim_python() -> None:
     stages = _dockerfile_stages()
     assert len(stages) == 2
     preamble = " ".join(stages[0])
-    assert "ARG PYTHON_IMAGE=python:3.11-slim" in preamble
+    # Pinned by a patch-level slim tag and by digest: a rebuild gets the same base image.
+    assert re.search(
+        r"ARG PYTHON_IMAGE=python:3\.11\.\d+-slim(-\w+)?@sha256:[0-9a-f]{64}( |$)", preamble
+    ), preamble
     froms = [i for stage in stages for i in stage if i.upper().startswith("FROM ")]
     assert froms == ["FROM ${PYTHON_IMAGE} AS builder", "FROM ${PYTHON_IMAGE}"]
     assert any("pip wheel" in i for i in stages[0])
@@ -608,6 +610,22 @@ def test_dockerfile_final_stage_installs_only_wheels_and_runs_as_non_root() -> N
     assert env["MPLBACKEND"] == "Agg"
     assert env["MPLCONFIGDIR"] == "/tmp/matplotlib"
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+
+
+def test_the_image_version_label_is_the_package_version() -> None:
+    """pyproject.toml's version is the label's (and the build checks the installed package
+    against it), the chart's appVersion and `podmem --version`."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    version = pyproject["project"]["version"]
+    preamble, final = _dockerfile_stages()[0], _dockerfile_stages()[-1]
+    assert f"ARG PODMEM_VERSION={version}" in preamble
+    assert "ARG PODMEM_VERSION" in final
+    (label,) = [i for i in final if i.startswith("LABEL ")]
+    assert 'org.opencontainers.image.version="${PODMEM_VERSION}"' in label
+    (check,) = [i for i in final if "importlib.metadata" in i]
+    assert "m.version('podmem')" in check and "${PODMEM_VERSION}" in check
+    chart = yaml.safe_load((DEPLOY / "helm" / "podmem" / "Chart.yaml").read_text())
+    assert chart["appVersion"] == version == __version__
 
 
 def _docker_ignored(path: str, patterns: list[str]) -> bool:
