@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from bot.settings import Settings
+from bot.settings.slack import AccessRule, Route
 
 # Settings the chart sets itself: from `ha` (one replica on SQLite, or several with leader
 # election and the state in a ConfigMap), from the pod (downward API), or at the volume.
@@ -140,8 +141,20 @@ def _chart_properties() -> dict[str, Any]:
     }
 
 
+def _nested_as_written() -> dict[str, Any]:
+    """Routes and access rules as users write them: by their aliases (a route's `continue`).
+    The settings themselves are keyed by field name (their aliases are environment names)."""
+    found: dict[str, Any] = {}
+    for model in (Route, AccessRule):
+        schema = _clean(model.model_json_schema(by_alias=True))
+        found |= schema.pop("$defs", {})
+        found[model.__name__] = schema
+    return found
+
+
 def values_schema() -> dict[str, Any]:
     settings = _clean(Settings.model_json_schema(by_alias=False))
+    settings["$defs"] = {**settings.get("$defs", {}), **_nested_as_written()}
     config = _object(
         {name: settings["properties"][name] for name in config_fields()},
         "podmem's settings by their keys in the README's configuration table.",

@@ -153,7 +153,9 @@ def test_routes_and_access_rules_written_as_yaml_reach_the_bot(
     secret = _kind(objects, "Secret")["stringData"]
     settings = _pod_settings(objects, monkeypatch, secret)
     config = values["config"]
-    assert [r.model_dump(exclude_defaults=True) for r in settings.routes] == config["routes"]
+    assert [r.model_dump(exclude_defaults=True, by_alias=True) for r in settings.routes] == config[
+        "routes"
+    ]
     assert [a.model_dump(exclude_defaults=True) for a in settings.access_rules] == config[
         "access_rules"
     ]

@@ -13,7 +13,19 @@ class Route(BaseModel):
     the first that matches wins, unless it says `continue`: then later routes are tried too,
     so a critical alert can reach the team's channel and the on-call's."""
 
-    model_config = {"extra": "forbid", "frozen": True, "populate_by_name": True}
+    model_config = {
+        "extra": "forbid",
+        "frozen": True,
+        "populate_by_name": True,
+        # The rule _goes_somewhere checks, said to JSON Schema too (the Helm chart's schema).
+        "json_schema_extra": {
+            "anyOf": [
+                {"required": ["channel"]},
+                {"required": ["channels"], "properties": {"channels": {"minItems": 1}}},
+                {"required": ["webhook_url"]},
+            ]
+        },
+    }
 
     channel: str | None = Field(None, description="Channel name or ID, e.g. #team-shop.")
     channels: list[str] = Field(
