@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.analysis import Assessment, Thresholds, seconds_to_limit
+from bot.analysis import Assessment, Thresholds
 from bot.kills import (
     EvictedAlert,
     OomAlert,
@@ -16,8 +18,8 @@ from bot.kills import (
     find_process_ooms,
     kill_counts,
 )
-from bot.model import ContainerMemory, ContainerRef, OomKill
-from bot.policy import assess_all, thresholds_for
+from bot.model import ContainerCounts, ContainerMemory, ContainerRef, OomKill, Verdict
+from bot.policy import assess_all
 from bot.promql import CLUSTER_WIDE
 from bot.settings import Settings
 from bot.sources.base import MemorySource
@@ -45,24 +47,47 @@ class CheckResult:
     notes: tuple[str, ...] = ()  # what the data could not say (Snapshot.notes)
     evictions: tuple[EvictedAlert, ...] = ()  # pods evicted in the look-back
     process_ooms: tuple[ProcessOomAlert, ...] = ()  # worker processes killed, container alive
+    # Every container checked, by verdict: `assessments` may hold only those that may
+    # matter (the source counted the rest). Empty: count the assessments.
+    counts: Counter[Verdict] = field(default_factory=Counter)
+    # Pods per (cluster, namespace, workload), for "3 of 5 replicas".
+    replicas: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+
+    @property
+    def verdicts(self) -> Counter[Verdict]:
+        return self.counts or Counter(a.verdict for a in self.assessments)
+
+    @property
+    def containers_checked(self) -> int:
+        return sum(self.verdicts.values())
 
 
-def may_matter(m: ContainerMemory, base: Thresholds) -> bool:
-    """May this container be talked about? Then it is worth its whole breakdown. True for
-    every container whose verdict can be more than ok from the lean figures, or that
-    restarted, was killed or evicted."""
-    t, _ = thresholds_for(m, base)
-    ratio = (m.working_set_bytes or 0) / m.limit_bytes if m.limit_bytes else 0.0
-    ttl = seconds_to_limit(m)
-    stalled = m.memory_stalled_ratio
-    return (
-        ratio >= t.resolve_below
-        or (ttl is not None and ttl < t.critical_time_to_limit_seconds)
-        or (stalled is not None and stalled >= t.thrashing_stalled_ratio)
-        or bool(m.restarts_in_window)
-        or bool(m.oom_events_in_window)
-        or m.evicted
+def verdict_counts(
+    assessments: Sequence[Assessment], counted: ContainerCounts | None
+) -> Counter[Verdict]:
+    """Every container by verdict: the judged ones as judged; those a source only counted
+    (not candidates: below the thresholds, so ok unless they have no limit or no data)."""
+    found = Counter(a.verdict for a in assessments)
+    if counted is None:
+        return found
+    with_ws = [a for a in assessments if a.memory.working_set_bytes is not None]
+    unlimited = sum(1 for a in with_ws if a.memory.limit_bytes is None)
+    rest_unlimited = max(0, counted.without_limit - unlimited)
+    found[Verdict.NO_LIMIT] += rest_unlimited
+    found[Verdict.OK] += max(0, counted.with_working_set - len(with_ws) - rest_unlimited)
+    found[Verdict.NO_DATA] += max(
+        0, counted.without_working_set - (len(assessments) - len(with_ws))
     )
+    return +found  # no zero counts
+
+
+def pods_per_workload(containers: Iterable[ContainerMemory]) -> dict[tuple[str, str, str], int]:
+    """Replicas per (cluster, namespace, workload), counted from the containers themselves."""
+    pods: dict[tuple[str, str, str], set[str]] = {}
+    for m in containers:
+        if m.workload:
+            pods.setdefault((m.ref.cluster, m.ref.namespace, m.workload), set()).add(m.ref.pod)
+    return {key: len(names) for key, names in pods.items()}
 
 
 def run_check(
@@ -75,13 +100,11 @@ def run_check(
     watched: frozenset[ContainerRef] = frozenset(),
 ) -> CheckResult:
     """`known_kills` (OomKill.key) were explained before: their stories are not fetched again.
-    `watched` containers (open alerts) get their full breakdown whatever their figures."""
+    `watched` containers (open alerts) are judged whatever their figures: an alert resolves
+    only on figures seen."""
     base = Thresholds.from_settings(settings)
-
-    def shown(m: ContainerMemory) -> bool:
-        return may_matter(m, base) or m.ref in watched
-
-    snapshot = source.snapshot(at, CLUSTER_WIDE, detail_for=shown)
+    pods = frozenset(r.pod_name for r in watched)
+    snapshot = source.snapshot(at, CLUSTER_WIDE, candidates=True, watched=pods)
     kills = find_kills(snapshot, source=source, settings=settings, at=at, kubernetes=kubernetes)
     assessments, problems = assess_all(
         snapshot.containers, base, at=at, oom_kills=kill_counts(kills)
@@ -97,6 +120,8 @@ def run_check(
     return CheckResult(
         evaluated_at=at,
         assessments=assessments,
+        counts=verdict_counts(assessments, snapshot.counts),
+        replicas=snapshot.replicas or pods_per_workload(snapshot.containers),
         alerts=alerts,
         oom_alerts=explain_kills(new, assessments, source=source, settings=settings, at=at),
         kills=tuple(kills),

@@ -24,7 +24,7 @@ from functools import partial
 from typing import Literal
 
 from bot.analysis import Assessment
-from bot.check import CheckResult
+from bot.check import CheckResult, pods_per_workload
 from bot.kills import OomAlert
 from bot.model import ContainerRef, Verdict
 from bot.notices import (
@@ -496,13 +496,9 @@ def _gather_replicas(state: State, since: int, result: CheckResult) -> None:
                 (note, told)
             )
     _join_open(state, groups)
-    replicas = Counter(
-        (a.memory.ref.cluster, a.memory.ref.namespace, a.memory.workload, a.memory.ref.container)
-        for a in result.assessments
-        if a.memory.workload
-    )
+    replicas = result.replicas or pods_per_workload(a.memory for a in result.assessments)
     gone: set[str] = set()
-    for (channel, cluster, namespace, workload, container), members in groups.items():
+    for (channel, cluster, namespace, workload, _), members in groups.items():
         if len(members) < 2:
             continue
         ranked = sorted(members, key=lambda pair: _worst_first(_storm_member(pair[1])))
@@ -511,7 +507,7 @@ def _gather_replicas(state: State, since: int, result: CheckResult) -> None:
             state.alerts[note.thread].storms[channel] = lead.thread
             gone.add(note.id)
         leading.others = [_storm_member(told) for _, told in rest]
-        leading.replicas = replicas[(cluster, namespace, workload, container)]
+        leading.replicas = max(len(members), replicas.get((cluster, namespace, workload), 0))
     state.outbox = [n for n in state.outbox if n.id not in gone]
 
 

@@ -90,6 +90,22 @@ class Snapshot:
     # What the data could not say, in one line each (e.g. no kube-state-metrics): for the
     # user to fix, not a failure.
     notes: tuple[str, ...] = ()
+    # Set when `containers` are only the candidates of a cluster-wide check: how many there
+    # are in all, as Prometheus counted them.
+    counts: ContainerCounts | None = None
+    # Pods per (cluster, namespace, workload) of the containers' workloads; None: count them
+    # from `containers`, which are all of them.
+    replicas: dict[tuple[str, str, str], int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerCounts:
+    """Every container of a cluster-wide check, counted where they are (Prometheus), so the
+    bot receives only the few that may matter and still knows how many it checked."""
+
+    with_working_set: int  # judged: ok unless returned as a candidate
+    without_limit: int  # of those, with no memory limit
+    without_working_set: int  # a limit or request but no working set: no data
 
 
 @dataclass(frozen=True, slots=True)

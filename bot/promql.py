@@ -209,6 +209,31 @@ class QueryBuilder:
     # precise meaning in each case (documented per method); shown containers get the full
     # figure from the detail round.
 
+    def working_set_near_limit(self, ratio: float, scope: Scope = CLUSTER_WIDE) -> str:
+        """The working set where it is at or above `ratio` of the limit: the containers whose
+        figures may make them more than ok. Absent: below it, or no limit."""
+        current = self.figure(CADVISOR_FIGURES["working_set"], scope)
+        return f"{current} >= on({self.group}) ({ratio:g} * ({self.limits(scope)}))"
+
+    def container_counts(self, scope: Scope = CLUSTER_WIDE) -> str:
+        """Every container counted where it is, in one query of three rows tagged by figure:
+        with a working set, of those without a limit, and with a limit but no working set."""
+        current = self.figure(CADVISOR_FIGURES["working_set"], scope)
+        limits = f"({self.limits(scope)})"
+        return self.bundle(
+            {
+                "with_working_set": f"count({current})",
+                "without_limit": f"count({current} unless on({self.group}) {limits})",
+                "without_working_set": f"count({limits} unless on({self.group}) {current})",
+            }
+        )
+
+    def replica_counts(self, scope: Scope = CLUSTER_WIDE) -> str:
+        """Pods per workload (the owner chain of `pod_owners`): "3 of 5 replicas" without
+        fetching every pod. Scope it by namespace: every workload there is counted."""
+        by = f"{self.cluster_label}, namespace, owner_kind, owner_name, {EXACT_LABEL}"
+        return f"count by ({by}) ({self.pod_owners(scope)})"
+
     def usage_where_full(self, ratio: float, scope: Scope = CLUSTER_WIDE) -> str:
         """Usage where it is at or above `ratio` of the limit (the cache-heavy test).
         Absent: usage is below it, so the container is not cache-heavy."""

@@ -109,7 +109,7 @@ class Runner:
         log.info(
             "check at %s: %s container(s), %d sent, %d waiting, %d refused",
             report.evaluated_at.strftime("%H:%M:%S"),
-            len(report.result.assessments) if report.result else "no",
+            report.result.containers_checked if report.result else "no",
             delivery.sent,
             delivery.pending,
             delivery.dead,

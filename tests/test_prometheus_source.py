@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
 from bot.analysis import Thresholds, assess
 from bot.check import run_check
+from bot.kills import kill_counts
 from bot.model import ContainerMemory, Snapshot, Verdict
+from bot.policy import assess_all
 from bot.promql import CLUSTER_WIDE
 from bot.scenarios import ClusterSpec, PodSpec
 from bot.scenarios.behaviours import MIB
@@ -156,18 +160,19 @@ def test_two_clusters_stay_apart(prometheus_for: PrometheusFactory) -> None:
 
 
 def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFactory) -> None:
-    """3 cluster-wide queries at any size (working set, limit, and one bundle of the figures
-    filtered to the containers that need them); then, if any container will be shown, 1 more
-    for the breakdown of just those; then range queries only for what happened: one for the
-    termination history of every restarted container (filtered server-side), one per 50 pods
-    with a new OOM kill (its story) and one for the killed pods' nodes."""
+    """3 cluster-wide queries at any size (the candidates near their limit, the counts of
+    every container, and one bundle of the other candidates: racing, stalled, restarted,
+    killed, evicted, annotated); then one query per 400 candidate pods for their breakdown;
+    then range queries only for what happened: one for the termination history of every
+    restarted container (filtered server-side), one per 50 pods with a new OOM kill (its
+    story) and one for the killed pods' nodes."""
     rounds = []
     for fleet in (d.SMALL_FLEET, d.LARGE_FLEET):
         server = prometheus_for(fleet)
         source = PrometheusSource(load_settings(prometheus_url=server.url))
         before = server.query_requests_served()
         result = run_check(source=source, settings=source.settings, at=d.minutes(fleet, 35))
-        assert len(result.assessments) == len(fleet.pods)
+        assert result.containers_checked == len(fleet.pods)
         killed = {(a.kill.ref.namespace, a.kill.ref.pod) for a in result.oom_alerts}
         assert killed or fleet is d.SMALL_FLEET  # the large fleet does have OOM kills
         instant = sum(len(r) for r in source.last_rounds)
@@ -182,6 +187,37 @@ def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFa
         rounds.append([len(r) for r in source.last_rounds])
     assert rounds[0][0] == rounds[1][0] == 3
     assert all(len_ <= 1 for sizes in rounds for len_ in sizes[1:])
+
+
+def test_the_check_asks_for_candidates_and_judges_as_if_it_saw_everyone(
+    prometheus_for: PrometheusFactory,
+) -> None:
+    """Prometheus picks the containers that may matter and counts the rest: the alerts, the
+    verdict counts and every candidate's figures are those of judging every container."""
+    fleet = d.LARGE_FLEET
+    source = PrometheusSource(load_settings(prometheus_url=prometheus_for(fleet).url))
+    at = d.minutes(fleet, 35)
+    result = run_check(source=source, settings=source.settings, at=at)
+    everyone, _ = assess_all(
+        source.snapshot(at, CLUSTER_WIDE).containers,
+        Thresholds.from_settings(source.settings),
+        at=at,
+        oom_kills=kill_counts(result.kills),
+    )
+    assert len(result.assessments) < len(everyone) / 2  # the rest were only counted
+    assert result.verdicts == Counter(a.verdict for a in everyone)
+    assert {x.assessment.memory.ref for x in result.alerts} == {
+        a.memory.ref for a in everyone if a.verdict.is_alert and not a.memory.ignored
+    }
+    full = {a.memory.ref: a for a in everyone}
+    # Figures only a shown pod gets (a cluster-wide snapshot leaves them out) aside, each
+    # candidate is what everyone's snapshot says it is.
+    shown_only = dict.fromkeys(
+        ("started_at", "memory_stalled_ratio", "oom_events_total", "last_working_set_bytes")
+    )
+    for a in result.assessments:
+        assert replace(a.memory, **shown_only) == replace(full[a.memory.ref].memory, **shown_only)
+        assert a.verdict is full[a.memory.ref].verdict
 
 
 def test_history_is_one_range_query_per_pod(prometheus_for: PrometheusFactory) -> None:

@@ -45,7 +45,7 @@ def check_command(args: argparse.Namespace) -> int:
         say_notes(report.result.notes)
     summary = (
         f"podmem check · {at:%Y-%m-%d %H:%M:%S} UTC · "
-        + (f"{len(report.result.assessments)} container(s) · " if report.result else "")
+        + (f"{report.result.containers_checked} container(s) · " if report.result else "")
         + f"{delivery.sent} sent · {delivery.pending} waiting · {delivery.dead} refused"
         + (f" · degraded: {report.error}" if report.error else "")
         + (f" · Slack: {delivery.error}" if delivery.error else "")

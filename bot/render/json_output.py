@@ -143,7 +143,8 @@ def report_json(report: Report) -> dict[str, Any]:
 def check_json(result: CheckResult) -> dict[str, Any]:
     return {
         "evaluated_at": _instant(result.evaluated_at),
-        "containers_checked": len(result.assessments),
+        "containers_checked": result.containers_checked,
+        "verdicts": {v.value: n for v, n in sorted(result.verdicts.items())},
         "alerts": [
             {"kind": alert.kind, "severity": alert.severity, **container_fields(alert.assessment)}
             for alert in result.alerts

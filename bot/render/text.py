@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from collections import Counter
 from datetime import datetime
 
 from bot.analysis import Assessment
@@ -130,10 +129,10 @@ def _container_block(item: ContainerReport) -> list[str]:
 
 
 def render_check(result: CheckResult) -> str:
-    counts = Counter(a.verdict for a in result.assessments)
+    counts = result.verdicts
     summary = ", ".join(f"{counts[v]} {v.value}" for v in Verdict if counts[v])
     lines = [
-        f"podmem check · {_when(result.evaluated_at)} · {len(result.assessments)} containers "
+        f"podmem check · {_when(result.evaluated_at)} · {result.containers_checked} containers "
         f"({summary or 'none'}) · {len(result.alerts)} memory alerts",
         "",
     ]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from bot.model import (
-    ContainerMemory,
     ContainerRef,
     History,
     PodName,
@@ -34,14 +32,16 @@ class MemorySource(Protocol):
         scope: Scope,
         *,
         oom_window_seconds: float | None = None,
-        detail_for: Callable[[ContainerMemory], bool] | None = None,
+        candidates: bool = False,
+        watched: frozenset[PodName] = frozenset(),
         events: bool = True,
     ) -> Snapshot:
         """Every container in scope with its figures at `at`; OOM evidence over the window
-        (default: the configured look-back). With `detail_for`, RSS, cache, swap, restarts,
-        node, owner and labels may be left empty for the containers it does not pick. Without
-        `events`, evictions and worker-process kills (news for a check, not for the digest)
-        may be left out."""
+        (default: the configured look-back). With `candidates` (a cluster-wide check), a
+        source may return only the containers that may be more than ok (near their limit,
+        racing, stalled, restarted, killed, evicted, with thresholds of their own) and the
+        `watched` pods', with `Snapshot.counts` of them all. Without `events`, evictions and
+        worker-process kills (news for a check, not for the digest) may be left out."""
         ...
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:

@@ -21,8 +21,10 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from bot.analysis import Thresholds
 from bot.errors import SourceError
 from bot.model import (
+    ContainerCounts,
     ContainerMemory,
     ContainerRef,
     History,
@@ -69,9 +71,20 @@ DETAIL_FIGURES = (
     "oom_events_total",
     "last_working_set",
 )
-MAX_DETAIL_PODS = 1000
-# In a lean cluster-wide check these answer for every container; the rest for a few.
-FULL_ROW_FIGURES = {"working_set", "limit"}
+# Candidate pods per query of a check's detail round: a bounded regex, a bounded answer,
+# and several such queries side by side when an incident makes many pods candidates.
+DETAIL_BATCH = 400
+# A check's counts of every container: rows with no pod, one number each.
+COUNT_FIGURES = ("with_working_set", "without_limit", "without_working_set")
+# Candidates of a check: answers whose rows name containers (or pods) that may matter.
+CANDIDATE_FIGURES = (
+    "near",
+    "usage",  # usage pinned near the limit: cache-heavy, whatever the working set
+    "restart_increase",
+    "oom_events",
+    "stalled",
+    "time_to_limit",
+)
 # Always few rows: restarts and OOM signals (filtered to the containers that have them).
 SPARSE_FIGURES = {
     "kube_state_metrics",
@@ -163,28 +176,36 @@ class PrometheusSource:
         """
         q, s = self.queries, self.settings
         oom_window = oom_window_seconds or s.oom_lookback_seconds
-        common = {
-            "working_set": q.figure(CADVISOR_FIGURES["working_set"], scope),
-            "limit": q.limits(scope),
+        sparse = {
             "restarted": q.restarted_within(s.trend_window_seconds, scope),
             "restart_increase": q.restart_increase(oom_window, scope),
             "annotations": q.pod_annotations(scope),
             "kube_state_metrics": q.kube_state_metrics_present(),
         }
         if events:
-            common |= {
+            sparse |= {
                 "oom_events": q.oom_events(oom_window, scope),
                 "evicted": q.evicted_pods(oom_window, scope),
             }
         if not detail:
-            return common | {
-                # Thrashing containers only: the rest cannot be at least warning by PSI.
-                "stalled": q.memory_stalled(scope, at_least=s.thrashing_stalled_ratio),
+            # The check's question, asked where the data is: which containers may be more
+            # than ok (near the limit by the default thresholds, usage pinned there, racing
+            # towards it, stalled on reclaim, restarted, OOM-killed, evicted, or with
+            # thresholds of their own),
+            # and how many there are in all. Every row that comes back is a candidate.
+            return sparse | {
+                "near": q.working_set_near_limit(Thresholds.from_settings(s).resolve_below, scope),
+                "counts": q.container_counts(scope),
                 "usage": q.usage_where_full(s.cache_heavy_usage_ratio, scope),
+                "stalled": q.memory_stalled(scope, at_least=s.thrashing_stalled_ratio),
                 "time_to_limit": q.time_to_limit_where_racing(
                     s.trend_window_seconds, s.critical_time_to_limit_seconds, scope
                 ),
             }
+        common = sparse | {
+            "working_set": q.figure(CADVISOR_FIGURES["working_set"], scope),
+            "limit": q.limits(scope),
+        }
         figures = {
             figure: q.figure(metric, scope)
             for figure, metric in CADVISOR_FIGURES.items()
@@ -228,51 +249,113 @@ class PrometheusSource:
         scope: Scope,
         *,
         oom_window_seconds: float | None = None,
-        detail_for: Callable[[ContainerMemory], bool] | None = None,
+        candidates: bool = False,
+        watched: frozenset[PodName] = frozenset(),
         events: bool = True,
     ) -> Snapshot:
-        """With `detail_for`, the detail figures are fetched only for the pods it picks (the
-        few a check will talk about), in the same number of queries, scoped to them."""
-        plan = self.plan(
-            scope,
-            oom_window_seconds=oom_window_seconds,
-            detail=detail_for is None,
-            events=events,
-        )
+        """Every container in scope with all its figures; with `candidates` (a cluster-wide
+        check), only those that may matter and the `watched` pods', with counts of all."""
+        if candidates:
+            return self._candidates(at, scope, watched=watched, events=events)
+        plan = self.plan(scope, oom_window_seconds=oom_window_seconds, events=events)
         self.last_rounds, self.last_ranges = [], []
         # Big answers go one per query, parsed in parallel; small ones share a query.
-        if scope != CLUSTER_WIDE:
-            small = set(plan)
-        elif detail_for is not None:
-            small = set(plan) - FULL_ROW_FIGURES  # the rest are filtered to a few rows
-        else:
-            small = SPARSE_FIGURES & set(plan)
+        small = set(plan) if scope != CLUSTER_WIDE else SPARSE_FIGURES & set(plan)
         answers = self._fetch(plan, at, bundle=sorted(small))
         if scope == CLUSTER_WIDE and not answers["working_set"]:
-            raise SourceError(
-                f"Prometheus at {self.url} has no cAdvisor working-set series "
-                f"(container_memory_working_set_bytes) at {at:%Y-%m-%d %H:%M:%S} UTC: check that "
-                "it scrapes the kubelet's /metrics/cadvisor (kube-prometheus's job "
-                '"kubelet", metrics_path /metrics/cadvisor) and that --at is inside its data'
-            )
+            raise self._no_working_set(at)
         notes = () if answers["kube_state_metrics"] else (NO_KUBE_STATE_METRICS,)
         containers = self._assemble(answers, self._keys(answers))
-        if detail_for is not None:
-            shown = [key for key, m in containers.items() if detail_for(m)]
-            picked = sorted({(key[1], key[2]) for key in shown})
-            if picked:
-                wide = len(picked) > MAX_DETAIL_PODS  # a regex that long costs more than it saves
-                detail_scope = scope if wide else Scope(pods=tuple(picked))
-                full = self.plan(detail_scope, oom_window_seconds=oom_window_seconds)
-                wanted = {k: full[k] for k in DETAIL_FIGURES if k in full}
-                detail = self._fetch(wanted, at, bundle=() if wide else list(wanted))
-                for name, values in detail.items():
-                    answers[name] = answers.get(name, {}) | values
-                # Rebuild only the picked pods' containers, now with their breakdown.
-                picked_set = set(picked)
-                again = [key for key in containers if (key[1], key[2]) in picked_set]
-                containers |= self._assemble(answers, again)
         return Snapshot(evaluated_at=at, containers=tuple(containers.values()), notes=notes)
+
+    def _candidates(
+        self, at: datetime, scope: Scope, *, watched: frozenset[PodName], events: bool
+    ) -> Snapshot:
+        """A check's two rounds: which containers may matter, and how many there are (a few
+        hundred rows and three numbers at any size); then those pods' every figure, a batch
+        of pods per query."""
+        plan = self.plan(scope, detail=False, events=events)
+        self.last_rounds, self.last_ranges = [], []
+        bundled = sorted(set(plan) - {"near", "counts"})
+        answers = self._fetch(plan, at, bundle=bundled)
+        counted = answers.get("counts", {})
+        counts = ContainerCounts(
+            *(int(counted.get(("", "", "", name), 0)) for name in COUNT_FIGURES)
+        )
+        if not counts.with_working_set:
+            raise self._no_working_set(at)
+        notes = () if answers["kube_state_metrics"] else (NO_KUBE_STATE_METRICS,)
+        pods = self._candidate_pods(answers, watched)
+        detail = self._fetch_pods(pods, at, events=events)
+        wanted = {(p.namespace, p.pod) for p in pods}
+        keys = [key for key in self._keys(detail) if (key[1], key[2]) in wanted]
+        containers = self._assemble(detail, keys)
+        replicas = {
+            (c, ns, workload): int(n)
+            for (c, ns, workload, _), n in detail.get("replicas", {}).items()
+        }
+        return Snapshot(
+            evaluated_at=at,
+            containers=tuple(containers.values()),
+            notes=notes,
+            counts=counts,
+            replicas=replicas,
+        )
+
+    @staticmethod
+    def _candidate_pods(
+        answers: dict[str, dict[Key, Any]], watched: frozenset[PodName]
+    ) -> list[PodName]:
+        """The pods of every candidate row, the pods with thresholds of their own (their
+        containers may be near by their own ratios), evicted pods and the watched."""
+        found = set(watched)
+        for figure in (*CANDIDATE_FIGURES, "evicted"):
+            found |= {PodName(c, ns, pod) for c, ns, pod, _ in answers.get(figure, {})}
+        for (c, ns, pod, _), said in answers.get("annotations", {}).items():
+            if any(name in THRESHOLD_ANNOTATIONS for name, _ in said):
+                found.add(PodName(c, ns, pod))
+        return sorted(found)
+
+    def _fetch_pods(
+        self, pods: list[PodName], at: datetime, *, events: bool
+    ) -> dict[str, dict[Key, Any]]:
+        """Every figure of these pods, and their workloads' replica counts: one bundled query
+        per DETAIL_BATCH pods, side by side."""
+        plans = []
+        for start in range(0, len(pods), DETAIL_BATCH):
+            batch = Scope(
+                pods=tuple(
+                    sorted({(p.namespace, p.pod) for p in pods[start : start + DETAIL_BATCH]})
+                )
+            )
+            plan = self.plan(batch, events=events)
+            del plan["kube_state_metrics"]
+            plan["replicas"] = self.queries.replica_counts(batch.namespaces())
+            plans.append(plan)
+        return self._fetch_bundles(plans, at)
+
+    def _no_working_set(self, at: datetime) -> SourceError:
+        return SourceError(
+            f"Prometheus at {self.url} has no cAdvisor working-set series "
+            f"(container_memory_working_set_bytes) at {at:%Y-%m-%d %H:%M:%S} UTC: check that "
+            "it scrapes the kubelet's /metrics/cadvisor (kube-prometheus's job "
+            '"kubelet", metrics_path /metrics/cadvisor) and that --at is inside its data'
+        )
+
+    def _fetch_bundles(
+        self, plans: list[dict[str, str]], at: datetime
+    ) -> dict[str, dict[Key, Any]]:
+        """Each plan as one bundled query, all side by side; the answers merged by figure."""
+        queries = [self.queries.bundle(plan) for plan in plans]
+        if not queries:
+            return {}
+        self.last_rounds.append(queries)
+        futures = [self._pool.submit(self._values, "bundle", q, at) for q in queries]
+        answers: dict[str, dict[Key, Any]] = {}
+        for future in futures:
+            for name, values in future.result().items():
+                answers.setdefault(name, {}).update(values)
+        return answers
 
     def _fetch(
         self, plan: dict[str, str], at: datetime, *, bundle: Iterable[str] = ()
@@ -421,6 +504,17 @@ class PrometheusSource:
             if figure == "kube_state_metrics":  # a fact about the cluster, not a container
                 found.setdefault(figure, {})[("", "", "", "")] = True
                 continue
+            if figure in COUNT_FIGURES:  # how many containers: a number about them all
+                count = whole_number(_number(row.get("value", (None, None))[1]) or 0.0)
+                found.setdefault("counts", {})[("", "", "", figure)] = count or 0
+                continue
+            if figure == "replicas":  # pods of one workload: keyed by the workload
+                workload = _pod_fact("owner", labels)
+                count = whole_number(_number(row.get("value", (None, None))[1]) or 0.0)
+                if workload and "namespace" in labels:
+                    where = (intern(labels.get(cluster_label, "")), intern(labels["namespace"]))
+                    found.setdefault(figure, {})[(*where, workload, "")] = count or 0
+                continue
             try:
                 key = (
                     intern(labels.get(cluster_label, "")),
@@ -456,7 +550,7 @@ class PrometheusSource:
     @staticmethod
     def _keys(answers: dict[str, dict[Key, Any]]) -> list[Key]:
         """Every container any answer knows by working set, limit or request, in order."""
-        found = answers["working_set"].keys() | answers["limit"].keys()
+        found = answers.get("working_set", {}).keys() | answers.get("limit", {}).keys()
         found |= answers.get("request", {}).keys()
         return sorted(found)
 

@@ -8,7 +8,6 @@ the trend window (what `deriv` computes), kube-state-metrics limits and requests
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.model import (
@@ -78,10 +77,12 @@ class SimulatedSource:
         scope: Scope,
         *,
         oom_window_seconds: float | None = None,
-        detail_for: Callable[[ContainerMemory], bool] | None = None,
+        candidates: bool = False,
+        watched: frozenset[PodName] = frozenset(),
         events: bool = True,
     ) -> Snapshot:
-        """Everything in detail: simulated figures cost nothing to fetch."""
+        """Everything, in detail, even for a check: simulated figures cost nothing to fetch
+        (no counts: the containers are all of them)."""
         now = (at - self.cluster.start).total_seconds()
         s = self.settings
         oom_window = oom_window_seconds or s.oom_lookback_seconds
