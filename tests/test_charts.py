@@ -26,17 +26,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-import bot.render.charts as charts
+import bot.render.canvas as canvas
+import bot.render.digest_chart as digest_charts
+import bot.render.memory_chart as memory_charts
 from bot.analysis import Assessment, Thresholds, assess
 from bot.check import run_check
 from bot.model import ContainerMemory, ContainerRef, History, OomKill, Series
 from bot.promql import Scope
-from bot.render.charts import (
-    MemoryDrawing,
-    bar_widths,
-    digest_chart,
-    memory_chart,
-)
+from bot.render.digest_chart import bar_widths, digest_chart
+from bot.render.memory_chart import MemoryDrawing, memory_chart
 from bot.scenarios import ClusterSpec, PodSpec, mixed_cluster, named_pod
 from bot.settings import load_settings
 from bot.sources.simulated import SimulatedSource
@@ -69,7 +67,7 @@ class Case:
             "kills": self.kills,
         }
         arguments.update(overrides)
-        return charts._draw_memory(fig, self.history, self.ref, **arguments)  # type: ignore[arg-type]
+        return memory_charts._draw_memory(fig, self.history, self.ref, **arguments)  # type: ignore[arg-type]
 
     def png(self, **overrides: object) -> bytes:
         arguments: dict[str, object] = {
@@ -127,7 +125,7 @@ def crashloop() -> Case:
 
 
 def figure() -> Figure:
-    fig = Figure(figsize=(12, 6), dpi=charts.DPI)
+    fig = Figure(figsize=(12, 6), dpi=canvas.DPI)
     FigureCanvasAgg(fig)
     return fig
 
@@ -148,7 +146,7 @@ def line_bytes(drawing: MemoryDrawing, name: str) -> tuple[np.ndarray, np.ndarra
     """A plotted line's x (unix seconds) and y (bytes), NaNs included."""
     line = drawing.lines[name]
     days = np.asarray(line.get_xdata(), dtype=float)
-    seconds = (days - charts._EPOCH_DAYS) * 86400
+    seconds = (days - memory_charts._EPOCH_DAYS) * 86400
     return seconds, np.asarray(line.get_ydata(), dtype=float) * drawing.unit_bytes
 
 
@@ -267,11 +265,11 @@ def test_lines_break_at_kills_and_long_gaps_but_not_short_ones(crashloop: Case) 
 def test_break_lines_joins_short_gaps_and_breaks_long_ones() -> None:
     times = np.array([0.0, 30, 60, 120, 240, 270, 300])  # gaps of 2 steps, then 4 steps
     values = np.arange(7, dtype=float)
-    broken_times, broken = charts._break_lines(times, values, 30.0)
+    broken_times, broken = memory_charts._break_lines(times, values, 30.0)
     assert np.isnan(broken).sum() == 1
     nan_at = float(broken_times[np.isnan(broken)][0])
     assert 120 < nan_at < 240
-    _, with_kill = charts._break_lines(times, values, 30.0, breaks=[45.0])
+    _, with_kill = memory_charts._break_lines(times, values, 30.0, breaks=[45.0])
     assert np.isnan(with_kill).sum() == 2
 
 
@@ -303,7 +301,7 @@ def test_limit_and_request_are_labelled_in_place_and_kept_apart(exp1: Case) -> N
     fig.canvas.draw()
     labels = {t.get_text(): t for t in drawing.level_labels}
     assert set(labels) == {"limit 256 MiB", "request 250 MiB"}
-    renderer = charts._renderer(fig)
+    renderer = canvas.text_renderer(fig)
     limit_box = labels["limit 256 MiB"].get_window_extent(renderer)
     request_box = labels["request 250 MiB"].get_window_extent(renderer)
     assert not limit_box.overlaps(request_box)
@@ -318,7 +316,7 @@ def test_the_legend_and_labels_stay_inside_the_figure_and_off_the_plot(exp2: Cas
         FigureCanvasAgg(fig)
         drawing = exp2.draw(fig)
         fig.canvas.draw()
-        renderer = charts._renderer(fig)
+        renderer = canvas.text_renderer(fig)
         plot = drawing.axes.get_window_extent(renderer)
         (legend,) = fig.legends
         box = legend.get_window_extent(renderer)
@@ -331,12 +329,12 @@ def test_the_legend_and_labels_stay_inside_the_figure_and_off_the_plot(exp2: Cas
 
 
 def test_the_y_axis_unit_follows_the_data() -> None:
-    assert charts._unit_for(300 * MIB).name == "MiB"
-    gib = charts._unit_for(4 * GIB)
+    assert canvas.unit_for(300 * MIB).name == "MiB"
+    gib = canvas.unit_for(4 * GIB)
     assert gib.name == "GiB"
     assert gib.label(1.5) == "1.5 GiB" and gib.label(0) == "0"
-    assert charts._unit_for(300 * MIB).label(128) == "128 MiB"
-    step = charts._Unit("MiB", MIB).ticks(292 * MIB)
+    assert canvas.unit_for(300 * MIB).label(128) == "128 MiB"
+    step = canvas.Unit("MiB", MIB).ticks(292 * MIB)
     assert step == 64  # 0, 64, 128, 192, 256: a 256 MiB limit lands on a tick
 
 
@@ -347,7 +345,7 @@ def test_big_containers_are_drawn_in_gib(exp1: Case) -> None:
     )
     history = History(exp1.history.start, exp1.history.end, exp1.history.step_seconds, scaled)
     fig = figure()
-    drawing = charts._draw_memory(
+    drawing = memory_charts._draw_memory(
         fig, history, exp1.ref, limit_bytes=4 * GIB, request_bytes=2 * GIB
     )
     assert drawing.unit_bytes == GIB
@@ -371,7 +369,7 @@ def test_times_are_shown_in_the_requested_zone(exp1: Case) -> None:
 
 def test_an_empty_range_says_so(exp1: Case) -> None:
     empty = History(start=exp1.history.start, end=exp1.history.end, step_seconds=30.0)
-    drawing = charts._draw_memory(
+    drawing = memory_charts._draw_memory(
         figure(), empty, exp1.ref, limit_bytes=256 * MIB, request_bytes=None
     )
     assert drawing.message is not None
@@ -384,7 +382,7 @@ def test_an_empty_range_says_so(exp1: Case) -> None:
 def test_missing_series_are_left_out(exp1: Case) -> None:
     kept = tuple(s for s in exp1.history.series if s.metric in ("working_set", "usage"))
     history = History(exp1.history.start, exp1.history.end, exp1.history.step_seconds, kept)
-    drawing = charts._draw_memory(
+    drawing = memory_charts._draw_memory(
         figure(), history, exp1.ref, limit_bytes=256 * MIB, request_bytes=None
     )
     assert set(drawing.lines) == {"working_set", "usage"}
@@ -397,7 +395,7 @@ def test_the_title_names_the_container_and_cluster(exp1: Case) -> None:
     ref = ContainerRef(
         "prod-eu", *[getattr(exp1.ref, f) for f in ("namespace", "pod", "container")]
     )
-    charts._draw_memory(fig, exp1.history, ref, limit_bytes=None, request_bytes=None)
+    memory_charts._draw_memory(fig, exp1.history, ref, limit_bytes=None, request_bytes=None)
     texts = [t.get_text() for t in fig.texts]
     assert "prod-eu:shop/checkout-7d9f-x2k4p · app" in texts
     assert any("OOM kills follow the working set, not usage" in t for t in texts)
@@ -436,7 +434,7 @@ def test_digest_bars_are_ranked_banded_and_show_usage_behind() -> None:
         assess(memory("warning-c", 218, 220, 256), t),  # 85 %
         assess(memory("no-limit", 300, 310, None), t),
     ]
-    drawing = charts._draw_digest(
+    drawing = digest_charts._draw_digest(
         figure(), items, warning_ratio=0.8, critical_ratio=0.9, top=15, title="t"
     )
     assert [label.split("/")[1].split(" ")[0] for label in drawing.labels] == [
@@ -461,7 +459,7 @@ def test_digest_keeps_the_top_n_and_says_how_many_it_left_out(
     assessments: list[Assessment],
 ) -> None:
     fig = figure()
-    drawing = charts._draw_digest(
+    drawing = digest_charts._draw_digest(
         fig, assessments, warning_ratio=0.8, critical_ratio=0.9, top=15, title="t"
     )
     ratios = sorted(
@@ -477,14 +475,14 @@ def test_digest_labels_are_shortened_in_the_middle() -> None:
     ref = ContainerRef(
         "prod-eu-west-1", "payments-processing", "x" * 20 + "-7d9f8c6b5-q1w9z", "app"
     )
-    label = charts._digest_label(ref)
-    assert len(label) <= charts.LABEL_CHARS
+    label = digest_charts._digest_label(ref)
+    assert len(label) <= digest_charts.LABEL_CHARS
     assert label.startswith("prod-eu-west-1:pay") and label.endswith("-q1w9z · app")
     assert "…" in label
 
 
 def test_an_empty_digest_says_so() -> None:
-    drawing = charts._draw_digest(
+    drawing = digest_charts._draw_digest(
         figure(), [], warning_ratio=0.8, critical_ratio=0.9, top=15, title="t"
     )
     assert drawing.axes is None
@@ -510,26 +508,33 @@ def rss_bytes() -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
-def test_fifty_renders_free_every_figure_and_memory_stays_flat(
-    exp1: Case, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fifty_renders_free_every_figure_and_memory_stays_flat(exp1: Case) -> None:
+    """memory_chart's own steps (figure, drawing, PNG), each figure watched by a weak
+    reference: nothing may keep one alive after its render."""
     made: list[weakref.ref[Figure]] = []
-    real_figure = charts._figure
-
-    def tracked(width_px: int, height_px: int) -> Figure:
-        fig = real_figure(width_px, height_px)
-        made.append(weakref.ref(fig))
-        return fig
-
-    monkeypatch.setattr(charts, "_figure", tracked)
     empty = History(start=exp1.history.start, end=exp1.history.end, step_seconds=30.0)
-    renders: list[Callable[[], bytes]] = [
-        exp1.png,
-        lambda: memory_chart(empty, exp1.ref, limit_bytes=256 * MIB, request_bytes=None),
+    cases = [
+        (
+            exp1.history,
+            {
+                "limit_bytes": exp1.limit_bytes,
+                "request_bytes": exp1.request_bytes,
+                "kills": exp1.kills,
+            },
+        ),
+        (empty, {"limit_bytes": 256 * MIB, "request_bytes": None}),
     ]
+
+    def render(index: int) -> bytes:
+        history, arguments = cases[index % 2]
+        fig = canvas.new_figure(1200, 600)
+        made.append(weakref.ref(fig))
+        memory_charts._draw_memory(fig, history, exp1.ref, **arguments)  # type: ignore[arg-type]
+        return canvas.render_png(fig)
+
     rss = []
     for index in range(50):
-        renders[index % 2]()
+        render(index)
         if index in (24, 49):
             gc.collect()
             # Hand freed arena memory back to the OS: RSS then counts what is alive, not

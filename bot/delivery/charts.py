@@ -13,7 +13,8 @@ from bot.analysis import Thresholds, assess
 from bot.errors import SourceError
 from bot.model import ContainerMemory, ContainerRef, History, OomKill
 from bot.promql import HISTORY_BATCH, Scope, range_step_seconds
-from bot.render.charts import digest_chart, memory_chart
+from bot.render.digest_chart import digest_chart
+from bot.render.memory_chart import memory_chart
 from bot.settings import Settings
 from bot.sources.base import MemorySource
 from bot.state.document import Bar, ChartRequest

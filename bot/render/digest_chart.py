@@ -1,0 +1,327 @@
+"""The digest's chart: the containers closest to their limit as horizontal bars, as a PNG.
+
+Each bar is the working set / limit, coloured by the container's verdict, with usage / limit
+as a lighter bar behind it: a long light bar behind a short dark one is page cache, not risk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.text import Text
+from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+from bot.analysis import Assessment
+from bot.model import ContainerRef, Verdict
+from bot.render.canvas import (
+    FOOTNOTE,
+    GREEN,
+    GREY,
+    INK,
+    ORANGE,
+    VERMILLION,
+    FloatArray,
+    figure_width_px,
+    fit_legend,
+    footnote,
+    fx,
+    fy,
+    heading,
+    lighter,
+    new_figure,
+    render_png,
+    text_renderer,
+)
+from bot.units import format_duration
+
+# Characters of a container's name shown at most, and bar thickness.
+LABEL_CHARS = 48
+BAR_HEIGHT = 0.68
+
+BAND_COLOURS = {"ok": GREEN, "warning": ORANGE, "critical": VERMILLION}
+
+
+@dataclass(slots=True)
+class DigestDrawing:
+    """What `_draw_digest` drew, top bar first, for tests to inspect."""
+
+    axes: Axes | None
+    labels: list[str] = field(default_factory=list)
+    working_set_bars: PolyCollection | None = None
+    usage_bars: PolyCollection | None = None
+    bands: list[str] = field(default_factory=list)
+    value_labels: list[Text] = field(default_factory=list)
+    message: Text | None = None
+
+
+def _shorten(text: str, width: int) -> str:
+    """Cut the middle: a pod's workload prefix and its random suffix both identify it."""
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    head = (keep + 1) // 2
+    return text[:head] + "…" + text[len(text) - (keep - head) :]
+
+
+def _digest_label(ref: ContainerRef, width: int = LABEL_CHARS) -> str:
+    where = f"{ref.cluster}:" if ref.cluster else ""
+    where += f"{ref.namespace}/{ref.pod}"
+    suffix = " · " + _shorten(ref.container, 16)
+    return _shorten(where, max(16, width - len(suffix))) + suffix
+
+
+def _band(a: Assessment) -> str:
+    """The bar's colour: the container's own thresholds, as its verdict used them."""
+    ratio, t = a.working_set_to_limit or 0.0, a.thresholds
+    if ratio >= t.critical_ratio or a.verdict is Verdict.CRITICAL:
+        return "critical"  # the verdict also says critical when the limit is minutes away
+    if ratio >= t.warning_ratio:
+        return "warning"
+    return "ok"
+
+
+def _bar_shapes(positions: FloatArray, widths: FloatArray) -> list[FloatArray]:
+    """Horizontal bars from x = 0, centred on each position, as polygons."""
+    half = BAR_HEIGHT / 2
+    return [
+        np.array([(0.0, y - half), (w, y - half), (w, y + half), (0.0, y + half)])
+        for y, w in zip(positions, widths, strict=True)
+    ]
+
+
+def bar_widths(bars: PolyCollection) -> list[float]:
+    """The drawn length of each bar in a collection from `_bar_shapes`, top bar first."""
+    return [float(np.max(np.asarray(path.vertices)[:, 0])) for path in bars.get_paths()]
+
+
+def _percent(value: float, _position: float | None = None) -> str:
+    return f"{value * 100:.0f} %" + (" limit" if abs(value - 1.0) < 1e-9 else "")
+
+
+def _draw_digest(
+    fig: Figure,
+    assessments: Sequence[Assessment],
+    *,
+    warning_ratio: float,
+    critical_ratio: float,
+    top: int,
+    title: str,
+) -> DigestDrawing:
+    limited = [a for a in assessments if a.working_set_to_limit is not None]
+    chosen = sorted(
+        limited,
+        key=lambda a: (
+            -(a.working_set_to_limit or 0.0),
+            -(a.usage_to_limit or 0.0),
+            _digest_label(a.memory.ref),
+        ),
+    )[: max(0, top)]
+
+    unlimited = len(assessments) - len(limited)
+    if chosen:
+        subtitle = (
+            f"top {len(chosen)} of {len(limited)} containers with a memory limit, by working set"
+            f" / limit" + (f" ({unlimited} without a limit not shown)" if unlimited else "")
+        )
+    else:
+        subtitle = (
+            f"{len(assessments)} containers, none with a memory limit"
+            if assessments
+            else "no containers assessed"
+        )
+    heading(fig, title, subtitle)
+    if not chosen:
+        message = fig.text(
+            0.5,
+            0.5,
+            "no containers with a limit",
+            ha="center",
+            va="center",
+            fontsize=16,
+            color=GREY,
+        )
+        return DigestDrawing(axes=None, message=message)
+
+    axes = fig.add_axes((0.3, 0.2, 0.5, 0.6))  # placed for real once labels are measured
+    drawing = DigestDrawing(axes=axes, labels=[_digest_label(a.memory.ref) for a in chosen])
+    positions = np.arange(len(chosen), dtype=np.float64)
+    ws = np.array([a.working_set_to_limit or 0.0 for a in chosen], dtype=np.float64)
+    usage = np.maximum(np.array([a.usage_to_limit or 0.0 for a in chosen], dtype=np.float64), ws)
+    drawing.bands = [_band(a) for a in chosen]
+    colours = [BAND_COLOURS[b] for b in drawing.bands]
+    # Bars as two collections (usage behind, working set in front): barh's per-bar patches
+    # cost ~20 ms for 30 rectangles.
+    drawing.usage_bars = PolyCollection(
+        _bar_shapes(positions, usage),
+        facecolors=[lighter(c, 0.65) for c in colours],
+        edgecolors=[lighter(c, 0.25) for c in colours],
+        linewidths=0.8,
+        zorder=2,
+    )
+    drawing.working_set_bars = PolyCollection(
+        _bar_shapes(positions, ws), facecolors=colours, linewidths=0, zorder=3
+    )
+    axes.add_collection(drawing.usage_bars, autolim=False)
+    axes.add_collection(drawing.working_set_bars, autolim=False)
+
+    x_max = max(1.08, float(np.max(usage)) + 0.03, critical_ratio + 0.08)
+    for y, w, u, a in zip(positions, ws, usage, chosen, strict=True):
+        parts = [f"{w * 100:.0f} %"]
+        if u - w >= 0.05:
+            parts.append(f"usage {u * 100:.0f} %")
+        if a.verdict is Verdict.CRITICAL and w < critical_ratio and a.seconds_to_limit:
+            parts.append(f"limit in {format_duration(a.seconds_to_limit)}")
+        text = " · ".join(parts)
+        drawing.value_labels.append(
+            axes.text(
+                float(max(w, u)) + x_max * 0.006,
+                float(y),
+                text,
+                va="center",
+                ha="left",
+                fontsize=10,
+                color=INK,
+                fontweight="bold" if w >= warning_ratio else "normal",
+                clip_on=False,
+                zorder=6,
+                bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"},
+            )
+        )
+
+    _digest_thresholds(axes, warning_ratio, critical_ratio)
+    names = _digest_axes(axes, drawing.labels, x_max)
+    rows = fit_legend(fig, _digest_legend(warning_ratio, critical_ratio), bottom_px=28)
+    footnote(fig, FOOTNOTE + ": a long light bar behind a short dark one is page cache, not risk.")
+
+    # Names on the left take what they measure. The bars get the widest area that still lets
+    # each value label, which starts at its own bar's end, end inside the figure.
+    renderer = text_renderer(fig)
+    names_px = 20 + max(t.get_window_extent(renderer).width for t in names)
+    room_px = figure_width_px(fig) - names_px - 12
+    bars_px = room_px - 40
+    for label, w, u in zip(drawing.value_labels, ws, usage, strict=True):
+        reach = float(max(w, u)) / x_max + 0.006
+        needed = label.get_window_extent(renderer).width + 14
+        bars_px = min(bars_px, (room_px - needed) / reach if reach > 0 else bars_px)
+    bottom_px = 28 + 22 * rows + 30
+    axes.set_position(
+        (
+            fx(fig, names_px),
+            fy(fig, bottom_px),
+            fx(fig, max(bars_px, 120.0)),
+            1 - fy(fig, bottom_px + 84),
+        )
+    )
+    return drawing
+
+
+def _digest_thresholds(axes: Axes, warning_ratio: float, critical_ratio: float) -> None:
+    """Dashed lines at the thresholds, labelled above the plot away from each other: the
+    warning label ends at its line, the critical one starts at its line."""
+    for ratio, name, colour, align in (
+        (warning_ratio, "warning", ORANGE, "right"),
+        (critical_ratio, "critical", VERMILLION, "left"),
+    ):
+        axes.axvline(ratio, color=colour, linewidth=1.4, linestyle=(0, (5, 3)), zorder=4)
+        axes.annotate(
+            f"{name} {ratio * 100:.0f} %",
+            (ratio, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3 if align == "left" else -3, 4),
+            textcoords="offset points",
+            ha=align,
+            va="bottom",
+            fontsize=10,
+            fontweight="bold",
+            color=colour,
+            annotation_clip=False,
+        )
+    axes.axvline(1.0, color=INK, linewidth=1.2, zorder=4)
+
+
+def _digest_axes(axes: Axes, labels: list[str], x_max: float) -> list[Text]:
+    """Percent x axis, container names at the left of their bars; returns the names."""
+    # Names as plain texts, not tick labels: 15 ticks cost ~25 ms of tick machinery.
+    axes.set_yticks([])
+    names: list[Text] = [
+        axes.annotate(
+            label,
+            (0.0, float(y)),
+            xycoords=("axes fraction", "data"),
+            xytext=(-6, 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=10,
+            family="DejaVu Sans Mono",
+            color=INK,
+            annotation_clip=False,
+        )
+        for y, label in enumerate(labels)
+    ]
+    axes.set_ylim(len(labels) - 0.5, -0.5)
+    axes.set_xlim(0, x_max)
+    axes.xaxis.set_major_locator(MultipleLocator(0.2 if x_max <= 1.6 else 0.5))
+    axes.xaxis.set_major_formatter(FuncFormatter(_percent))
+    axes.tick_params(labelsize=10, colors=INK)
+    axes.grid(True, axis="x", color="#e6e6e6", linewidth=0.8)
+    axes.set_axisbelow(True)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    return names
+
+
+def _digest_legend(warning_ratio: float, critical_ratio: float) -> list[Artist]:
+    bands = {
+        "ok": f"ok (< {warning_ratio * 100:.0f} %)",
+        "warning": f"warning (≥ {warning_ratio * 100:.0f} %)",
+        "critical": f"critical (≥ {critical_ratio * 100:.0f} % or limit near)",
+    }
+    handles: list[Artist] = [
+        Patch(facecolor=BAND_COLOURS[band], label=f"working set: {text}")
+        for band, text in bands.items()
+    ]
+    handles.append(
+        Patch(
+            facecolor=lighter(GREY, 0.65),
+            edgecolor=lighter(GREY, 0.25),
+            label="usage (incl. reclaimable cache)",
+        )
+    )
+    return handles
+
+
+def digest_chart(
+    assessments: Sequence[Assessment],
+    *,
+    warning_ratio: float,
+    critical_ratio: float,
+    top: int = 15,
+    title: str = "Memory digest: the containers closest to their limit",
+    width_px: int = 1200,
+    height_px: int | None = None,
+) -> bytes:
+    """The `top` containers by working set / limit as horizontal bars, as a PNG.
+
+    Bars are coloured by band (ok / warning / critical at the given ratios; critical also when
+    the verdict is, i.e. the limit is minutes away) with a lighter extension to usage / limit
+    behind each. Containers without a limit are left out. `height_px` defaults to fit the bars.
+    """
+    shown = min(max(0, top), sum(1 for a in assessments if a.working_set_to_limit is not None))
+    fig = new_figure(width_px, height_px or max(320, 200 + 30 * shown))
+    _draw_digest(
+        fig,
+        assessments,
+        warning_ratio=warning_ratio,
+        critical_ratio=critical_ratio,
+        top=top,
+        title=title,
+    )
+    return render_png(fig)

@@ -1,0 +1,524 @@
+"""One container's memory over time, as a PNG.
+
+What this chart must make obvious is the product's one idea: the kernel OOM-kills a container
+when its *working set* reaches the limit, not when *usage* does. So the working set is the
+heavy line, usage is dashed, and the gap between them (page cache the kernel reclaims first) is
+shaded and named. Pure: values in, PNG bytes out, no network.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from matplotlib import dates as mdates
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.text import Text
+from matplotlib.ticker import FuncFormatter, MultipleLocator
+from matplotlib.transforms import blended_transform_factory
+
+from bot.model import ContainerRef, History, OomKill
+from bot.render.canvas import (
+    BLUE,
+    FOOTNOTE,
+    GREEN,
+    GREY,
+    INK,
+    ORANGE,
+    PURPLE,
+    SKY,
+    VERMILLION,
+    FloatArray,
+    Unit,
+    figure_height_px,
+    fit_legend,
+    footnote,
+    fx,
+    fy,
+    heading,
+    new_figure,
+    render_png,
+    short_bytes,
+    text_renderer,
+    time_zone,
+    unit_for,
+)
+from bot.units import MIB
+
+RECLAIMABLE_LABEL = "reclaimable cache (usage − working set)"
+# A gap longer than this many steps is a restart or missing scrapes: not joined by a line.
+GAP_STEPS = 3
+# Above this many kills in range, markers stay but their "OOM" labels would overlap.
+MAX_KILL_LABELS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _Style:
+    label: str
+    colour: str
+    width: float
+    dashes: str | tuple[float, tuple[float, ...]] = "-"
+    zorder: float = 4
+
+
+# How each figure is drawn, in legend order: working set first, it is what OOM follows.
+# Usage is dashed and lighter: it includes cache the kernel drops, OOM does not follow it.
+_STYLES = {
+    "working_set": _Style("working set (what OOM follows)", BLUE, 2.8, zorder=6),
+    "usage": _Style("usage", ORANGE, 1.6, (0, (5, 3)), zorder=5),
+    "rss": _Style("RSS", GREEN, 1.3),
+    "cache": _Style("page cache", PURPLE, 1.7, (0, (1, 1.2)), zorder=3),
+    "swap": _Style("swap", SKY, 1.1, (0, (3, 1, 1, 1)), zorder=3),
+}
+
+# ---------------------------------------------------------------------------------------------
+# Series preparation
+
+
+def _arrays(points: Sequence[tuple[float, float]]) -> tuple[FloatArray, FloatArray]:
+    if not points:
+        empty: FloatArray = np.empty(0, dtype=np.float64)
+        return empty, empty
+    data = np.asarray(points, dtype=np.float64)
+    order = np.argsort(data[:, 0], kind="stable")
+    return data[order, 0], data[order, 1]
+
+
+def _break_lines(
+    times: FloatArray, values: FloatArray, step_seconds: float, breaks: Sequence[float] = ()
+) -> tuple[FloatArray, FloatArray]:
+    """Insert a NaN inside every gap longer than GAP_STEPS steps, and at every kill between
+    two samples, so no line bridges a restart or an outage."""
+    if times.size < 2:
+        return times, values
+    at: set[int] = set()
+    if step_seconds > 0:
+        at.update(int(i) + 1 for i in np.nonzero(np.diff(times) > GAP_STEPS * step_seconds)[0])
+    for moment in breaks:
+        index = int(np.searchsorted(times, moment, side="left"))
+        if 0 < index < times.size:
+            at.add(index)
+    if not at:
+        return times, values
+    where = np.array(sorted(at), dtype=np.intp)
+    middles = (times[where - 1] + times[where]) / 2
+    return np.insert(times, where, middles), np.insert(values, where, np.nan)
+
+
+# matplotlib.dates ships no annotations, hence the ignore.
+_EPOCH_DAYS = float(mdates.date2num(datetime(1970, 1, 1, tzinfo=UTC)))  # type: ignore[no-untyped-call]
+
+
+def _days(unix_seconds: FloatArray) -> FloatArray:
+    """Unix seconds to matplotlib date numbers (days since matplotlib's epoch, UTC)."""
+    return unix_seconds / 86400.0 + _EPOCH_DAYS
+
+
+def _aligned(times: FloatArray, other: Sequence[tuple[float, float]]) -> FloatArray:
+    """`other`'s values at `times`; NaN where `other` has no sample at that instant."""
+    lookup = dict(other)
+    return np.array([lookup.get(float(t), np.nan) for t in times], dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory chart
+
+
+@dataclass(slots=True)
+class MemoryDrawing:
+    """What `_draw_memory` drew, for tests to inspect. Line y data are in units of
+    `unit_bytes` (MiB or GiB); x data are matplotlib date numbers."""
+
+    axes: Axes
+    unit_bytes: int
+    lines: dict[str, Line2D] = field(default_factory=dict)
+    reclaimable: PolyCollection | None = None
+    limit_line: Line2D | None = None
+    request_line: Line2D | None = None
+    level_labels: list[Text] = field(default_factory=list)
+    kill_markers: Line2D | None = None
+    kill_labels: list[Text] = field(default_factory=list)
+    message: Text | None = None
+    legend_rows: int = 0
+
+
+def _headline(ref: ContainerRef) -> str:
+    prefix = f"{ref.cluster}:" if ref.cluster else ""
+    return f"{prefix}{ref.namespace}/{ref.pod} · {ref.container}"
+
+
+def _range_text(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    a, b = start.astimezone(zone), end.astimezone(zone)
+    if a.date() == b.date():
+        return f"{a:%a %d %b %Y, %H:%M}–{b:%H:%M} {b.tzname()}"
+    if a.tzname() == b.tzname():
+        return f"{a:%a %d %b %H:%M} – {b:%a %d %b %Y %H:%M} {b.tzname()}"
+    return f"{a:%a %d %b %H:%M %Z} – {b:%a %d %b %Y %H:%M %Z}"
+
+
+def _zone_label(name: str, start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """ "time (Europe/Berlin, CET)": the IANA name, and the abbreviation(s) in the range."""
+    names = [start.astimezone(zone).tzname(), end.astimezone(zone).tzname()]
+    shown = [n for n in dict.fromkeys(names) if n and n != name]
+    return f"time ({name}{', ' + '/'.join(shown) if shown else ''})"
+
+
+def _kill_times(
+    kills: Iterable[OomKill], ref: ContainerRef, start: float, end: float
+) -> list[float]:
+    """Unix times of `ref`'s kills inside [start, end], each once."""
+    found = {k.finished_at.timestamp() for k in kills if k.ref == ref and k.finished_at}
+    return sorted(t for t in found if start <= t <= end)
+
+
+def _value_before(times: FloatArray, values: FloatArray, moment: float) -> float | None:
+    index = int(np.searchsorted(times, moment, side="right")) - 1
+    while index >= 0:
+        if not math.isnan(values[index]):
+            return float(values[index])
+        index -= 1
+    return None
+
+
+def _level_labels(
+    axes: Axes, levels: list[tuple[float, str, str]], y_top: float, height_px: float
+) -> list[Text]:
+    """Labels for horizontal lines, in the right margin at the line's end: never over data.
+    `levels` are (y, text, colour); labels closer than a line of text are pushed apart."""
+    transform = blended_transform_factory(axes.transAxes, axes.transData)
+    per_px = y_top / max(height_px, 1.0)
+    minimum = 17 * per_px
+    placed: list[float] = []
+    texts = []
+    for y, text, colour in sorted(levels, reverse=True):
+        at = y if not placed else min(y, placed[-1] - minimum)
+        placed.append(at)
+        texts.append(
+            axes.text(
+                1.008,
+                at,
+                text,
+                transform=transform,
+                ha="left",
+                va="center",
+                fontsize=10,
+                fontweight="bold",
+                color=colour,
+                clip_on=False,
+            )
+        )
+    return texts
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """What the steps of one memory chart share: where things are, in which units."""
+
+    axes: Axes
+    scale: float  # bytes per y unit
+    top_bytes: float  # the highest value or level: the y axis leaves room above it
+    y_top: float  # in y units
+    x_start: float  # matplotlib date numbers
+    x_end: float
+    step_seconds: float
+    kill_times: list[float]
+
+    def line(self, times: FloatArray, values: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Data ready to plot: gaps and kills broken, x as dates, y in the chart's unit."""
+        times, values = _break_lines(times, values, self.step_seconds, self.kill_times)
+        return _days(times), values / self.scale
+
+
+def _present_series(
+    history: History, ref: ContainerRef
+) -> dict[str, tuple[FloatArray, FloatArray]]:
+    """The figures that have data. Swap that is zero throughout (most nodes) is absence."""
+    found = {}
+    for name in _STYLES:
+        times, values = _arrays(history.of(ref, name))
+        if not times.size or not np.any(np.isfinite(values)):
+            continue
+        if name == "swap" and not np.any(values > 0):
+            continue
+        found[name] = (times, values)
+    return found
+
+
+def _plot_series(
+    frame: _Frame,
+    history: History,
+    ref: ContainerRef,
+    present: dict[str, tuple[FloatArray, FloatArray]],
+    drawing: MemoryDrawing,
+) -> None:
+    for name, style in _STYLES.items():
+        if name in present:
+            (drawing.lines[name],) = frame.axes.plot(
+                *frame.line(*present[name]),
+                label=style.label,
+                color=style.colour,
+                linewidth=style.width,
+                linestyle=style.dashes,
+                zorder=style.zorder,
+            )
+    # Reclaimable cache: the band between working set and usage, on the working set's clock.
+    if "usage" in present and "working_set" in present:
+        ws_times, ws_values = present["working_set"]
+        days, lower = frame.line(ws_times, ws_values)
+        _, upper = frame.line(ws_times, _aligned(ws_times, history.of(ref, "usage")))
+        drawing.reclaimable = frame.axes.fill_between(
+            days,
+            lower,
+            upper,
+            where=np.nan_to_num(upper, nan=-1.0) > np.nan_to_num(lower, nan=0.0),
+            interpolate=True,
+            facecolor=ORANGE,
+            alpha=0.2,
+            linewidth=0,
+            zorder=2,
+        )
+
+
+def _plot_levels(
+    frame: _Frame, limit_bytes: int | None, request_bytes: int | None, drawing: MemoryDrawing
+) -> list[tuple[float, str, str]]:
+    """Limit and request lines; returns their labels (y, text, colour) for the right margin."""
+    levels: list[tuple[float, str, str]] = []
+    if limit_bytes:
+        y = limit_bytes / frame.scale
+        drawing.limit_line = frame.axes.axhline(y, color=INK, linewidth=1.6, zorder=4)
+        name = "limit = request" if limit_bytes == request_bytes else "limit"
+        levels.append((y, f"{name} {short_bytes(limit_bytes)}", INK))
+    else:
+        levels.append((frame.y_top, "no limit", VERMILLION))
+    if request_bytes and request_bytes != limit_bytes:
+        y = request_bytes / frame.scale
+        drawing.request_line = frame.axes.axhline(
+            y, color=GREY, linewidth=1.2, linestyle=(0, (6, 3)), zorder=4
+        )
+        levels.append((y, f"request {short_bytes(request_bytes)}", GREY))
+    return levels
+
+
+def _style_axes(frame: _Frame, unit: Unit, history: History, timezone: str) -> None:
+    """y in MiB or GiB on a binary ladder; x in the viewer's time zone, named."""
+    axes, zone = frame.axes, time_zone(timezone)
+    axes.set_ylim(0, frame.y_top)
+    axes.yaxis.set_major_locator(MultipleLocator(unit.ticks(frame.top_bytes)))
+    axes.yaxis.set_major_formatter(FuncFormatter(unit.label))
+    axes.set_xlim(frame.x_start, frame.x_end)
+    # matplotlib.dates ships no annotations: these two calls are untyped.
+    locator = mdates.AutoDateLocator(tz=zone, minticks=4, maxticks=10)  # type: ignore[no-untyped-call]
+    formatter = mdates.ConciseDateFormatter(  # type: ignore[no-untyped-call]
+        locator,
+        tz=zone,
+        formats=["%Y", "%b", "%a %d %b", "%H:%M", "%H:%M", "%H:%M:%S"],
+        zero_formats=["", "%Y", "%b %Y", "%a %d %b", "%H:%M", "%H:%M"],
+        show_offset=False,
+    )
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(formatter)
+    axes.set_xlabel(_zone_label(timezone, history.start, history.end, zone), color=GREY)
+    axes.tick_params(labelsize=10, colors=INK)
+    axes.grid(True, color="#e6e6e6", linewidth=0.8)
+    axes.set_axisbelow(True)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+
+
+def _plot_kills(
+    frame: _Frame,
+    limit_bytes: int | None,
+    working_set: tuple[FloatArray, FloatArray] | None,
+    drawing: MemoryDrawing,
+) -> None:
+    """A cross on the limit where the working set met it, a dotted line down; "OOM" above
+    each when there are few enough to label apart."""
+    if not frame.kill_times:
+        return
+    axes, many = frame.axes, len(frame.kill_times) > MAX_KILL_LABELS
+    ys = []
+    for moment in frame.kill_times:
+        # Without a limit, the cross sits on the last working set before the kill.
+        before = _value_before(*working_set, moment) if working_set and not limit_bytes else None
+        ys.append((limit_bytes or before or frame.top_bytes) / frame.scale)
+    xs = _days(np.array(frame.kill_times, dtype=np.float64))
+    for x in xs:
+        axes.axvline(
+            float(x),
+            color=VERMILLION,
+            linewidth=0.9 if many else 1.2,
+            linestyle=(0, (2, 2)),
+            alpha=0.5 if many else 0.85,
+            zorder=3,
+        )
+    (drawing.kill_markers,) = axes.plot(
+        xs,
+        ys,
+        linestyle="none",
+        marker="X",
+        markersize=9 if many else 12,
+        color=VERMILLION,
+        markeredgecolor="white",
+        markeredgewidth=1.0,
+        zorder=10,
+        label="OOM kill" if len(xs) == 1 else f"OOM kill ({len(xs)} in range)",
+    )
+    apart = len(xs) < 2 or float(np.min(np.diff(xs))) > (frame.x_end - frame.x_start) / 30
+    if many or not apart:
+        return
+    for x in xs:
+        drawing.kill_labels.append(
+            axes.annotate(
+                "OOM",
+                (float(x), frame.y_top),
+                xytext=(0, -2),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=10,
+                fontweight="bold",
+                color=VERMILLION,
+                zorder=10,
+                bbox={"boxstyle": "square,pad=0.15", "fc": "white", "ec": "none"},
+            )
+        )
+
+
+def _legend_handles(drawing: MemoryDrawing) -> list[Artist]:
+    handles: list[Artist] = []
+    for name in _STYLES:
+        if name in drawing.lines:
+            handles.append(drawing.lines[name])
+        if name == "usage" and drawing.reclaimable is not None:
+            handles.append(Patch(facecolor=ORANGE, alpha=0.3, label=RECLAIMABLE_LABEL))
+    if drawing.kill_markers is not None:
+        handles.append(drawing.kill_markers)
+    return handles
+
+
+def _draw_memory(
+    fig: Figure,
+    history: History,
+    ref: ContainerRef,
+    *,
+    limit_bytes: int | None,
+    request_bytes: int | None,
+    kills: Sequence[OomKill] = (),
+    timezone: str = "UTC",
+    title: str | None = None,
+) -> MemoryDrawing:
+    zone = time_zone(timezone)
+    axes = fig.add_axes((0.1, 0.2, 0.8, 0.7))  # placed for real once the legend is sized
+    start, end = history.start.timestamp(), history.end.timestamp()
+    present = _present_series(history, ref)
+    peaks = [float(np.nanmax(values)) for _, values in present.values()]
+    top_bytes = max([*peaks, limit_bytes or 0, request_bytes or 0]) or 256 * MIB
+    unit = unit_for(top_bytes)
+    x_start, x_end = (float(v) for v in _days(np.array([start, end], dtype=np.float64)))
+    frame = _Frame(
+        axes=axes,
+        scale=float(unit.size),
+        top_bytes=top_bytes,
+        y_top=top_bytes * 1.14 / unit.size,
+        x_start=x_start,
+        x_end=x_end,
+        step_seconds=history.step_seconds,
+        kill_times=_kill_times(kills, ref, start, end),
+    )
+    drawing = MemoryDrawing(axes=axes, unit_bytes=unit.size)
+    _plot_series(frame, history, ref, present, drawing)
+    levels = _plot_levels(frame, limit_bytes, request_bytes, drawing)
+    _style_axes(frame, unit, history, timezone)
+    _plot_kills(frame, limit_bytes, present.get("working_set"), drawing)
+    if not present:
+        drawing.message = axes.text(
+            0.5,
+            0.5,
+            "no data in this range",
+            transform=axes.transAxes,
+            ha="center",
+            va="center",
+            fontsize=16,
+            color=GREY,
+        )
+
+    # Title, subtitle, legend, footnote: all outside the plot, never over the data.
+    facts = [_range_text(history.start, history.end, zone)]
+    facts.append(f"limit {short_bytes(limit_bytes)}" if limit_bytes else "no limit")
+    if request_bytes:
+        facts.append(f"request {short_bytes(request_bytes)}")
+    if frame.kill_times:
+        count = len(frame.kill_times)
+        facts.append(f"{count} OOM kill{'' if count == 1 else 's'}")
+    heading(fig, title or _headline(ref), " · ".join(facts))
+    footnote(
+        fig,
+        FOOTNOTE
+        + (
+            "; the shaded band is page cache the kernel reclaims before any OOM kill."
+            if drawing.reclaimable is not None
+            else "."
+        ),
+    )
+    drawing.legend_rows = fit_legend(fig, _legend_handles(drawing), bottom_px=30)
+
+    # The plot gets what is left: x ticks and label above the legend, level labels right.
+    bottom_px = 30 + 22 * drawing.legend_rows + 54
+    plot_height_px = figure_height_px(fig) - bottom_px - 70
+    drawing.level_labels = _level_labels(axes, levels, frame.y_top, plot_height_px)
+    renderer = text_renderer(fig)
+    right_px = 16 + max(
+        [10.0, *(t.get_window_extent(renderer).width + 12 for t in drawing.level_labels)]
+    )
+    axes.set_position(
+        (
+            fx(fig, 74),
+            fy(fig, bottom_px),
+            1 - fx(fig, 74 + right_px),
+            1 - fy(fig, bottom_px + 70),
+        )
+    )
+    return drawing
+
+
+def memory_chart(
+    history: History,
+    ref: ContainerRef,
+    *,
+    limit_bytes: int | None,
+    request_bytes: int | None,
+    kills: Sequence[OomKill] = (),
+    timezone: str = "UTC",
+    title: str | None = None,
+    width_px: int = 1200,
+    height_px: int = 600,
+) -> bytes:
+    """One container's memory over `history`'s range, as a PNG.
+
+    Working set (heavy), usage (dashed), RSS, page cache and swap (when non-zero); the
+    reclaimable band between usage and working set; limit and request as labelled lines; the
+    OOM kills of `ref` with `finished_at` inside the range as red crosses. Times are shown in
+    the IANA `timezone`; `title` replaces the `namespace/pod · container` headline.
+    """
+    fig = new_figure(width_px, height_px)
+    _draw_memory(
+        fig,
+        history,
+        ref,
+        limit_bytes=limit_bytes,
+        request_bytes=request_bytes,
+        kills=kills,
+        timezone=timezone,
+        title=title,
+    )
+    return render_png(fig)
