@@ -13,9 +13,10 @@ import io
 import itertools
 import os
 import weakref
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -31,8 +33,13 @@ import bot.render.digest_chart as digest_charts
 import bot.render.memory_chart as memory_charts
 from bot.analysis import Assessment, Thresholds, assess
 from bot.check import run_check
+from bot.cycle import digest_notice
+from bot.delivery.charts import bar_assessments
+from bot.digest import Gathered
+from bot.digest import build as build_digests
 from bot.model import ContainerMemory, ContainerRef, History, OomKill, Series
 from bot.promql import Scope
+from bot.render.digest import DigestRenderer
 from bot.render.digest_chart import bar_widths, digest_chart
 from bot.render.memory_chart import MemoryDrawing, memory_chart
 from bot.scenarios import ClusterSpec, PodSpec, mixed_cluster, named_pod
@@ -425,7 +432,7 @@ def assessments() -> list[Assessment]:
     return list(result.assessments)
 
 
-def test_digest_bars_are_ranked_banded_and_show_usage_behind() -> None:
+def test_digest_bars_are_ranked_coloured_by_verdict_and_show_usage_behind() -> None:
     t = Thresholds()
     items = [
         assess(memory("ok-a", 100, 110, 256), t),
@@ -434,8 +441,9 @@ def test_digest_bars_are_ranked_banded_and_show_usage_behind() -> None:
         assess(memory("warning-c", 218, 220, 256), t),  # 85 %
         assess(memory("no-limit", 300, 310, None), t),
     ]
+    fig = figure()
     drawing = digest_charts._draw_digest(
-        figure(), items, warning_ratio=0.8, critical_ratio=0.9, top=15, title="t"
+        fig, items, warning_ratio=0.8, critical_ratio=0.9, top=15, title="t"
     )
     assert [label.split("/")[1].split(" ")[0] for label in drawing.labels] == [
         "critical-b",
@@ -443,7 +451,7 @@ def test_digest_bars_are_ranked_banded_and_show_usage_behind() -> None:
         "cache-heavy",
         "ok-a",
     ]
-    assert drawing.bands == ["critical", "warning", "ok", "ok"]
+    assert drawing.bands == ["critical", "warning", "cache_heavy", "ok"]
     assert drawing.working_set_bars is not None and drawing.usage_bars is not None
     ws = bar_widths(drawing.working_set_bars)
     usage = bar_widths(drawing.usage_bars)
@@ -453,6 +461,63 @@ def test_digest_bars_are_ranked_banded_and_show_usage_behind() -> None:
     values = [t.get_text() for t in drawing.value_labels]
     assert values[0] == "95 %"
     assert values[2] == "59 % · usage 100 %"
+    # The cache-heavy bar has its own colour, never the critical one, and its legend entry.
+    colours = [to_hex(c) for c in drawing.working_set_bars.get_facecolors()]
+    assert colours[0] == canvas.VERMILLION.lower()
+    assert colours[2] == canvas.SKY.lower() != canvas.VERMILLION.lower()
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "critical",
+        "warning",
+        "full of cache (safe)",
+        "ok",
+        "usage (incl. cache)",
+    ]
+
+
+def test_the_digest_chart_and_the_digest_text_count_by_the_same_verdicts() -> None:
+    """A mixed set through the digest's own path: built, told in words, stored as bars,
+    drawn. A spike above critical that did not hold is ok in both; a container racing to
+    its limit is critical in both, though its bar alone (no trend) would read ok."""
+    t = Thresholds()
+    spike = replace(memory("spike", 240, 245, 256), working_set_floor_bytes=150 * MIB)
+    racing = replace(memory("racing", 180, 182, 256), growth_bytes_per_second=5 * MIB / 60)
+    mixed = [
+        memory("ok-a", 100, 110, 256),
+        memory("cache-a", 150, 255, 256),
+        memory("cache-b", 160, 250, 256),
+        memory("critical-a", 243, 250, 256),
+        memory("warning-a", 218, 220, 256),
+        memory("warning-b", 210, 212, 256),
+        spike,
+        racing,
+    ]
+    assessed = tuple(assess(m, t) for m in mixed)
+    verdicts = {a.memory.ref.pod: a.verdict.value for a in assessed}
+    assert verdicts["spike"] == "ok" and verdicts["racing"] == "critical"
+    settings = load_settings(slack_channel="#digest", digest_floor_ratio=0.0)
+    (digest,) = build_digests(
+        Gathered(assessed, (), None, None), settings=settings, at=START, previous={}
+    )
+    text = DigestRenderer(settings).message(digest).text
+    notice = digest_notice(digest, settings=settings, at=START.timestamp())
+    assert notice.bars is not None and len(notice.bars) == len(mixed)
+    drawing = digest_charts._draw_digest(
+        figure(),
+        bar_assessments(notice.bars, settings),
+        warning_ratio=settings.warning_ratio,
+        critical_ratio=settings.critical_ratio,
+        top=len(mixed),
+        title="t",
+    )
+    drawn = Counter(drawing.bands)
+    assert f"*{drawn['critical']}* critical" in text and drawn["critical"] == 2
+    assert f"*{drawn['warning']}* warning" in text and drawn["warning"] == 2
+    cache_section = text.split("Looks full, is cache")[1]
+    assert cache_section.count("\n•") == drawn["cache_heavy"] == 2
+    assert dict(zip(drawing.labels, drawing.bands, strict=True)) == {
+        digest_charts._digest_label(a.memory.ref): verdicts[a.memory.ref.pod] for a in assessed
+    }
 
 
 def test_digest_keeps_the_top_n_and_says_how_many_it_left_out(

@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from bot.analysis import Thresholds, assess
+from bot.analysis import Assessment, Thresholds, assess
 from bot.errors import SourceError
-from bot.model import ContainerMemory, ContainerRef, History, OomKill
+from bot.model import ContainerMemory, ContainerRef, History, OomKill, Verdict
 from bot.promql import HISTORY_BATCH, Scope, range_step_seconds
 from bot.render.digest_chart import digest_chart
 from bot.render.memory_chart import memory_chart
@@ -83,29 +83,36 @@ class ChartMaker:
         )
 
     def digest(self, bars: list[Bar]) -> bytes:
-        base = Thresholds.from_settings(self.settings)
-        assessments = [
-            assess(
-                ContainerMemory(
-                    ContainerRef(b.cluster, b.namespace, b.pod, b.container),
-                    working_set_bytes=b.working_set_bytes,
-                    usage_bytes=b.usage_bytes,
-                    limit_bytes=b.limit_bytes,
-                ),
-                replace(
-                    base,
-                    warning_ratio=b.warning_ratio or base.warning_ratio,
-                    critical_ratio=b.critical_ratio or base.critical_ratio,
-                ),
-            )
-            for b in bars
-        ]
         return digest_chart(
-            assessments,
+            bar_assessments(bars, self.settings),
             warning_ratio=self.settings.warning_ratio,
             critical_ratio=self.settings.critical_ratio,
             top=len(bars),
         )
+
+
+def bar_assessments(bars: list[Bar], settings: Settings) -> list[Assessment]:
+    """The digest's bars judged again for drawing, each keeping the verdict the digest
+    counted it by: a bar has no trend or floor, so judging afresh could tell another."""
+    base = Thresholds.from_settings(settings)
+    assessments = []
+    for b in bars:
+        judged = assess(
+            ContainerMemory(
+                ContainerRef(b.cluster, b.namespace, b.pod, b.container),
+                working_set_bytes=b.working_set_bytes,
+                usage_bytes=b.usage_bytes,
+                limit_bytes=b.limit_bytes,
+            ),
+            replace(
+                base,
+                warning_ratio=b.warning_ratio or base.warning_ratio,
+                critical_ratio=b.critical_ratio or base.critical_ratio,
+            ),
+        )
+        counted = judged if b.verdict is None else replace(judged, verdict=Verdict(b.verdict))
+        assessments.append(counted)
+    return assessments
 
 
 def _key(request: ChartRequest) -> tuple[str, str, float, float]:

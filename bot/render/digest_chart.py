@@ -26,6 +26,7 @@ from bot.render.canvas import (
     GREY,
     INK,
     ORANGE,
+    SKY,
     VERMILLION,
     FloatArray,
     figure_width_px,
@@ -45,7 +46,9 @@ from bot.units import format_duration
 LABEL_CHARS = 48
 BAR_HEIGHT = 0.68
 
-BAND_COLOURS = {"ok": GREEN, "warning": ORANGE, "critical": VERMILLION}
+# A bar's colour is its container's verdict, the one the digest's text counts by; worst first,
+# the legend's order. Cache-heavy has its own colour: usage near the limit is not risk.
+BAND_COLOURS = {"critical": VERMILLION, "warning": ORANGE, "cache_heavy": SKY, "ok": GREEN}
 
 
 @dataclass(slots=True)
@@ -78,13 +81,9 @@ def _digest_label(ref: ContainerRef, width: int = LABEL_CHARS) -> str:
 
 
 def _band(a: Assessment) -> str:
-    """The bar's colour: the container's own thresholds, as its verdict used them."""
-    ratio, t = a.working_set_to_limit or 0.0, a.thresholds
-    if ratio >= t.critical_ratio or a.verdict is Verdict.CRITICAL:
-        return "critical"  # the verdict also says critical when the limit is minutes away
-    if ratio >= t.warning_ratio:
-        return "warning"
-    return "ok"
+    """The bar's colour: the container's verdict (its own thresholds, its trend, its cache),
+    so the chart and the digest's counts never disagree about a container."""
+    return a.verdict.value if a.verdict.value in BAND_COLOURS else "ok"
 
 
 def _bar_shapes(positions: FloatArray, widths: FloatArray) -> list[FloatArray]:
@@ -172,7 +171,7 @@ def _draw_digest(
     axes.add_collection(drawing.working_set_bars, autolim=False)
 
     x_max = max(1.08, float(np.max(usage)) + 0.03, critical_ratio + 0.08)
-    for y, w, u, a in zip(positions, ws, usage, chosen, strict=True):
+    for y, w, u, a, band in zip(positions, ws, usage, chosen, drawing.bands, strict=True):
         parts = [f"{w * 100:.0f} %"]
         if u - w >= 0.05:
             parts.append(f"usage {u * 100:.0f} %")
@@ -188,7 +187,7 @@ def _draw_digest(
                 ha="left",
                 fontsize=10,
                 color=INK,
-                fontweight="bold" if w >= warning_ratio else "normal",
+                fontweight="bold" if band in ("warning", "critical") else "normal",
                 clip_on=False,
                 zorder=6,
                 bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"},
@@ -197,7 +196,7 @@ def _draw_digest(
 
     _digest_thresholds(axes, warning_ratio, critical_ratio)
     names = _digest_axes(axes, drawing.labels, x_max)
-    rows = fit_legend(fig, _digest_legend(warning_ratio, critical_ratio), bottom_px=28)
+    rows = fit_legend(fig, _digest_legend(drawing.bands), bottom_px=28)
     footnote(fig, FOOTNOTE + ": a long light bar behind a short dark one is page cache, not risk.")
 
     # Names on the left take what they measure. The bars get the widest area that still lets
@@ -278,21 +277,24 @@ def _digest_axes(axes: Axes, labels: list[str], x_max: float) -> list[Text]:
     return names
 
 
-def _digest_legend(warning_ratio: float, critical_ratio: float) -> list[Artist]:
-    bands = {
-        "ok": f"ok (< {warning_ratio * 100:.0f} %)",
-        "warning": f"warning (≥ {warning_ratio * 100:.0f} %)",
-        "critical": f"critical (≥ {critical_ratio * 100:.0f} % or limit near)",
+def _digest_legend(bands: Sequence[str]) -> list[Artist]:
+    """One entry per verdict drawn, worst first, then the usage bar behind."""
+    names = {
+        "critical": "critical",
+        "warning": "warning",
+        "cache_heavy": "full of cache (safe)",
+        "ok": "ok",
     }
     handles: list[Artist] = [
-        Patch(facecolor=BAND_COLOURS[band], label=f"working set: {text}")
-        for band, text in bands.items()
+        Patch(facecolor=BAND_COLOURS[band], label=names[band])
+        for band in BAND_COLOURS
+        if band in bands
     ]
     handles.append(
         Patch(
             facecolor=lighter(GREY, 0.65),
             edgecolor=lighter(GREY, 0.25),
-            label="usage (incl. reclaimable cache)",
+            label="usage (incl. cache)",
         )
     )
     return handles
@@ -310,9 +312,9 @@ def digest_chart(
 ) -> bytes:
     """The `top` containers by working set / limit as horizontal bars, as a PNG.
 
-    Bars are coloured by band (ok / warning / critical at the given ratios; critical also when
-    the verdict is, i.e. the limit is minutes away) with a lighter extension to usage / limit
-    behind each. Containers without a limit are left out. `height_px` defaults to fit the bars.
+    Bars are coloured by verdict (critical, warning, cache-heavy, ok: what the digest counts;
+    the ratios draw the threshold lines) with a lighter extension to usage / limit behind
+    each. Containers without a limit are left out. `height_px` defaults to fit the bars.
     """
     shown = min(max(0, top), sum(1 for a in assessments if a.working_set_to_limit is not None))
     fig = new_figure(width_px, height_px or max(320, 200 + 30 * shown))

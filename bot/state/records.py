@@ -69,6 +69,9 @@ class Bar(BaseModel):
     # The container's own thresholds (a pod's podmem.io annotations); None: the settings'.
     warning_ratio: float | None = None
     critical_ratio: float | None = None
+    # The verdict the digest counted it by (its trend is not in these figures, so judging
+    # again could tell another); None in state written before it was kept: judge again.
+    verdict: str | None = None
 
 
 class ChartRequest(BaseModel):
