@@ -288,6 +288,40 @@ def test_only_this_containers_kills_inside_the_range_are_marked(exp1: Case) -> N
     drawing = exp1.draw(figure(), kills=(inside, inside, other, before, unknown_time))
     assert drawing.kill_markers is not None
     assert data(drawing.kill_markers.get_xdata()).size == 1
+    # The kill with no time is this container's too: marked when it was last seen possible.
+    assert drawing.approximate_kill_markers is not None
+    assert data(drawing.approximate_kill_markers.get_xdata()).size == 1
+
+
+def test_kills_without_an_exact_time_are_drawn_hollow_and_counted(exp1: Case) -> None:
+    """A message that says 3 OOM kills never comes with a chart that says 1."""
+    (kill,) = exp1.kills
+    assert kill.finished_at is not None
+    # Restarts after the kill, told by old kube-state-metrics: one at a scrape, one untimed.
+    scraped = OomKill(
+        exp1.ref, kill.restart_count + 1, kill.finished_at + timedelta(minutes=9), time_exact=False
+    )
+    untimed = OomKill(exp1.ref, kill.restart_count + 2, None)
+    fig = figure()
+    drawing = exp1.draw(fig, kills=(kill, scraped, untimed))
+    assert drawing.kill_markers is not None and drawing.approximate_kill_markers is not None
+    assert data(drawing.kill_markers.get_xdata()).size == 1
+    rings = drawing.approximate_kill_markers
+    seconds = (data(rings.get_xdata()) - memory_charts._EPOCH_DAYS) * 86400
+    assert seconds == pytest.approx(
+        [scraped.finished_at.timestamp(), exp1.history.end.timestamp()]  # type: ignore[union-attr]
+    )
+    # Hollow and lighter than the exact cross, and named apart in the legend.
+    assert rings.get_markerfacecolor() == "white"
+    assert rings.get_marker() != drawing.kill_markers.get_marker()
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert "OOM kill" in labels and "2 OOM kills (time approximate)" in labels
+    assert any("3 OOM kills (2 at an approximate time)" in t.get_text() for t in fig.texts)
+    # A bounded time is no place to break a line: only the exact kill breaks it.
+    _, alone = line_bytes(exp1.draw(figure(), kills=(kill,)), "working_set")
+    _, together = line_bytes(drawing, "working_set")
+    assert np.isnan(together).sum() == np.isnan(alone).sum()
 
 
 def test_no_limit_draws_no_limit_line_and_says_so(exp1: Case) -> None:

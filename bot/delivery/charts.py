@@ -72,7 +72,14 @@ class ChartMaker:
             except SourceError as error:
                 log.warning("chart for %s not drawn yet: %s", ref.pod_name, error)
                 return None
-        kills = [OomKill(ref, 0, datetime.fromtimestamp(t, tz=UTC)) for t in request.kills]
+        # Numbered in time order: each mark stays its own kill, where it was placed.
+        marks = sorted(
+            [(t, True) for t in request.kills] + [(t, False) for t in request.approximate_kills]
+        )
+        kills = [
+            OomKill(ref, index, _time(t), time_exact=exact)
+            for index, (t, exact) in enumerate(marks)
+        ]
         return memory_chart(
             history,
             ref,

@@ -27,6 +27,7 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator
 from matplotlib.transforms import blended_transform_factory
 
 from bot.model import ContainerRef, History, OomKill
+from bot.oom import kill_times
 from bot.render.canvas import (
     BLUE,
     FOOTNOTE,
@@ -146,6 +147,8 @@ class MemoryDrawing:
     request_line: Line2D | None = None
     level_labels: list[Text] = field(default_factory=list)
     kill_markers: Line2D | None = None
+    # Kills whose time is only bounded (seen at a scrape, or between two): hollow rings.
+    approximate_kill_markers: Line2D | None = None
     kill_labels: list[Text] = field(default_factory=list)
     message: Text | None = None
     legend_rows: int = 0
@@ -174,10 +177,13 @@ def _zone_label(name: str, start: datetime, end: datetime, zone: ZoneInfo) -> st
 
 def _kill_times(
     kills: Iterable[OomKill], ref: ContainerRef, start: float, end: float
-) -> list[float]:
-    """Unix times of `ref`'s kills inside [start, end], each once."""
-    found = {k.finished_at.timestamp() for k in kills if k.ref == ref and k.finished_at}
-    return sorted(t for t in found if start <= t <= end)
+) -> tuple[list[float], list[float]]:
+    """Unix times of `ref`'s kills inside [start, end], each once: (exact, approximate)."""
+    exact, approximate = kill_times(kills, ref, seen_at=end)
+    return (
+        [t for t in exact if start <= t <= end],
+        [t for t in approximate if start <= t <= end],
+    )
 
 
 def _value_before(times: FloatArray, values: FloatArray, moment: float) -> float | None:
@@ -230,7 +236,8 @@ class _Frame:
     x_start: float  # matplotlib date numbers
     x_end: float
     step_seconds: float
-    kill_times: list[float]
+    kill_times: list[float]  # exact: lines break there
+    approximate_kill_times: list[float]  # only bounded: a break there could be wrong
 
     def line(self, times: FloatArray, values: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Data ready to plot: gaps and kills broken, x as dates, y in the chart's unit."""
@@ -335,6 +342,26 @@ def _style_axes(frame: _Frame, unit: Unit, history: History, timezone: str) -> N
         axes.spines[side].set_visible(False)
 
 
+def _kill_heights(
+    frame: _Frame,
+    moments: list[float],
+    limit_bytes: int | None,
+    working_set: tuple[FloatArray, FloatArray] | None,
+) -> list[float]:
+    """Where each kill's marker sits: on the limit; without one, on the last working set
+    before the kill."""
+    heights = []
+    for moment in moments:
+        before = _value_before(*working_set, moment) if working_set and not limit_bytes else None
+        heights.append((limit_bytes or before or frame.top_bytes) / frame.scale)
+    return heights
+
+
+def _kills_label(count: int, approximate: bool) -> str:
+    label = "OOM kill" if count == 1 else f"{count} OOM kills"
+    return label + (" (time approximate)" if approximate else "")
+
+
 def _plot_kills(
     frame: _Frame,
     limit_bytes: int | None,
@@ -342,28 +369,40 @@ def _plot_kills(
     drawing: MemoryDrawing,
 ) -> None:
     """A cross on the limit where the working set met it, a dotted line down; "OOM" above
-    each when there are few enough to label apart."""
-    if not frame.kill_times:
-        return
-    axes, many = frame.axes, len(frame.kill_times) > MAX_KILL_LABELS
-    ys = []
-    for moment in frame.kill_times:
-        # Without a limit, the cross sits on the last working set before the kill.
-        before = _value_before(*working_set, moment) if working_set and not limit_bytes else None
-        ys.append((limit_bytes or before or frame.top_bytes) / frame.scale)
-    xs = _days(np.array(frame.kill_times, dtype=np.float64))
-    for x in xs:
-        axes.axvline(
-            float(x),
-            color=VERMILLION,
-            linewidth=0.9 if many else 1.2,
-            linestyle=(0, (2, 2)),
-            alpha=0.5 if many else 0.85,
-            zorder=3,
+    each when there are few enough to label apart. A kill known only to have happened by
+    some moment is a hollow ring there, its line fainter: counted, not pinpointed."""
+    exact, approximate = frame.kill_times, frame.approximate_kill_times
+    axes = frame.axes
+    many = len(exact) + len(approximate) > MAX_KILL_LABELS
+    for moments, alpha in ((exact, 0.85), (approximate, 0.45)):
+        for moment in moments:
+            axes.axvline(
+                float(_days(np.array([moment]))[0]),
+                color=VERMILLION,
+                linewidth=0.9 if many else 1.2,
+                linestyle=(0, (2, 2)),
+                alpha=0.5 * alpha if many else alpha,
+                zorder=3,
+            )
+    if approximate:
+        (drawing.approximate_kill_markers,) = axes.plot(
+            _days(np.array(approximate, dtype=np.float64)),
+            _kill_heights(frame, approximate, limit_bytes, working_set),
+            linestyle="none",
+            marker="o",
+            markersize=10 if many else 13,
+            markerfacecolor="white",
+            markeredgecolor=VERMILLION,
+            markeredgewidth=2.2,
+            zorder=9,
+            label=_kills_label(len(approximate), approximate=True),
         )
+    if not exact:
+        return
+    xs = _days(np.array(exact, dtype=np.float64))
     (drawing.kill_markers,) = axes.plot(
         xs,
-        ys,
+        _kill_heights(frame, exact, limit_bytes, working_set),
         linestyle="none",
         marker="X",
         markersize=9 if many else 12,
@@ -371,7 +410,7 @@ def _plot_kills(
         markeredgecolor="white",
         markeredgewidth=1.0,
         zorder=10,
-        label="OOM kill" if len(xs) == 1 else f"OOM kill ({len(xs)} in range)",
+        label=_kills_label(len(xs), approximate=False),
     )
     apart = len(xs) < 2 or float(np.min(np.diff(xs))) > (frame.x_end - frame.x_start) / 30
     if many or not apart:
@@ -401,8 +440,7 @@ def _legend_handles(drawing: MemoryDrawing) -> list[Artist]:
             handles.append(drawing.lines[name])
         if name == "usage" and drawing.reclaimable is not None:
             handles.append(Patch(facecolor=ORANGE, alpha=0.3, label=RECLAIMABLE_LABEL))
-    if drawing.kill_markers is not None:
-        handles.append(drawing.kill_markers)
+    handles.extend(m for m in (drawing.kill_markers, drawing.approximate_kill_markers) if m)
     return handles
 
 
@@ -425,6 +463,7 @@ def _draw_memory(
     top_bytes = max([*peaks, limit_bytes or 0, request_bytes or 0]) or 256 * MIB
     unit = unit_for(top_bytes)
     x_start, x_end = (float(v) for v in _days(np.array([start, end], dtype=np.float64)))
+    exact_kills, approximate_kills = _kill_times(kills, ref, start, end)
     frame = _Frame(
         axes=axes,
         scale=float(unit.size),
@@ -433,7 +472,8 @@ def _draw_memory(
         x_start=x_start,
         x_end=x_end,
         step_seconds=history.step_seconds,
-        kill_times=_kill_times(kills, ref, start, end),
+        kill_times=exact_kills,
+        approximate_kill_times=approximate_kills,
     )
     drawing = MemoryDrawing(axes=axes, unit_bytes=unit.size)
     _plot_series(frame, history, ref, present, drawing)
@@ -457,9 +497,12 @@ def _draw_memory(
     facts.append(f"limit {short_bytes(limit_bytes)}" if limit_bytes else "no limit")
     if request_bytes:
         facts.append(f"request {short_bytes(request_bytes)}")
-    if frame.kill_times:
-        count = len(frame.kill_times)
+    # Every kill counts, timed or not: the message that tells them says as many.
+    if exact_kills or approximate_kills:
+        count = len(exact_kills) + len(approximate_kills)
         facts.append(f"{count} OOM kill{'' if count == 1 else 's'}")
+        if approximate_kills:
+            facts[-1] += f" ({len(approximate_kills)} at an approximate time)"
     heading(fig, title or _headline(ref), " · ".join(facts))
     footnote(
         fig,
@@ -507,7 +550,8 @@ def memory_chart(
 
     Working set (heavy), usage (dashed), RSS, page cache and swap (when non-zero); the
     reclaimable band between usage and working set; limit and request as labelled lines; the
-    OOM kills of `ref` with `finished_at` inside the range as red crosses. Times are shown in
+    OOM kills of `ref` inside the range as red crosses, those without an exact time as hollow
+    rings at the latest moment they can have happened (`bot.oom.kill_times`). Times are shown in
     the IANA `timezone`; `title` replaces the `namespace/pod · container` headline.
     """
     fig = new_figure(width_px, height_px)

@@ -86,6 +86,9 @@ class ChartRequest(BaseModel):
     end: float = 0.0
     bars: list[Bar] | None = None
     kills: list[float] = Field(default_factory=list)  # finished_at of OOM kills to mark
+    # Kills whose time is only bounded, at the latest moment they can have happened (see
+    # bot.oom.kill_times); drawn apart, as approximate. Absent in state written before.
+    approximate_kills: list[float] = Field(default_factory=list)
     limit_bytes: int | None = None
     request_bytes: int | None = None
 
