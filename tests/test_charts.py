@@ -149,12 +149,23 @@ def data(values: object) -> npt.NDArray[np.float64]:
     return np.asarray(values, dtype=np.float64)
 
 
+def draw_without_kills(fig: Figure, history: History, like: Case) -> MemoryDrawing:
+    return memory_charts._draw_memory(
+        fig, history, like.ref, limit_bytes=like.limit_bytes, request_bytes=like.request_bytes
+    )
+
+
+def unix_seconds(days: object) -> npt.NDArray[np.float64]:
+    """matplotlib date numbers (an x axis) as unix seconds."""
+    return (data(days) - memory_charts._EPOCH_DAYS) * 86400
+
+
 def line_bytes(drawing: MemoryDrawing, name: str) -> tuple[np.ndarray, np.ndarray]:
     """A plotted line's x (unix seconds) and y (bytes), NaNs included."""
     line = drawing.lines[name]
-    days = np.asarray(line.get_xdata(), dtype=float)
-    seconds = (days - memory_charts._EPOCH_DAYS) * 86400
-    return seconds, np.asarray(line.get_ydata(), dtype=float) * drawing.unit_bytes
+    return unix_seconds(line.get_xdata()), np.asarray(
+        line.get_ydata(), dtype=float
+    ) * drawing.unit_bytes
 
 
 def at_seconds(seconds: float) -> float:
@@ -307,8 +318,7 @@ def test_kills_without_an_exact_time_are_drawn_hollow_and_counted(exp1: Case) ->
     assert drawing.kill_markers is not None and drawing.approximate_kill_markers is not None
     assert data(drawing.kill_markers.get_xdata()).size == 1
     rings = drawing.approximate_kill_markers
-    seconds = (data(rings.get_xdata()) - memory_charts._EPOCH_DAYS) * 86400
-    assert seconds == pytest.approx(
+    assert unix_seconds(rings.get_xdata()) == pytest.approx(
         [scraped.finished_at.timestamp(), exp1.history.end.timestamp()]  # type: ignore[union-attr]
     )
     # Hollow and lighter than the exact cross, and named apart in the legend.
@@ -406,6 +416,31 @@ def test_times_are_shown_in_the_requested_zone(exp1: Case) -> None:
     assert any("10:00–14:00 CET" in t.get_text() for t in fig.texts)
     with pytest.raises(ValueError, match="unknown time zone"):
         exp1.png(timezone="Mars/Olympus_Mons")
+
+
+def test_a_pod_younger_than_the_range_gets_its_axis_not_hours_of_nothing(exp1: Case) -> None:
+    born = exp1.history.start + timedelta(hours=2, minutes=30)  # 11:30 in a 09:00-13:00 range
+    young = History(
+        exp1.history.start,
+        exp1.history.end,
+        exp1.history.step_seconds,
+        tuple(
+            Series(s.ref, s.metric, tuple(p for p in s.points if p[0] >= born.timestamp()))
+            for s in exp1.history.series
+        ),
+    )
+    fig = figure()
+    drawing = draw_without_kills(fig, young, exp1)
+    left, right = unix_seconds(drawing.axes.get_xlim())
+    # The axis starts shortly before the first sample: a few minutes, not 2.5 hours.
+    assert born.timestamp() - 10 * 60 < left < born.timestamp()
+    assert right == pytest.approx(exp1.history.end.timestamp())
+    assert any("data from 11:30" in t.get_text() for t in fig.texts)
+    # Data that covers the range keeps the whole range, and says nothing about its start.
+    fig = figure()
+    full = draw_without_kills(fig, exp1.history, exp1)
+    assert unix_seconds(full.axes.get_xlim())[0] == pytest.approx(exp1.history.start.timestamp())
+    assert not any("data from" in t.get_text() for t in fig.texts)
 
 
 def test_an_empty_range_says_so(exp1: Case) -> None:

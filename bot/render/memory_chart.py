@@ -60,6 +60,12 @@ RECLAIMABLE_LABEL = "reclaimable cache (usage − working set)"
 GAP_STEPS = 3
 # Above this many kills in range, markers stay but their "OOM" labels would overlap.
 MAX_KILL_LABELS = 8
+# Data that begins later than this share of the range into it (a pod younger than the range)
+# starts the axis just before its first sample: hours of empty axis would read as "no
+# memory used" and squeeze the pod's own story into a corner.
+LATE_DATA_RATIO = 0.05
+# How much axis to leave before that first sample, as a share of what is shown after it.
+LATE_DATA_PAD_RATIO = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +190,30 @@ def _kill_times(
         [t for t in exact if start <= t <= end],
         [t for t in approximate if start <= t <= end],
     )
+
+
+def _data_start(
+    start: float,
+    end: float,
+    present: dict[str, tuple[FloatArray, FloatArray]],
+    kill_moments: Sequence[float],
+    step_seconds: float,
+) -> tuple[float, float | None]:
+    """Where the x axis starts, and when the data begins if that is well after `start`
+    (None when the data covers the range)."""
+    firsts = [float(times[0]) for times, _ in present.values()] + list(kill_moments)
+    first = min(firsts, default=start)
+    if first - start <= LATE_DATA_RATIO * (end - start):
+        return start, None
+    pad = max(2 * step_seconds, LATE_DATA_PAD_RATIO * (end - first))
+    return max(start, first - pad), first
+
+
+def _moment_text(moment: float, end: datetime, zone: ZoneInfo) -> str:
+    """A time in the subtitle: "14:02", with the day when it is not the range's last."""
+    when = datetime.fromtimestamp(moment, tz=zone)
+    same_day = when.date() == end.astimezone(zone).date()
+    return f"{when:%H:%M}" if same_day else f"{when:%a %d %b %H:%M}"
 
 
 def _value_before(times: FloatArray, values: FloatArray, moment: float) -> float | None:
@@ -462,8 +492,11 @@ def _draw_memory(
     peaks = [float(np.nanmax(values)) for _, values in present.values()]
     top_bytes = max([*peaks, limit_bytes or 0, request_bytes or 0]) or 256 * MIB
     unit = unit_for(top_bytes)
-    x_start, x_end = (float(v) for v in _days(np.array([start, end], dtype=np.float64)))
     exact_kills, approximate_kills = _kill_times(kills, ref, start, end)
+    shown_start, data_from = _data_start(
+        start, end, present, [*exact_kills, *approximate_kills], history.step_seconds
+    )
+    x_start, x_end = (float(v) for v in _days(np.array([shown_start, end], dtype=np.float64)))
     frame = _Frame(
         axes=axes,
         scale=float(unit.size),
@@ -494,6 +527,8 @@ def _draw_memory(
 
     # Title, subtitle, legend, footnote: all outside the plot, never over the data.
     facts = [_range_text(history.start, history.end, zone)]
+    if data_from is not None:
+        facts.append(f"data from {_moment_text(data_from, history.end, zone)}")
     facts.append(f"limit {short_bytes(limit_bytes)}" if limit_bytes else "no limit")
     if request_bytes:
         facts.append(f"request {short_bytes(request_bytes)}")
