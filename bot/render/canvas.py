@@ -26,6 +26,17 @@ from bot.units import GIB, MIB, format_bytes
 
 DPI = 100
 FOOTNOTE = "OOM kills follow the working set, not usage"
+# The width the text sizes below are set for. Slack shows a chart about 360-400 px wide on a
+# phone: at 1200 px, 10 pt text became ~4 px there. At this width and these sizes, legend
+# text is ~8 px tall on a phone. Other widths scale their text with them.
+WIDTH_PX = 1000
+TITLE_PT = 20.0
+SUBTITLE_PT = 15.0
+LEGEND_PT = 15.0
+TEXT_PT = 14.0  # tick labels, line labels, names, values
+NOTE_PT = 12.0
+# Text is never shrunk below this share of its size to fit a line: cut words instead.
+SMALLEST_SHARE = 0.72
 
 # Okabe & Ito's palette: distinguishable with every common colour-vision deficiency.
 BLUE = "#0072B2"
@@ -98,11 +109,24 @@ def fy(fig: Figure, pixels: float) -> float:
     return pixels / figure_height_px(fig)
 
 
-def fit_width(fig: Figure, text: Text, size: float, smallest: float) -> Text:
-    """Shrink `text` from `size` until it fits the figure's width: narrow charts must not
-    clip sentences."""
+def points(fig: Figure, size: float) -> float:
+    """A text size for this figure: `size` as set for WIDTH_PX, scaled with the width, so a
+    chart of any width keeps the proportions (and the legibility when scaled) of that one."""
+    return size * figure_width_px(fig) / WIDTH_PX
+
+
+def text_height_px(fig: Figure, size: float) -> float:
+    """The height of a line of `size`-point text (as `points` scales it), in pixels."""
+    return points(fig, size) * DPI / 72 * 1.2
+
+
+def fit_width(fig: Figure, text: Text, size: float) -> Text:
+    """Shrink `text` from `size` until it fits the figure's width, down to SMALLEST_SHARE of
+    it: narrow charts must not clip sentences."""
     renderer = text_renderer(fig)
     room = figure_width_px(fig) - 24
+    size = points(fig, size)
+    smallest = size * SMALLEST_SHARE
     text.set_fontsize(size)
     while text.get_window_extent(renderer).width > room and size > smallest:
         size -= 0.5
@@ -110,20 +134,25 @@ def fit_width(fig: Figure, text: Text, size: float, smallest: float) -> Text:
     return text
 
 
-def heading(fig: Figure, title: str, subtitle: str) -> None:
-    """Bold title and grey subtitle, top left, in the 66 px above the plot."""
-    x = fx(fig, 12)
-    bold = fig.text(x, 1 - fy(fig, 10), title, ha="left", va="top", color=INK)
+def heading(fig: Figure, title: str, subtitle: str) -> float:
+    """Bold title and grey subtitle, top left; returns the pixels they take from the top."""
+    renderer = text_renderer(fig)
+    x, top = fx(fig, 12), 10.0
+    bold = fig.text(x, 1 - fy(fig, top), title, ha="left", va="top", color=INK)
     bold.set_fontweight("bold")
-    fit_width(fig, bold, 15, smallest=10)
-    grey = fig.text(x, 1 - fy(fig, 38), subtitle, ha="left", va="top", color=GREY)
-    fit_width(fig, grey, 11, smallest=8)
+    fit_width(fig, bold, TITLE_PT)
+    below = top + bold.get_window_extent(renderer).height + 6
+    grey = fig.text(x, 1 - fy(fig, below), subtitle, ha="left", va="top", color=GREY)
+    fit_width(fig, grey, SUBTITLE_PT)
+    return below + grey.get_window_extent(renderer).height
 
 
-def footnote(fig: Figure, text: str) -> None:
+def footnote(fig: Figure, text: str) -> float:
+    """An italic grey line at the bottom; returns the pixels it takes from the bottom."""
     note = fig.text(fx(fig, 12), fy(fig, 7), text, ha="left", va="bottom", color=GREY)
     note.set_fontstyle("italic")
-    fit_width(fig, note, 9, smallest=6.5)
+    fit_width(fig, note, NOTE_PT)
+    return 7 + note.get_window_extent(text_renderer(fig)).height
 
 
 def short_bytes(value: float | None) -> str:
@@ -164,10 +193,11 @@ def unit_for(top_bytes: float) -> Unit:
     return Unit("GiB", GIB) if top_bytes >= 1.5 * GIB else Unit("MiB", MIB)
 
 
-def fit_legend(fig: Figure, handles: list[Artist], bottom_px: float) -> int:
-    """A legend centred below the plot in as few rows as fit the width; returns the rows."""
+def fit_legend(fig: Figure, handles: list[Artist], bottom_px: float) -> tuple[int, float]:
+    """A legend centred below the plot in as few rows as fit the width; returns its rows
+    and its height in pixels."""
     if not handles:
-        return 0
+        return 0, 0.0
     renderer = text_renderer(fig)
     width = figure_width_px(fig)
     columns = len(handles)
@@ -178,13 +208,15 @@ def fit_legend(fig: Figure, handles: list[Artist], bottom_px: float) -> int:
             bbox_to_anchor=(0.5, fy(fig, bottom_px)),
             ncol=columns,
             frameon=False,
-            fontsize=10 if width >= 1000 else 9,
-            handlelength=2.4,
-            columnspacing=1.4,
+            fontsize=points(fig, LEGEND_PT),
+            handlelength=1.8,
+            handletextpad=0.5,
+            columnspacing=1.1,
             borderaxespad=0.0,
             borderpad=0.0,
         )
-        if columns == 1 or legend.get_window_extent(renderer).width <= width - 16:
-            return math.ceil(len(handles) / columns)
+        extent = legend.get_window_extent(renderer)
+        if columns == 1 or extent.width <= width - 16:
+            return math.ceil(len(handles) / columns), float(extent.height)
         legend.remove()
         columns = math.ceil(len(handles) / (math.ceil(len(handles) / columns) + 1))

@@ -27,8 +27,12 @@ from bot.render.canvas import (
     INK,
     ORANGE,
     SKY,
+    TEXT_PT,
+    TITLE_PT,
     VERMILLION,
+    WIDTH_PX,
     FloatArray,
+    figure_height_px,
     figure_width_px,
     fit_legend,
     footnote,
@@ -37,14 +41,25 @@ from bot.render.canvas import (
     heading,
     lighter,
     new_figure,
+    points,
     render_png,
+    text_height_px,
     text_renderer,
 )
 from bot.units import format_duration
 
-# Characters of a container's name shown at most, and bar thickness.
-LABEL_CHARS = 48
-BAR_HEIGHT = 0.68
+# Characters of a container's name shown at most.
+LABEL_CHARS = 56
+# Each container is a row: its name on a line of its own, its bar below. Names beside the
+# bars took half the width, so on a phone both were small; above them, the bars get the
+# whole width and the names the text size the legend has. In row units: the bar's centre
+# below the row's middle, its thickness, and where the name's top sits.
+BAR_OFFSET = 0.17
+BAR_HEIGHT = 0.5
+NAME_TOP = -0.47
+# Pixels per row at WIDTH_PX (the default height follows from it), and around the rows.
+ROW_PX = 58
+FRAME_PX = 220
 
 # A bar's colour is its container's verdict, the one the digest's text counts by; worst first,
 # the legend's order. Cache-heavy has its own colour: usage near the limit is not risk.
@@ -86,12 +101,12 @@ def _band(a: Assessment) -> str:
     return a.verdict.value if a.verdict.value in BAND_COLOURS else "ok"
 
 
-def _bar_shapes(positions: FloatArray, widths: FloatArray) -> list[FloatArray]:
-    """Horizontal bars from x = 0, centred on each position, as polygons."""
+def _bar_shapes(rows: FloatArray, widths: FloatArray) -> list[FloatArray]:
+    """Horizontal bars from x = 0, one in each row below its name, as polygons."""
     half = BAR_HEIGHT / 2
     return [
         np.array([(0.0, y - half), (w, y - half), (w, y + half), (0.0, y + half)])
-        for y, w in zip(positions, widths, strict=True)
+        for y, w in zip(rows + BAR_OFFSET, widths, strict=True)
     ]
 
 
@@ -135,7 +150,7 @@ def _draw_digest(
             if assessments
             else "no containers assessed"
         )
-    heading(fig, title, subtitle)
+    heading_px = heading(fig, title, subtitle)
     if not chosen:
         message = fig.text(
             0.5,
@@ -143,7 +158,7 @@ def _draw_digest(
             "no containers with a limit",
             ha="center",
             va="center",
-            fontsize=16,
+            fontsize=points(fig, TITLE_PT),
             color=GREY,
         )
         return DigestDrawing(axes=None, message=message)
@@ -181,11 +196,11 @@ def _draw_digest(
         drawing.value_labels.append(
             axes.text(
                 float(max(w, u)) + x_max * 0.006,
-                float(y),
+                float(y) + BAR_OFFSET,
                 text,
                 va="center",
                 ha="left",
-                fontsize=10,
+                fontsize=points(fig, TEXT_PT),
                 color=INK,
                 fontweight="bold" if band in ("warning", "critical") else "normal",
                 clip_on=False,
@@ -194,42 +209,52 @@ def _draw_digest(
             )
         )
 
-    _digest_thresholds(axes, warning_ratio, critical_ratio)
+    thresholds = _digest_thresholds(axes, warning_ratio, critical_ratio)
     names = _digest_axes(axes, drawing.labels, x_max)
-    rows = fit_legend(fig, _digest_legend(drawing.bands), bottom_px=28)
-    footnote(fig, FOOTNOTE + ": a long light bar behind a short dark one is page cache, not risk.")
+    note_px = footnote(fig, FOOTNOTE + ": a light bar behind a dark one is cache, not risk.")
+    _, legend_px = fit_legend(fig, _digest_legend(drawing.bands), note_px + 6)
 
-    # Names on the left take what they measure. The bars get the widest area that still lets
-    # each value label, which starts at its own bar's end, end inside the figure.
+    # The bars get the widest area that still lets each value label, which starts at its
+    # own bar's end, end inside the figure.
     renderer = text_renderer(fig)
-    names_px = 20 + max(t.get_window_extent(renderer).width for t in names)
-    room_px = figure_width_px(fig) - names_px - 12
+    left_px = 28.0  # half of the "0 %" tick label below the bars' start
+    room_px = figure_width_px(fig) - left_px - 12
     bars_px = room_px - 40
     for label, w, u in zip(drawing.value_labels, ws, usage, strict=True):
         reach = float(max(w, u)) / x_max + 0.006
         needed = label.get_window_extent(renderer).width + 14
         bars_px = min(bars_px, (room_px - needed) / reach if reach > 0 else bars_px)
-    bottom_px = 28 + 22 * rows + 30
+    top_px = heading_px + 12 + max(t.get_window_extent(renderer).height for t in thresholds) + 8
+    bottom_px = note_px + 6 + legend_px + 10 + text_height_px(fig, TEXT_PT) + 10
+    rows_px = figure_height_px(fig) - top_px - bottom_px
+    # A figure shorter than its rows want (a caller's height) gets smaller row text, so a
+    # name never runs into the bar above.
+    crowded = min(1.0, rows_px / len(chosen) / (ROW_PX * points(fig, 1.0)))
+    for row_text in [*names, *drawing.value_labels]:
+        row_text.set_fontsize(points(fig, TEXT_PT) * max(crowded, 0.5))
     axes.set_position(
         (
-            fx(fig, names_px),
+            fx(fig, left_px),
             fy(fig, bottom_px),
             fx(fig, max(bars_px, 120.0)),
-            1 - fy(fig, bottom_px + 84),
+            fy(fig, rows_px),
         )
     )
     return drawing
 
 
-def _digest_thresholds(axes: Axes, warning_ratio: float, critical_ratio: float) -> None:
+def _digest_thresholds(axes: Axes, warning_ratio: float, critical_ratio: float) -> list[Text]:
     """Dashed lines at the thresholds, labelled above the plot away from each other: the
-    warning label ends at its line, the critical one starts at its line."""
+    warning label ends at its line, the critical one starts at its line. Returns the labels."""
+    fig = axes.get_figure(root=True)
+    assert isinstance(fig, Figure)
+    labels: list[Text] = []
     for ratio, name, colour, align in (
         (warning_ratio, "warning", ORANGE, "right"),
         (critical_ratio, "critical", VERMILLION, "left"),
     ):
         axes.axvline(ratio, color=colour, linewidth=1.4, linestyle=(0, (5, 3)), zorder=4)
-        axes.annotate(
+        label = axes.annotate(
             f"{name} {ratio * 100:.0f} %",
             (ratio, 1.0),
             xycoords=("data", "axes fraction"),
@@ -237,31 +262,36 @@ def _digest_thresholds(axes: Axes, warning_ratio: float, critical_ratio: float) 
             textcoords="offset points",
             ha=align,
             va="bottom",
-            fontsize=10,
+            fontsize=points(fig, TEXT_PT),
             fontweight="bold",
             color=colour,
             annotation_clip=False,
         )
+        labels.append(label)
     axes.axvline(1.0, color=INK, linewidth=1.2, zorder=4)
+    return labels
 
 
 def _digest_axes(axes: Axes, labels: list[str], x_max: float) -> list[Text]:
-    """Percent x axis, container names at the left of their bars; returns the names."""
+    """Percent x axis, container names above their bars; returns the names."""
     # Names as plain texts, not tick labels: 15 ticks cost ~25 ms of tick machinery.
+    fig = axes.get_figure(root=True)
+    assert isinstance(fig, Figure)
     axes.set_yticks([])
     names: list[Text] = [
         axes.annotate(
             label,
-            (0.0, float(y)),
+            (0.0, float(y) + NAME_TOP),
             xycoords=("axes fraction", "data"),
-            xytext=(-6, 0),
+            xytext=(1, 0),
             textcoords="offset points",
-            ha="right",
-            va="center",
-            fontsize=10,
-            family="DejaVu Sans Mono",
+            ha="left",
+            va="top",
+            fontsize=points(fig, TEXT_PT),
             color=INK,
             annotation_clip=False,
+            zorder=6,
+            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"},
         )
         for y, label in enumerate(labels)
     ]
@@ -269,10 +299,10 @@ def _digest_axes(axes: Axes, labels: list[str], x_max: float) -> list[Text]:
     axes.set_xlim(0, x_max)
     axes.xaxis.set_major_locator(MultipleLocator(0.2 if x_max <= 1.6 else 0.5))
     axes.xaxis.set_major_formatter(FuncFormatter(_percent))
-    axes.tick_params(labelsize=10, colors=INK)
+    axes.tick_params(labelsize=points(fig, TEXT_PT), colors=INK)
     axes.grid(True, axis="x", color="#e6e6e6", linewidth=0.8)
     axes.set_axisbelow(True)
-    for side in ("top", "right"):
+    for side in ("top", "right", "left"):  # the bars themselves start at 0
         axes.spines[side].set_visible(False)
     return names
 
@@ -307,7 +337,7 @@ def digest_chart(
     critical_ratio: float,
     top: int = 15,
     title: str = "Memory digest: the containers closest to their limit",
-    width_px: int = 1200,
+    width_px: int = WIDTH_PX,
     height_px: int | None = None,
 ) -> bytes:
     """The `top` containers by working set / limit as horizontal bars, as a PNG.
@@ -317,7 +347,8 @@ def digest_chart(
     each. Containers without a limit are left out. `height_px` defaults to fit the bars.
     """
     shown = min(max(0, top), sum(1 for a in assessments if a.working_set_to_limit is not None))
-    fig = new_figure(width_px, height_px or max(320, 200 + 30 * shown))
+    scale = width_px / WIDTH_PX
+    fig = new_figure(width_px, height_px or round(max(360, (FRAME_PX + ROW_PX * shown) * scale)))
     _draw_digest(
         fig,
         assessments,

@@ -20,6 +20,7 @@ from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.text import Text
@@ -34,10 +35,14 @@ from bot.render.canvas import (
     GREEN,
     GREY,
     INK,
+    NOTE_PT,
     ORANGE,
     PURPLE,
     SKY,
+    TEXT_PT,
+    TITLE_PT,
     VERMILLION,
+    WIDTH_PX,
     FloatArray,
     Unit,
     figure_height_px,
@@ -47,15 +52,17 @@ from bot.render.canvas import (
     fy,
     heading,
     new_figure,
+    points,
     render_png,
     short_bytes,
+    text_height_px,
     text_renderer,
     time_zone,
     unit_for,
 )
 from bot.units import MIB
 
-RECLAIMABLE_LABEL = "reclaimable cache (usage − working set)"
+RECLAIMABLE_LABEL = "reclaimable cache"
 # A gap longer than this many steps is a restart or missing scrapes: not joined by a line.
 GAP_STEPS = 3
 # Above this many kills in range, markers stay but their "OOM" labels would overlap.
@@ -66,6 +73,8 @@ MAX_KILL_LABELS = 8
 LATE_DATA_RATIO = 0.05
 # How much axis to leave before that first sample, as a share of what is shown after it.
 LATE_DATA_PAD_RATIO = 0.03
+# Axis left after the range's end, as a share of it, when a kill is marked right there.
+KILL_END_PAD_RATIO = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +89,11 @@ class _Style:
 # How each figure is drawn, in legend order: working set first, it is what OOM follows.
 # Usage is dashed and lighter: it includes cache the kernel drops, OOM does not follow it.
 _STYLES = {
-    "working_set": _Style("working set (what OOM follows)", BLUE, 2.8, zorder=6),
-    "usage": _Style("usage", ORANGE, 1.6, (0, (5, 3)), zorder=5),
-    "rss": _Style("RSS", GREEN, 1.3),
-    "cache": _Style("page cache", PURPLE, 1.7, (0, (1, 1.2)), zorder=3),
-    "swap": _Style("swap", SKY, 1.1, (0, (3, 1, 1, 1)), zorder=3),
+    "working_set": _Style("working set", BLUE, 3.2, zorder=6),
+    "usage": _Style("usage", ORANGE, 2.0, (0, (5, 3)), zorder=5),
+    "rss": _Style("RSS", GREEN, 1.6),
+    "cache": _Style("page cache", PURPLE, 2.0, (0, (1, 1.2)), zorder=3),
+    "swap": _Style("swap", SKY, 1.4, (0, (3, 1, 1, 1)), zorder=3),
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -230,9 +239,11 @@ def _level_labels(
 ) -> list[Text]:
     """Labels for horizontal lines, in the right margin at the line's end: never over data.
     `levels` are (y, text, colour); labels closer than a line of text are pushed apart."""
+    fig = axes.get_figure(root=True)
+    assert isinstance(fig, Figure)
     transform = blended_transform_factory(axes.transAxes, axes.transData)
     per_px = y_top / max(height_px, 1.0)
-    minimum = 17 * per_px
+    minimum = text_height_px(fig, TEXT_PT) * per_px
     placed: list[float] = []
     texts = []
     for y, text, colour in sorted(levels, reverse=True):
@@ -246,7 +257,7 @@ def _level_labels(
                 transform=transform,
                 ha="left",
                 va="center",
-                fontsize=10,
+                fontsize=points(fig, TEXT_PT),
                 fontweight="bold",
                 color=colour,
                 clip_on=False,
@@ -364,8 +375,14 @@ def _style_axes(frame: _Frame, unit: Unit, history: History, timezone: str) -> N
     )
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(formatter)
-    axes.set_xlabel(_zone_label(timezone, history.start, history.end, zone), color=GREY)
-    axes.tick_params(labelsize=10, colors=INK)
+    fig = axes.get_figure(root=True)
+    assert isinstance(fig, Figure)
+    axes.set_xlabel(
+        _zone_label(timezone, history.start, history.end, zone),
+        color=GREY,
+        fontsize=points(fig, NOTE_PT),
+    )
+    axes.tick_params(labelsize=points(fig, TEXT_PT), colors=INK)
     axes.grid(True, color="#e6e6e6", linewidth=0.8)
     axes.set_axisbelow(True)
     for side in ("top", "right"):
@@ -445,6 +462,8 @@ def _plot_kills(
     apart = len(xs) < 2 or float(np.min(np.diff(xs))) > (frame.x_end - frame.x_start) / 30
     if many or not apart:
         return
+    fig = axes.get_figure(root=True)
+    assert isinstance(fig, Figure)
     for x in xs:
         drawing.kill_labels.append(
             axes.annotate(
@@ -454,7 +473,7 @@ def _plot_kills(
                 textcoords="offset points",
                 ha="center",
                 va="top",
-                fontsize=10,
+                fontsize=points(fig, TEXT_PT),
                 fontweight="bold",
                 color=VERMILLION,
                 zorder=10,
@@ -472,6 +491,19 @@ def _legend_handles(drawing: MemoryDrawing) -> list[Artist]:
             handles.append(Patch(facecolor=ORANGE, alpha=0.3, label=RECLAIMABLE_LABEL))
     handles.extend(m for m in (drawing.kill_markers, drawing.approximate_kill_markers) if m)
     return handles
+
+
+def _widest_tick_px(fig: Figure, unit: Unit, frame: _Frame) -> float:
+    """The width of the y axis' longest tick label ("192 MiB"), to leave it room."""
+    step = unit.ticks(frame.top_bytes)
+    labels = [unit.label(step * k) for k in range(int(frame.y_top // step) + 1)]
+    size = FontProperties(size=points(fig, TEXT_PT))
+    renderer = text_renderer(fig)
+    widths = [
+        renderer.get_text_width_height_descent(t, size, ismath=False)[0]  # type: ignore[no-untyped-call]
+        for t in labels
+    ]
+    return float(max(widths))
 
 
 def _draw_memory(
@@ -496,7 +528,10 @@ def _draw_memory(
     shown_start, data_from = _data_start(
         start, end, present, [*exact_kills, *approximate_kills], history.step_seconds
     )
-    x_start, x_end = (float(v) for v in _days(np.array([shown_start, end], dtype=np.float64)))
+    # A kill marked at the range's very end (when it was seen) would be cut in half.
+    last_kill = max([*exact_kills, *approximate_kills], default=start)
+    shown_end = end + KILL_END_PAD_RATIO * (end - shown_start) if end - last_kill < 60 else end
+    x_start, x_end = (float(v) for v in _days(np.array([shown_start, shown_end], dtype=np.float64)))
     frame = _Frame(
         axes=axes,
         scale=float(unit.size),
@@ -521,7 +556,7 @@ def _draw_memory(
             transform=axes.transAxes,
             ha="center",
             va="center",
-            fontsize=16,
+            fontsize=points(fig, TITLE_PT),
             color=GREY,
         )
 
@@ -537,33 +572,36 @@ def _draw_memory(
         count = len(exact_kills) + len(approximate_kills)
         facts.append(f"{count} OOM kill{'' if count == 1 else 's'}")
         if approximate_kills:
-            facts[-1] += f" ({len(approximate_kills)} at an approximate time)"
-    heading(fig, title or _headline(ref), " · ".join(facts))
-    footnote(
+            facts[-1] += f" ({len(approximate_kills)} approximate)"
+    top_px = heading(fig, title or _headline(ref), " · ".join(facts)) + 14
+    note_px = footnote(
         fig,
         FOOTNOTE
         + (
-            "; the shaded band is page cache the kernel reclaims before any OOM kill."
+            "; shaded: page cache the kernel reclaims first."
             if drawing.reclaimable is not None
             else "."
         ),
     )
-    drawing.legend_rows = fit_legend(fig, _legend_handles(drawing), bottom_px=30)
+    drawing.legend_rows, legend_px = fit_legend(fig, _legend_handles(drawing), note_px + 6)
 
-    # The plot gets what is left: x ticks and label above the legend, level labels right.
-    bottom_px = 30 + 22 * drawing.legend_rows + 54
-    plot_height_px = figure_height_px(fig) - bottom_px - 70
+    # The plot gets what is left: x ticks and label above the legend, y ticks left, level
+    # labels right.
+    axis_px = text_height_px(fig, TEXT_PT) + text_height_px(fig, NOTE_PT) + 16
+    bottom_px = note_px + 6 + legend_px + 10 + axis_px
+    plot_height_px = figure_height_px(fig) - bottom_px - top_px
     drawing.level_labels = _level_labels(axes, levels, frame.y_top, plot_height_px)
     renderer = text_renderer(fig)
     right_px = 16 + max(
         [10.0, *(t.get_window_extent(renderer).width + 12 for t in drawing.level_labels)]
     )
+    left_px = 20 + _widest_tick_px(fig, unit, frame)
     axes.set_position(
         (
-            fx(fig, 74),
+            fx(fig, left_px),
             fy(fig, bottom_px),
-            1 - fx(fig, 74 + right_px),
-            1 - fy(fig, bottom_px + 70),
+            1 - fx(fig, left_px + right_px),
+            1 - fy(fig, bottom_px + top_px),
         )
     )
     return drawing
@@ -578,8 +616,8 @@ def memory_chart(
     kills: Sequence[OomKill] = (),
     timezone: str = "UTC",
     title: str | None = None,
-    width_px: int = 1200,
-    height_px: int = 600,
+    width_px: int = WIDTH_PX,
+    height_px: int = 560,
 ) -> bytes:
     """One container's memory over `history`'s range, as a PNG.
 
