@@ -14,8 +14,8 @@ from bot.delivery.outbox import drain
 from bot.delivery.slack import SlackSender
 from bot.kills import OomAlert
 from bot.lifecycle import apply_check, apply_failure
-from bot.model import ContainerRef, OomKill
-from bot.notices import Collapsed, KilledContainer, Kills, Rendered
+from bot.model import ContainerMemory, ContainerRef, OomKill
+from bot.notices import AlertFired, Collapsed, KilledContainer, Kills, Observation, Rendered
 from bot.oom import KillContext, KillGroup, kill_context
 from bot.render.compose import KILL_CHART_SECONDS, SlackCall, SlackComposer
 from bot.settings import Settings, load_settings
@@ -153,6 +153,18 @@ def test_charts_cover_the_alert_and_mark_the_kills() -> None:
         T0 + 60,
     )
     assert alert_chart.limit_bytes == 256 * MIB
+    assert not alert_chart.find_kills  # no kills to look for: no query for them
+    # An alert that counts kills has its chart find them when it is drawn.
+    looping = AlertFired(
+        severity="warning",
+        seen=Observation(
+            memory=ContainerMemory(REF, working_set_bytes=40 * MIB, limit_bytes=256 * MIB),
+            at=T0,
+            oom_kills=3,
+        ),
+    )
+    looping_chart = SlackComposer(SETTINGS).calls(looping, "#alerts")[-1].chart
+    assert looping_chart is not None and looping_chart.find_kills
     kills = next(n for n in s.outbox if n.kind == "kills")
     kill_chart = calls(kills)[-1].chart
     assert kill_chart is not None and kill_chart.kills == [T0 + 20030]

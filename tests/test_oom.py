@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from bot.check import run_check
+from bot.delivery.charts import ChartMaker
 from bot.model import ContainerRef, OomKill
 from bot.oom import group_kills, kill_context, kill_times, terminations_in
 from bot.scenarios import ClusterSpec, PodSpec
@@ -279,3 +280,19 @@ def test_kills_without_an_exact_time_are_marked_by_when_they_were_seen() -> None
     assert approximate == [start + 60] * 3  # none later than the scrape that showed them
     # A kill with no time and nothing timed after it: marked when it was seen.
     assert kill_times([OomKill(REF, 4, None)], REF, seen_at=start + 900) == ([], [start + 900])
+
+
+def test_an_alerts_chart_finds_the_kills_its_alert_counts(
+    prometheus_for: PrometheusFactory,
+) -> None:
+    """A crash-loop alert says "OOM-killed 3 times"; its chart, drawn later from a request
+    that knows no times, asks for them and marks the same three."""
+    at = d.minutes(d.OOM, 12)
+    result = check(prometheus_for, at)
+    east = sorted(a.kill.restart_count for a in result.oom_alerts if a.kill.ref.cluster == "east")
+    ref = next(a.kill.ref for a in result.oom_alerts if a.kill.ref.cluster == "east")
+    settings = load_settings(prometheus_url=prometheus_for(d.OOM).url, kubernetes_cluster="east")
+    charts = ChartMaker(PrometheusSource(settings), settings)
+    found = charts._kills_in(ref, at - timedelta(hours=1), at)
+    assert sorted(k.restart_count for k in found) == east == [0, 1, 2]
+    assert all(k.ref == ref and k.finished_at is not None for k in found)

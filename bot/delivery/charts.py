@@ -80,6 +80,12 @@ class ChartMaker:
             OomKill(ref, index, _time(t), time_exact=exact)
             for index, (t, exact) in enumerate(marks)
         ]
+        if request.find_kills:
+            try:
+                kills += self._kills_in(ref, start, end)
+            except SourceError as error:  # a chart without the kills its alert names would lie
+                log.warning("chart for %s not drawn yet: %s", ref.pod_name, error)
+                return None
         return memory_chart(
             history,
             ref,
@@ -88,6 +94,14 @@ class ChartMaker:
             kills=kills,
             timezone=self.settings.timezone,
         )
+
+    def _kills_in(self, ref: ContainerRef, start: datetime, end: datetime) -> list[OomKill]:
+        """`ref`'s OOM kills in the range, as kube-state-metrics kept them."""
+        return [
+            OomKill(ref, t.restart_count, t.finished_at, time_exact=t.time_exact)
+            for t in self.source.terminations(Scope(ref.namespace, ref.pod), start, end)
+            if t.ref == ref and t.reason == "OOMKilled"
+        ]
 
     def digest(self, bars: list[Bar]) -> bytes:
         return digest_chart(

@@ -155,6 +155,7 @@ class SlackComposer:
                 end=at,
                 limit_bytes=m.limit_bytes,
                 request_bytes=m.request_bytes,
+                find_kills=notice.seen.oom_kills > 0,
             )
         )
 

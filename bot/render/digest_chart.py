@@ -348,7 +348,7 @@ def digest_chart(
     """
     shown = min(max(0, top), sum(1 for a in assessments if a.working_set_to_limit is not None))
     scale = width_px / WIDTH_PX
-    fig = new_figure(width_px, height_px or round(max(360, (FRAME_PX + ROW_PX * shown) * scale)))
+    fig = new_figure(width_px, height_px or round(max(280, (FRAME_PX + ROW_PX * shown) * scale)))
     _draw_digest(
         fig,
         assessments,

@@ -73,6 +73,8 @@ MAX_KILL_LABELS = 8
 LATE_DATA_RATIO = 0.05
 # How much axis to leave before that first sample, as a share of what is shown after it.
 LATE_DATA_PAD_RATIO = 0.03
+# A reclaimable band thinner than this share of the y axis throughout is not drawn.
+VISIBLE_BAND_RATIO = 0.03
 # Axis left after the range's end, as a share of it, when a kill is marked right there.
 KILL_END_PAD_RATIO = 0.02
 
@@ -323,6 +325,9 @@ def _plot_series(
         ws_times, ws_values = present["working_set"]
         days, lower = frame.line(ws_times, ws_values)
         _, upper = frame.line(ws_times, _aligned(ws_times, history.of(ref, "usage")))
+        gap = upper - lower
+        if not np.any(gap > VISIBLE_BAND_RATIO * frame.y_top):
+            return  # a band nobody can see would still take a legend entry
         drawing.reclaimable = frame.axes.fill_between(
             days,
             lower,

@@ -89,6 +89,9 @@ class ChartRequest(BaseModel):
     # Kills whose time is only bounded, at the latest moment they can have happened (see
     # bot.oom.kill_times); drawn apart, as approximate. Absent in state written before.
     approximate_kills: list[float] = Field(default_factory=list)
+    # Ask for the container's kills in the range when drawing (an alert fired by kills knows
+    # how many, not when).
+    find_kills: bool = False
     limit_bytes: int | None = None
     request_bytes: int | None = None
 
