@@ -17,6 +17,7 @@ from bot.scenarios.behaviours import MIB
 from bot.settings import load_settings
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
+from bot.state.document import ChartRequest
 from tests import datasets as d
 from tests.conftest import PrometheusFactory
 from tests.k8s_standin import (
@@ -293,6 +294,25 @@ def test_an_alerts_chart_finds_the_kills_its_alert_counts(
     ref = next(a.kill.ref for a in result.oom_alerts if a.kill.ref.cluster == "east")
     settings = load_settings(prometheus_url=prometheus_for(d.OOM).url, kubernetes_cluster="east")
     charts = ChartMaker(PrometheusSource(settings), settings)
-    found = charts._kills_in(ref, at - timedelta(hours=1), at)
+    start = at - timedelta(hours=1)
+    found = charts._kills_in(ref, start, at)
     assert sorted(k.restart_count for k in found) == east == [0, 1, 2]
     assert all(k.ref == ref and k.finished_at is not None for k in found)
+    # Fetched ahead with another chart's pod: the same kills, no query of its own.
+    server = prometheus_for(d.OOM)
+    requests = [
+        ChartRequest(
+            cluster=r.cluster,
+            namespace=r.namespace,
+            pod=r.pod,
+            container=r.container,
+            start=start.timestamp(),
+            end=at.timestamp(),
+            find_kills=True,
+        )
+        for r in (ref, ContainerRef("east", "batch", "other-pod", "app"))
+    ]
+    charts.prefetch(requests)
+    before = server.query_requests_served()
+    assert charts._kills_in(ref, start, at) == found
+    assert server.query_requests_served() == before

@@ -11,7 +11,14 @@ from datetime import UTC, datetime
 
 from bot.analysis import Assessment, Thresholds, assess
 from bot.errors import SourceError
-from bot.model import ContainerMemory, ContainerRef, History, OomKill, Verdict
+from bot.model import (
+    ContainerMemory,
+    ContainerRef,
+    History,
+    OomKill,
+    Termination,
+    Verdict,
+)
 from bot.promql import HISTORY_BATCH, Scope, range_step_seconds
 from bot.render.digest_chart import digest_chart
 from bot.render.memory_chart import memory_chart
@@ -29,6 +36,8 @@ class ChartMaker:
         self.source, self.settings = source, settings
         # Histories fetched ahead for the charts of this drain, by (namespace, pod, start, end).
         self._ahead: dict[tuple[str, str, float, float], History] = {}
+        # Terminations fetched ahead for charts that find their kills, by (namespace, pod).
+        self._ends_ahead: dict[tuple[str, str], list[Termination]] = {}
 
     def prefetch(self, requests: Iterable[ChartRequest]) -> None:
         """Fetch the histories of the charts a drain is about to draw, HISTORY_BATCH pods per
@@ -36,6 +45,8 @@ class ChartMaker:
         end together at the same step share a query over the earliest start (the step
         grows with the span, so the longest span of a group keeps the group's step)."""
         self._ahead = {}
+        requests = list(requests)
+        self._prefetch_ends([r for r in requests if r.bars is None and r.find_kills])
         groups: dict[tuple[float, float], list[ChartRequest]] = defaultdict(list)
         for r in requests:
             if r.bars is None and r.end > r.start:
@@ -58,6 +69,27 @@ class ChartMaker:
                         self._ahead[_key(r)] = history.of_pod(
                             r.namespace, r.pod, _time(r.start), _time(r.end)
                         )
+
+    def _prefetch_ends(self, requests: list[ChartRequest]) -> None:
+        """The terminations of the pods whose charts mark their alert's kills, HISTORY_BATCH
+        pods per range query over all their ranges: a crash-looping rollout's alerts cost a
+        query per batch, not one each."""
+        self._ends_ahead = {}
+        if len(requests) < 2:
+            return  # a lone chart asks for itself when drawn
+        start, end = _time(min(r.start for r in requests)), _time(max(r.end for r in requests))
+        pods = sorted({(r.namespace, r.pod) for r in requests})
+        for i in range(0, len(pods), HISTORY_BATCH):
+            batch = pods[i : i + HISTORY_BATCH]
+            try:
+                found = self.source.terminations(Scope(pods=tuple(batch)), start, end)
+            except SourceError as error:  # each chart will ask again for itself
+                log.warning("kills for charts not fetched ahead: %s", error)
+                return
+            for pod in batch:
+                self._ends_ahead[pod] = []
+            for t in found:
+                self._ends_ahead.setdefault((t.ref.namespace, t.ref.pod), []).append(t)
 
     def __call__(self, request: ChartRequest) -> bytes | None:
         """The PNG, or None when the history cannot be read now (the upload is retried)."""
@@ -96,11 +128,17 @@ class ChartMaker:
         )
 
     def _kills_in(self, ref: ContainerRef, start: datetime, end: datetime) -> list[OomKill]:
-        """`ref`'s OOM kills in the range, as kube-state-metrics kept them."""
+        """`ref`'s OOM kills in the range, as kube-state-metrics kept them (fetched ahead, or
+        asked for now)."""
+        ends = self._ends_ahead.get((ref.namespace, ref.pod))
+        if ends is None:
+            ends = self.source.terminations(Scope(ref.namespace, ref.pod), start, end)
         return [
             OomKill(ref, t.restart_count, t.finished_at, time_exact=t.time_exact)
-            for t in self.source.terminations(Scope(ref.namespace, ref.pod), start, end)
-            if t.ref == ref and t.reason == "OOMKilled"
+            for t in ends
+            if t.ref == ref
+            and t.reason == "OOMKilled"
+            and (t.finished_at is None or start <= t.finished_at <= end)
         ]
 
     def digest(self, bars: list[Bar]) -> bytes:
