@@ -32,6 +32,7 @@ from PIL import Image
 import bot.render.canvas as canvas
 import bot.render.digest_chart as digest_charts
 import bot.render.memory_chart as memory_charts
+import bot.render.series as series
 from bot.analysis import Assessment, Thresholds, assess
 from bot.check import run_check
 from bot.cycle import digest_notice
@@ -158,7 +159,7 @@ def draw_without_kills(fig: Figure, history: History, like: Case) -> MemoryDrawi
 
 def unix_seconds(days: object) -> npt.NDArray[np.float64]:
     """matplotlib date numbers (an x axis) as unix seconds."""
-    return (data(days) - memory_charts._EPOCH_DAYS) * 86400
+    return (data(days) - series.EPOCH_DAYS) * 86400
 
 
 def line_bytes(drawing: MemoryDrawing, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -286,11 +287,11 @@ def test_lines_break_at_kills_and_long_gaps_but_not_short_ones(crashloop: Case) 
 def test_break_lines_joins_short_gaps_and_breaks_long_ones() -> None:
     times = np.array([0.0, 30, 60, 120, 240, 270, 300])  # gaps of 2 steps, then 4 steps
     values = np.arange(7, dtype=float)
-    broken_times, broken = memory_charts._break_lines(times, values, 30.0)
+    broken_times, broken = series.break_lines(times, values, 30.0)
     assert np.isnan(broken).sum() == 1
     nan_at = float(broken_times[np.isnan(broken)][0])
     assert 120 < nan_at < 240
-    _, with_kill = memory_charts._break_lines(times, values, 30.0, breaks=[45.0])
+    _, with_kill = series.break_lines(times, values, 30.0, breaks=[45.0])
     assert np.isnan(with_kill).sum() == 2
 
 

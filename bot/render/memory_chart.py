@@ -8,11 +8,8 @@ shaded and named. Pure: values in, PNG bytes out, no network.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from matplotlib import dates as mdates
@@ -60,19 +57,22 @@ from bot.render.canvas import (
     time_zone,
     unit_for,
 )
+from bot.render.series import (
+    aligned,
+    arrays,
+    break_lines,
+    data_start,
+    date_numbers,
+    moment_text,
+    range_text,
+    value_before,
+    zone_label,
+)
 from bot.units import MIB
 
 RECLAIMABLE_LABEL = "reclaimable cache"
-# A gap longer than this many steps is a restart or missing scrapes: not joined by a line.
-GAP_STEPS = 3
 # Above this many kills in range, markers stay but their "OOM" labels would overlap.
 MAX_KILL_LABELS = 8
-# Data that begins later than this share of the range into it (a pod younger than the range)
-# starts the axis just before its first sample: hours of empty axis would read as "no
-# memory used" and squeeze the pod's own story into a corner.
-LATE_DATA_RATIO = 0.05
-# How much axis to leave before that first sample, as a share of what is shown after it.
-LATE_DATA_PAD_RATIO = 0.03
 # A reclaimable band thinner than this share of the y axis throughout is not drawn.
 VISIBLE_BAND_RATIO = 0.03
 # Axis left after the range's end, as a share of it, when a kill is marked right there.
@@ -97,58 +97,6 @@ _STYLES = {
     "cache": _Style("page cache", PURPLE, 2.0, (0, (1, 1.2)), zorder=3),
     "swap": _Style("swap", SKY, 1.4, (0, (3, 1, 1, 1)), zorder=3),
 }
-
-# ---------------------------------------------------------------------------------------------
-# Series preparation
-
-
-def _arrays(points: Sequence[tuple[float, float]]) -> tuple[FloatArray, FloatArray]:
-    if not points:
-        empty: FloatArray = np.empty(0, dtype=np.float64)
-        return empty, empty
-    data = np.asarray(points, dtype=np.float64)
-    order = np.argsort(data[:, 0], kind="stable")
-    return data[order, 0], data[order, 1]
-
-
-def _break_lines(
-    times: FloatArray, values: FloatArray, step_seconds: float, breaks: Sequence[float] = ()
-) -> tuple[FloatArray, FloatArray]:
-    """Insert a NaN inside every gap longer than GAP_STEPS steps, and at every kill between
-    two samples, so no line bridges a restart or an outage."""
-    if times.size < 2:
-        return times, values
-    at: set[int] = set()
-    if step_seconds > 0:
-        at.update(int(i) + 1 for i in np.nonzero(np.diff(times) > GAP_STEPS * step_seconds)[0])
-    for moment in breaks:
-        index = int(np.searchsorted(times, moment, side="left"))
-        if 0 < index < times.size:
-            at.add(index)
-    if not at:
-        return times, values
-    where = np.array(sorted(at), dtype=np.intp)
-    middles = (times[where - 1] + times[where]) / 2
-    return np.insert(times, where, middles), np.insert(values, where, np.nan)
-
-
-# matplotlib.dates ships no annotations, hence the ignore.
-_EPOCH_DAYS = float(mdates.date2num(datetime(1970, 1, 1, tzinfo=UTC)))  # type: ignore[no-untyped-call]
-
-
-def _days(unix_seconds: FloatArray) -> FloatArray:
-    """Unix seconds to matplotlib date numbers (days since matplotlib's epoch, UTC)."""
-    return unix_seconds / 86400.0 + _EPOCH_DAYS
-
-
-def _aligned(times: FloatArray, other: Sequence[tuple[float, float]]) -> FloatArray:
-    """`other`'s values at `times`; NaN where `other` has no sample at that instant."""
-    lookup = dict(other)
-    return np.array([lookup.get(float(t), np.nan) for t in times], dtype=np.float64)
-
-
-# ---------------------------------------------------------------------------------------------
-# Memory chart
 
 
 @dataclass(slots=True)
@@ -176,22 +124,6 @@ def _headline(ref: ContainerRef) -> str:
     return f"{prefix}{ref.namespace}/{ref.pod} · {ref.container}"
 
 
-def _range_text(start: datetime, end: datetime, zone: ZoneInfo) -> str:
-    a, b = start.astimezone(zone), end.astimezone(zone)
-    if a.date() == b.date():
-        return f"{a:%a %d %b %Y, %H:%M}–{b:%H:%M} {b.tzname()}"
-    if a.tzname() == b.tzname():
-        return f"{a:%a %d %b %H:%M} – {b:%a %d %b %Y %H:%M} {b.tzname()}"
-    return f"{a:%a %d %b %H:%M %Z} – {b:%a %d %b %Y %H:%M %Z}"
-
-
-def _zone_label(name: str, start: datetime, end: datetime, zone: ZoneInfo) -> str:
-    """ "time (Europe/Berlin, CET)": the IANA name, and the abbreviation(s) in the range."""
-    names = [start.astimezone(zone).tzname(), end.astimezone(zone).tzname()]
-    shown = [n for n in dict.fromkeys(names) if n and n != name]
-    return f"time ({name}{', ' + '/'.join(shown) if shown else ''})"
-
-
 def _kill_times(
     kills: Iterable[OomKill], ref: ContainerRef, start: float, end: float
 ) -> tuple[list[float], list[float]]:
@@ -201,39 +133,6 @@ def _kill_times(
         [t for t in exact if start <= t <= end],
         [t for t in approximate if start <= t <= end],
     )
-
-
-def _data_start(
-    start: float,
-    end: float,
-    present: dict[str, tuple[FloatArray, FloatArray]],
-    kill_moments: Sequence[float],
-    step_seconds: float,
-) -> tuple[float, float | None]:
-    """Where the x axis starts, and when the data begins if that is well after `start`
-    (None when the data covers the range)."""
-    firsts = [float(times[0]) for times, _ in present.values()] + list(kill_moments)
-    first = min(firsts, default=start)
-    if first - start <= LATE_DATA_RATIO * (end - start):
-        return start, None
-    pad = max(2 * step_seconds, LATE_DATA_PAD_RATIO * (end - first))
-    return max(start, first - pad), first
-
-
-def _moment_text(moment: float, end: datetime, zone: ZoneInfo) -> str:
-    """A time in the subtitle: "14:02", with the day when it is not the range's last."""
-    when = datetime.fromtimestamp(moment, tz=zone)
-    same_day = when.date() == end.astimezone(zone).date()
-    return f"{when:%H:%M}" if same_day else f"{when:%a %d %b %H:%M}"
-
-
-def _value_before(times: FloatArray, values: FloatArray, moment: float) -> float | None:
-    index = int(np.searchsorted(times, moment, side="right")) - 1
-    while index >= 0:
-        if not math.isnan(values[index]):
-            return float(values[index])
-        index -= 1
-    return None
 
 
 def _level_labels(
@@ -284,8 +183,8 @@ class _Frame:
 
     def line(self, times: FloatArray, values: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Data ready to plot: gaps and kills broken, x as dates, y in the chart's unit."""
-        times, values = _break_lines(times, values, self.step_seconds, self.kill_times)
-        return _days(times), values / self.scale
+        times, values = break_lines(times, values, self.step_seconds, self.kill_times)
+        return date_numbers(times), values / self.scale
 
 
 def _present_series(
@@ -294,7 +193,7 @@ def _present_series(
     """The figures that have data. Swap that is zero throughout (most nodes) is absence."""
     found = {}
     for name in _STYLES:
-        times, values = _arrays(history.of(ref, name))
+        times, values = arrays(history.of(ref, name))
         if not times.size or not np.any(np.isfinite(values)):
             continue
         if name == "swap" and not np.any(values > 0):
@@ -324,7 +223,7 @@ def _plot_series(
     if "usage" in present and "working_set" in present:
         ws_times, ws_values = present["working_set"]
         days, lower = frame.line(ws_times, ws_values)
-        _, upper = frame.line(ws_times, _aligned(ws_times, history.of(ref, "usage")))
+        _, upper = frame.line(ws_times, aligned(ws_times, history.of(ref, "usage")))
         gap = upper - lower
         if not np.any(gap > VISIBLE_BAND_RATIO * frame.y_top):
             return  # a band nobody can see would still take a legend entry
@@ -383,7 +282,7 @@ def _style_axes(frame: _Frame, unit: Unit, history: History, timezone: str) -> N
     fig = axes.get_figure(root=True)
     assert isinstance(fig, Figure)
     axes.set_xlabel(
-        _zone_label(timezone, history.start, history.end, zone),
+        zone_label(timezone, history.start, history.end, zone),
         color=GREY,
         fontsize=points(fig, NOTE_PT),
     )
@@ -404,7 +303,7 @@ def _kill_heights(
     before the kill."""
     heights = []
     for moment in moments:
-        before = _value_before(*working_set, moment) if working_set and not limit_bytes else None
+        before = value_before(*working_set, moment) if working_set and not limit_bytes else None
         heights.append((limit_bytes or before or frame.top_bytes) / frame.scale)
     return heights
 
@@ -429,7 +328,7 @@ def _plot_kills(
     for moments, alpha in ((exact, 0.85), (approximate, 0.45)):
         for moment in moments:
             axes.axvline(
-                float(_days(np.array([moment]))[0]),
+                float(date_numbers(np.array([moment]))[0]),
                 color=VERMILLION,
                 linewidth=0.9 if many else 1.2,
                 linestyle=(0, (2, 2)),
@@ -438,7 +337,7 @@ def _plot_kills(
             )
     if approximate:
         (drawing.approximate_kill_markers,) = axes.plot(
-            _days(np.array(approximate, dtype=np.float64)),
+            date_numbers(np.array(approximate, dtype=np.float64)),
             _kill_heights(frame, approximate, limit_bytes, working_set),
             linestyle="none",
             marker="o",
@@ -451,7 +350,7 @@ def _plot_kills(
         )
     if not exact:
         return
-    xs = _days(np.array(exact, dtype=np.float64))
+    xs = date_numbers(np.array(exact, dtype=np.float64))
     (drawing.kill_markers,) = axes.plot(
         xs,
         _kill_heights(frame, exact, limit_bytes, working_set),
@@ -530,13 +429,15 @@ def _draw_memory(
     top_bytes = max([*peaks, limit_bytes or 0, request_bytes or 0]) or 256 * MIB
     unit = unit_for(top_bytes)
     exact_kills, approximate_kills = _kill_times(kills, ref, start, end)
-    shown_start, data_from = _data_start(
+    shown_start, data_from = data_start(
         start, end, present, [*exact_kills, *approximate_kills], history.step_seconds
     )
     # A kill marked at the range's very end (when it was seen) would be cut in half.
     last_kill = max([*exact_kills, *approximate_kills], default=start)
     shown_end = end + KILL_END_PAD_RATIO * (end - shown_start) if end - last_kill < 60 else end
-    x_start, x_end = (float(v) for v in _days(np.array([shown_start, shown_end], dtype=np.float64)))
+    x_start, x_end = (
+        float(v) for v in date_numbers(np.array([shown_start, shown_end], dtype=np.float64))
+    )
     frame = _Frame(
         axes=axes,
         scale=float(unit.size),
@@ -566,9 +467,9 @@ def _draw_memory(
         )
 
     # Title, subtitle, legend, footnote: all outside the plot, never over the data.
-    facts = [_range_text(history.start, history.end, zone)]
+    facts = [range_text(history.start, history.end, zone)]
     if data_from is not None:
-        facts.append(f"data from {_moment_text(data_from, history.end, zone)}")
+        facts.append(f"data from {moment_text(data_from, history.end, zone)}")
     facts.append(f"limit {short_bytes(limit_bytes)}" if limit_bytes else "no limit")
     if request_bytes:
         facts.append(f"request {short_bytes(request_bytes)}")
