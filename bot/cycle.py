@@ -80,6 +80,7 @@ def digest_notice(digest: Digest, *, settings: Settings, at: float) -> DigestRea
             limit_bytes=a.memory.limit_bytes,
             warning_ratio=a.thresholds.warning_ratio,
             critical_ratio=a.thresholds.critical_ratio,
+            verdict=a.verdict.value,
         )
         for a in digest.top[: settings.digest_top]
     ]

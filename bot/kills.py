@@ -96,7 +96,13 @@ def find_kills(
         # One range query, filtered server-side to the containers that restarted in the window.
         terminations = source.terminations(scope, start, at) if restarted else []
     kills = [
-        OomKill(t.ref, t.restart_count, t.finished_at, workload=workloads.get(t.ref))
+        OomKill(
+            t.ref,
+            t.restart_count,
+            t.finished_at,
+            workload=workloads.get(t.ref),
+            time_exact=t.time_exact and t.finished_at is not None,
+        )
         for t in terminations
         if t.reason == "OOMKilled" and t.restart_count >= 0
     ]

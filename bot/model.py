@@ -167,6 +167,9 @@ class OomKill:
     exit_code: int | None = 137
     workload: str | None = None
     source: str = "prometheus"
+    # False when `finished_at` is the scrape that showed the restart (kube-state-metrics
+    # without last_terminated_timestamp), not the kernel's moment: up to a scrape late.
+    time_exact: bool = True
 
     @property
     def identity(self) -> tuple[str, str, str, str, int]:
@@ -201,3 +204,4 @@ class Termination:
     restart_count: int  # the count the dead container had
     reason: str  # "OOMKilled", "Error", ... ("" when no reason series covered it)
     finished_at: datetime | None  # exact with last_terminated_timestamp; else the scrape's
+    time_exact: bool = True  # False: `finished_at` is the scrape's (or None: not known)

@@ -60,6 +60,28 @@ def kills_from_api(
     ]
 
 
+def kill_times(
+    kills: Iterable[OomKill], ref: ContainerRef, *, seen_at: float
+) -> tuple[list[float], list[float]]:
+    """`ref`'s kills as unix times to mark on a chart, each once: (exact, approximate).
+
+    Approximate: a scrape's time (restart seen, not timed), or no time at all: several
+    restarts between two scrapes give the last one the scrape's time and the earlier ones
+    none. Such a kill happened before the next timed kill of the container, or at the
+    latest when it was seen (`seen_at`): it is marked there, never left out, so a chart
+    counts as many kills as the message that tells them."""
+    own = sorted({k.restart_count: k for k in kills if k.ref == ref}.items())
+    exact: set[float] = set()
+    approximate: list[float] = []
+    for index, (_, kill) in enumerate(own):
+        if kill.finished_at is not None and kill.time_exact:
+            exact.add(kill.finished_at.timestamp())
+            continue
+        later = [k.finished_at.timestamp() for _, k in own[index:] if k.finished_at is not None]
+        approximate.append(min(later, default=seen_at))
+    return sorted(exact), sorted(approximate)
+
+
 def merge_kills(*sources: Iterable[OomKill]) -> list[OomKill]:
     """One kill per identity; later sources (the API: exact times) refine earlier ones."""
     merged: dict[tuple[str, str, str, str, int], OomKill] = {}
@@ -280,7 +302,8 @@ def terminations_in(
         if previous is not None and count > previous:
             for dead in range(int(previous), int(count)):
                 seen_at = datetime.fromtimestamp(ts, tz=UTC) if dead == int(count) - 1 else None
-                out.append(Termination(ref, dead, _reason_at(reasons, ts), seen_at))
+                reason = _reason_at(reasons, ts)
+                out.append(Termination(ref, dead, reason, seen_at, time_exact=False))
         previous = count
     return out
 

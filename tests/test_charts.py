@@ -13,9 +13,10 @@ import io
 import itertools
 import os
 import weakref
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,20 +24,26 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from PIL import Image
 
-import bot.render.charts as charts
+import bot.render.canvas as canvas
+import bot.render.digest_chart as digest_charts
+import bot.render.memory_chart as memory_charts
+import bot.render.series as series
 from bot.analysis import Assessment, Thresholds, assess
 from bot.check import run_check
+from bot.cycle import digest_notice
+from bot.delivery.charts import bar_assessments
+from bot.digest import Gathered
+from bot.digest import build as build_digests
 from bot.model import ContainerMemory, ContainerRef, History, OomKill, Series
 from bot.promql import Scope
-from bot.render.charts import (
-    MemoryDrawing,
-    bar_widths,
-    digest_chart,
-    memory_chart,
-)
+from bot.render.digest import DigestRenderer
+from bot.render.digest_chart import bar_widths, digest_chart
+from bot.render.memory_chart import MemoryDrawing, memory_chart
 from bot.scenarios import ClusterSpec, PodSpec, mixed_cluster, named_pod
 from bot.settings import load_settings
 from bot.sources.simulated import SimulatedSource
@@ -69,7 +76,7 @@ class Case:
             "kills": self.kills,
         }
         arguments.update(overrides)
-        return charts._draw_memory(fig, self.history, self.ref, **arguments)  # type: ignore[arg-type]
+        return memory_charts._draw_memory(fig, self.history, self.ref, **arguments)  # type: ignore[arg-type]
 
     def png(self, **overrides: object) -> bytes:
         arguments: dict[str, object] = {
@@ -127,7 +134,7 @@ def crashloop() -> Case:
 
 
 def figure() -> Figure:
-    fig = Figure(figsize=(12, 6), dpi=charts.DPI)
+    fig = Figure(figsize=(12, 6), dpi=canvas.DPI)
     FigureCanvasAgg(fig)
     return fig
 
@@ -144,12 +151,23 @@ def data(values: object) -> npt.NDArray[np.float64]:
     return np.asarray(values, dtype=np.float64)
 
 
+def draw_without_kills(fig: Figure, history: History, like: Case) -> MemoryDrawing:
+    return memory_charts._draw_memory(
+        fig, history, like.ref, limit_bytes=like.limit_bytes, request_bytes=like.request_bytes
+    )
+
+
+def unix_seconds(days: object) -> npt.NDArray[np.float64]:
+    """matplotlib date numbers (an x axis) as unix seconds."""
+    return (data(days) - series.EPOCH_DAYS) * 86400
+
+
 def line_bytes(drawing: MemoryDrawing, name: str) -> tuple[np.ndarray, np.ndarray]:
     """A plotted line's x (unix seconds) and y (bytes), NaNs included."""
     line = drawing.lines[name]
-    days = np.asarray(line.get_xdata(), dtype=float)
-    seconds = (days - charts._EPOCH_DAYS) * 86400
-    return seconds, np.asarray(line.get_ydata(), dtype=float) * drawing.unit_bytes
+    return unix_seconds(line.get_xdata()), np.asarray(
+        line.get_ydata(), dtype=float
+    ) * drawing.unit_bytes
 
 
 def at_seconds(seconds: float) -> float:
@@ -173,14 +191,14 @@ def test_each_case_renders_a_png_of_the_requested_size(
         "small": exp2.png(width_px=640, height_px=360),
     }
     for name, png in pngs.items():
-        expected = (640, 360) if name == "small" else (1200, 600)
+        expected = (640, 360) if name == "small" else (1000, 560)
         assert decoded(png) == expected, name
 
 
 def test_digest_and_empty_digest_render(assessments: list[Assessment]) -> None:
     width, height = decoded(digest_chart(assessments, warning_ratio=0.8, critical_ratio=0.9))
-    assert width == 1200 and height >= 320
-    assert decoded(digest_chart([], warning_ratio=0.8, critical_ratio=0.9))[0] == 1200
+    assert width == 1000 and height >= 280
+    assert decoded(digest_chart([], warning_ratio=0.8, critical_ratio=0.9))[0] == 1000
     unlimited = [a for a in assessments if a.working_set_to_limit is None]
     assert unlimited
     decoded(digest_chart(unlimited, warning_ratio=0.8, critical_ratio=0.9))
@@ -235,6 +253,8 @@ def test_experiment_1_working_set_and_usage_rise_together_to_the_kill(exp1: Case
     before = times < kill.timestamp()
     gap = usage[before] - working_set[before]
     assert np.nanmax(gap) < 3 * MIB  # no reclaimable cache: usage is the working set
+    # So no band is drawn, and the legend does not name one.
+    assert drawing.reclaimable is None
     assert np.nanmax(working_set[before]) > 0.98 * (exp1.limit_bytes or 0)
 
 
@@ -267,11 +287,11 @@ def test_lines_break_at_kills_and_long_gaps_but_not_short_ones(crashloop: Case) 
 def test_break_lines_joins_short_gaps_and_breaks_long_ones() -> None:
     times = np.array([0.0, 30, 60, 120, 240, 270, 300])  # gaps of 2 steps, then 4 steps
     values = np.arange(7, dtype=float)
-    broken_times, broken = charts._break_lines(times, values, 30.0)
+    broken_times, broken = series.break_lines(times, values, 30.0)
     assert np.isnan(broken).sum() == 1
     nan_at = float(broken_times[np.isnan(broken)][0])
     assert 120 < nan_at < 240
-    _, with_kill = charts._break_lines(times, values, 30.0, breaks=[45.0])
+    _, with_kill = series.break_lines(times, values, 30.0, breaks=[45.0])
     assert np.isnan(with_kill).sum() == 2
 
 
@@ -283,6 +303,39 @@ def test_only_this_containers_kills_inside_the_range_are_marked(exp1: Case) -> N
     drawing = exp1.draw(figure(), kills=(inside, inside, other, before, unknown_time))
     assert drawing.kill_markers is not None
     assert data(drawing.kill_markers.get_xdata()).size == 1
+    # The kill with no time is this container's too: marked when it was last seen possible.
+    assert drawing.approximate_kill_markers is not None
+    assert data(drawing.approximate_kill_markers.get_xdata()).size == 1
+
+
+def test_kills_without_an_exact_time_are_drawn_hollow_and_counted(exp1: Case) -> None:
+    """A message that says 3 OOM kills never comes with a chart that says 1."""
+    (kill,) = exp1.kills
+    assert kill.finished_at is not None
+    # Restarts after the kill, told by old kube-state-metrics: one at a scrape, one untimed.
+    scraped = OomKill(
+        exp1.ref, kill.restart_count + 1, kill.finished_at + timedelta(minutes=9), time_exact=False
+    )
+    untimed = OomKill(exp1.ref, kill.restart_count + 2, None)
+    fig = figure()
+    drawing = exp1.draw(fig, kills=(kill, scraped, untimed))
+    assert drawing.kill_markers is not None and drawing.approximate_kill_markers is not None
+    assert data(drawing.kill_markers.get_xdata()).size == 1
+    rings = drawing.approximate_kill_markers
+    assert unix_seconds(rings.get_xdata()) == pytest.approx(
+        [scraped.finished_at.timestamp(), exp1.history.end.timestamp()]  # type: ignore[union-attr]
+    )
+    # Hollow and lighter than the exact cross, and named apart in the legend.
+    assert rings.get_markerfacecolor() == "white"
+    assert rings.get_marker() != drawing.kill_markers.get_marker()
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert "OOM kill" in labels and "2 OOM kills (time approximate)" in labels
+    assert any("3 OOM kills (2 approximate)" in t.get_text() for t in fig.texts)
+    # A bounded time is no place to break a line: only the exact kill breaks it.
+    _, alone = line_bytes(exp1.draw(figure(), kills=(kill,)), "working_set")
+    _, together = line_bytes(drawing, "working_set")
+    assert np.isnan(together).sum() == np.isnan(alone).sum()
 
 
 def test_no_limit_draws_no_limit_line_and_says_so(exp1: Case) -> None:
@@ -303,7 +356,7 @@ def test_limit_and_request_are_labelled_in_place_and_kept_apart(exp1: Case) -> N
     fig.canvas.draw()
     labels = {t.get_text(): t for t in drawing.level_labels}
     assert set(labels) == {"limit 256 MiB", "request 250 MiB"}
-    renderer = charts._renderer(fig)
+    renderer = canvas.text_renderer(fig)
     limit_box = labels["limit 256 MiB"].get_window_extent(renderer)
     request_box = labels["request 250 MiB"].get_window_extent(renderer)
     assert not limit_box.overlaps(request_box)
@@ -318,7 +371,7 @@ def test_the_legend_and_labels_stay_inside_the_figure_and_off_the_plot(exp2: Cas
         FigureCanvasAgg(fig)
         drawing = exp2.draw(fig)
         fig.canvas.draw()
-        renderer = charts._renderer(fig)
+        renderer = canvas.text_renderer(fig)
         plot = drawing.axes.get_window_extent(renderer)
         (legend,) = fig.legends
         box = legend.get_window_extent(renderer)
@@ -328,15 +381,72 @@ def test_the_legend_and_labels_stay_inside_the_figure_and_off_the_plot(exp2: Cas
         for text in texts:
             extent = text.get_window_extent(renderer)
             assert extent.x0 >= 0 and extent.x1 <= width, (width, text.get_text())
+        # The time axis' label sits between the plot and the legend, touching neither.
+        axis_label = drawing.axes.xaxis.label.get_window_extent(renderer)
+        assert not axis_label.overlaps(box) and axis_label.y1 < plot.y0
+
+
+# Slack shows a chart about 360-400 px wide on a phone. Text this share of the figure's width
+# tall is ~7 px there; the 10 pt legend of a 1200 px chart was 0.012 (~4.5 px).
+LEGIBLE_SHARE = 0.018
+
+
+def text_share(fig: Figure, text: Text) -> float:
+    """A text's size in pixels as a share of the figure's width: what scaling keeps."""
+    return float(text.get_fontsize()) * canvas.DPI / 72 / (fig.get_size_inches()[0] * canvas.DPI)
+
+
+def test_the_memory_chart_stays_legible_scaled_to_a_phone(exp2: Case) -> None:
+    for width, height in ((1000, 560), (1200, 600), (700, 400)):
+        fig = canvas.new_figure(width, height)
+        drawing = exp2.draw(fig)
+        fig.canvas.draw()
+        (legend,) = fig.legends
+        texts = [
+            *legend.get_texts(),
+            *drawing.level_labels,
+            *drawing.kill_labels,
+            *drawing.axes.get_xticklabels(),
+            *drawing.axes.get_yticklabels(),
+        ]
+        for text in texts:
+            assert text_share(fig, text) >= LEGIBLE_SHARE, (width, text.get_text())
+        # Two rows of legend at most: more would take the plot's room.
+        assert drawing.legend_rows <= 2
+
+
+def test_the_digest_chart_stays_legible_with_names_above_their_bars(
+    assessments: list[Assessment],
+) -> None:
+    fig = canvas.new_figure(1000, 800)
+    drawing = digest_charts._draw_digest(
+        fig, assessments, warning_ratio=0.8, critical_ratio=0.9, top=10, title="t"
+    )
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    assert drawing.axes is not None and drawing.working_set_bars is not None
+    names = [t for t in drawing.axes.texts if t.get_text() in drawing.labels]
+    assert len(names) == 10
+    for text in [*legend.get_texts(), *names, *drawing.value_labels]:
+        assert text_share(fig, text) >= LEGIBLE_SHARE, text.get_text()
+    renderer = canvas.text_renderer(fig)
+    to_pixels = drawing.axes.transData
+    bars = [to_pixels.transform(path.vertices) for path in drawing.working_set_bars.get_paths()]
+    for row, name in enumerate(names):
+        box = name.get_window_extent(renderer)
+        assert box.y0 >= bars[row][:, 1].max() - 1, name.get_text()  # above its own bar
+        if row:
+            assert box.y1 <= bars[row - 1][:, 1].min() + 1, name.get_text()  # below the last
+        assert box.x1 <= 1000
 
 
 def test_the_y_axis_unit_follows_the_data() -> None:
-    assert charts._unit_for(300 * MIB).name == "MiB"
-    gib = charts._unit_for(4 * GIB)
+    assert canvas.unit_for(300 * MIB).name == "MiB"
+    gib = canvas.unit_for(4 * GIB)
     assert gib.name == "GiB"
     assert gib.label(1.5) == "1.5 GiB" and gib.label(0) == "0"
-    assert charts._unit_for(300 * MIB).label(128) == "128 MiB"
-    step = charts._Unit("MiB", MIB).ticks(292 * MIB)
+    assert canvas.unit_for(300 * MIB).label(128) == "128 MiB"
+    step = canvas.Unit("MiB", MIB).ticks(292 * MIB)
     assert step == 64  # 0, 64, 128, 192, 256: a 256 MiB limit lands on a tick
 
 
@@ -347,7 +457,7 @@ def test_big_containers_are_drawn_in_gib(exp1: Case) -> None:
     )
     history = History(exp1.history.start, exp1.history.end, exp1.history.step_seconds, scaled)
     fig = figure()
-    drawing = charts._draw_memory(
+    drawing = memory_charts._draw_memory(
         fig, history, exp1.ref, limit_bytes=4 * GIB, request_bytes=2 * GIB
     )
     assert drawing.unit_bytes == GIB
@@ -369,9 +479,34 @@ def test_times_are_shown_in_the_requested_zone(exp1: Case) -> None:
         exp1.png(timezone="Mars/Olympus_Mons")
 
 
+def test_a_pod_younger_than_the_range_gets_its_axis_not_hours_of_nothing(exp1: Case) -> None:
+    born = exp1.history.start + timedelta(hours=2, minutes=30)  # 11:30 in a 09:00-13:00 range
+    young = History(
+        exp1.history.start,
+        exp1.history.end,
+        exp1.history.step_seconds,
+        tuple(
+            Series(s.ref, s.metric, tuple(p for p in s.points if p[0] >= born.timestamp()))
+            for s in exp1.history.series
+        ),
+    )
+    fig = figure()
+    drawing = draw_without_kills(fig, young, exp1)
+    left, right = unix_seconds(drawing.axes.get_xlim())
+    # The axis starts shortly before the first sample: a few minutes, not 2.5 hours.
+    assert born.timestamp() - 10 * 60 < left < born.timestamp()
+    assert right == pytest.approx(exp1.history.end.timestamp())
+    assert any("data from 11:30" in t.get_text() for t in fig.texts)
+    # Data that covers the range keeps the whole range, and says nothing about its start.
+    fig = figure()
+    full = draw_without_kills(fig, exp1.history, exp1)
+    assert unix_seconds(full.axes.get_xlim())[0] == pytest.approx(exp1.history.start.timestamp())
+    assert not any("data from" in t.get_text() for t in fig.texts)
+
+
 def test_an_empty_range_says_so(exp1: Case) -> None:
     empty = History(start=exp1.history.start, end=exp1.history.end, step_seconds=30.0)
-    drawing = charts._draw_memory(
+    drawing = memory_charts._draw_memory(
         figure(), empty, exp1.ref, limit_bytes=256 * MIB, request_bytes=None
     )
     assert drawing.message is not None
@@ -384,7 +519,7 @@ def test_an_empty_range_says_so(exp1: Case) -> None:
 def test_missing_series_are_left_out(exp1: Case) -> None:
     kept = tuple(s for s in exp1.history.series if s.metric in ("working_set", "usage"))
     history = History(exp1.history.start, exp1.history.end, exp1.history.step_seconds, kept)
-    drawing = charts._draw_memory(
+    drawing = memory_charts._draw_memory(
         figure(), history, exp1.ref, limit_bytes=256 * MIB, request_bytes=None
     )
     assert set(drawing.lines) == {"working_set", "usage"}
@@ -397,7 +532,7 @@ def test_the_title_names_the_container_and_cluster(exp1: Case) -> None:
     ref = ContainerRef(
         "prod-eu", *[getattr(exp1.ref, f) for f in ("namespace", "pod", "container")]
     )
-    charts._draw_memory(fig, exp1.history, ref, limit_bytes=None, request_bytes=None)
+    memory_charts._draw_memory(fig, exp1.history, ref, limit_bytes=None, request_bytes=None)
     texts = [t.get_text() for t in fig.texts]
     assert "prod-eu:shop/checkout-7d9f-x2k4p · app" in texts
     assert any("OOM kills follow the working set, not usage" in t for t in texts)
@@ -427,7 +562,7 @@ def assessments() -> list[Assessment]:
     return list(result.assessments)
 
 
-def test_digest_bars_are_ranked_banded_and_show_usage_behind() -> None:
+def test_digest_bars_are_ranked_coloured_by_verdict_and_show_usage_behind() -> None:
     t = Thresholds()
     items = [
         assess(memory("ok-a", 100, 110, 256), t),
@@ -436,8 +571,9 @@ def test_digest_bars_are_ranked_banded_and_show_usage_behind() -> None:
         assess(memory("warning-c", 218, 220, 256), t),  # 85 %
         assess(memory("no-limit", 300, 310, None), t),
     ]
-    drawing = charts._draw_digest(
-        figure(), items, warning_ratio=0.8, critical_ratio=0.9, top=15, title="t"
+    fig = figure()
+    drawing = digest_charts._draw_digest(
+        fig, items, warning_ratio=0.8, critical_ratio=0.9, top=15, title="t"
     )
     assert [label.split("/")[1].split(" ")[0] for label in drawing.labels] == [
         "critical-b",
@@ -445,7 +581,7 @@ def test_digest_bars_are_ranked_banded_and_show_usage_behind() -> None:
         "cache-heavy",
         "ok-a",
     ]
-    assert drawing.bands == ["critical", "warning", "ok", "ok"]
+    assert drawing.bands == ["critical", "warning", "cache_heavy", "ok"]
     assert drawing.working_set_bars is not None and drawing.usage_bars is not None
     ws = bar_widths(drawing.working_set_bars)
     usage = bar_widths(drawing.usage_bars)
@@ -455,13 +591,70 @@ def test_digest_bars_are_ranked_banded_and_show_usage_behind() -> None:
     values = [t.get_text() for t in drawing.value_labels]
     assert values[0] == "95 %"
     assert values[2] == "59 % · usage 100 %"
+    # The cache-heavy bar has its own colour, never the critical one, and its legend entry.
+    colours = [to_hex(c) for c in drawing.working_set_bars.get_facecolors()]
+    assert colours[0] == canvas.VERMILLION.lower()
+    assert colours[2] == canvas.SKY.lower() != canvas.VERMILLION.lower()
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "critical",
+        "warning",
+        "full of cache (safe)",
+        "ok",
+        "usage (incl. cache)",
+    ]
+
+
+def test_the_digest_chart_and_the_digest_text_count_by_the_same_verdicts() -> None:
+    """A mixed set through the digest's own path: built, told in words, stored as bars,
+    drawn. A spike above critical that did not hold is ok in both; a container racing to
+    its limit is critical in both, though its bar alone (no trend) would read ok."""
+    t = Thresholds()
+    spike = replace(memory("spike", 240, 245, 256), working_set_floor_bytes=150 * MIB)
+    racing = replace(memory("racing", 180, 182, 256), growth_bytes_per_second=5 * MIB / 60)
+    mixed = [
+        memory("ok-a", 100, 110, 256),
+        memory("cache-a", 150, 255, 256),
+        memory("cache-b", 160, 250, 256),
+        memory("critical-a", 243, 250, 256),
+        memory("warning-a", 218, 220, 256),
+        memory("warning-b", 210, 212, 256),
+        spike,
+        racing,
+    ]
+    assessed = tuple(assess(m, t) for m in mixed)
+    verdicts = {a.memory.ref.pod: a.verdict.value for a in assessed}
+    assert verdicts["spike"] == "ok" and verdicts["racing"] == "critical"
+    settings = load_settings(slack_channel="#digest", digest_floor_ratio=0.0)
+    (digest,) = build_digests(
+        Gathered(assessed, (), None, None), settings=settings, at=START, previous={}
+    )
+    text = DigestRenderer(settings).message(digest).text
+    notice = digest_notice(digest, settings=settings, at=START.timestamp())
+    assert notice.bars is not None and len(notice.bars) == len(mixed)
+    drawing = digest_charts._draw_digest(
+        figure(),
+        bar_assessments(notice.bars, settings),
+        warning_ratio=settings.warning_ratio,
+        critical_ratio=settings.critical_ratio,
+        top=len(mixed),
+        title="t",
+    )
+    drawn = Counter(drawing.bands)
+    assert f"*{drawn['critical']}* critical" in text and drawn["critical"] == 2
+    assert f"*{drawn['warning']}* warning" in text and drawn["warning"] == 2
+    cache_section = text.split("Looks full, is cache")[1]
+    assert cache_section.count("\n•") == drawn["cache_heavy"] == 2
+    assert dict(zip(drawing.labels, drawing.bands, strict=True)) == {
+        digest_charts._digest_label(a.memory.ref): verdicts[a.memory.ref.pod] for a in assessed
+    }
 
 
 def test_digest_keeps_the_top_n_and_says_how_many_it_left_out(
     assessments: list[Assessment],
 ) -> None:
     fig = figure()
-    drawing = charts._draw_digest(
+    drawing = digest_charts._draw_digest(
         fig, assessments, warning_ratio=0.8, critical_ratio=0.9, top=15, title="t"
     )
     ratios = sorted(
@@ -477,14 +670,14 @@ def test_digest_labels_are_shortened_in_the_middle() -> None:
     ref = ContainerRef(
         "prod-eu-west-1", "payments-processing", "x" * 20 + "-7d9f8c6b5-q1w9z", "app"
     )
-    label = charts._digest_label(ref)
-    assert len(label) <= charts.LABEL_CHARS
+    label = digest_charts._digest_label(ref)
+    assert len(label) <= digest_charts.LABEL_CHARS
     assert label.startswith("prod-eu-west-1:pay") and label.endswith("-q1w9z · app")
     assert "…" in label
 
 
 def test_an_empty_digest_says_so() -> None:
-    drawing = charts._draw_digest(
+    drawing = digest_charts._draw_digest(
         figure(), [], warning_ratio=0.8, critical_ratio=0.9, top=15, title="t"
     )
     assert drawing.axes is None
@@ -510,26 +703,33 @@ def rss_bytes() -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
-def test_fifty_renders_free_every_figure_and_memory_stays_flat(
-    exp1: Case, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fifty_renders_free_every_figure_and_memory_stays_flat(exp1: Case) -> None:
+    """memory_chart's own steps (figure, drawing, PNG), each figure watched by a weak
+    reference: nothing may keep one alive after its render."""
     made: list[weakref.ref[Figure]] = []
-    real_figure = charts._figure
-
-    def tracked(width_px: int, height_px: int) -> Figure:
-        fig = real_figure(width_px, height_px)
-        made.append(weakref.ref(fig))
-        return fig
-
-    monkeypatch.setattr(charts, "_figure", tracked)
     empty = History(start=exp1.history.start, end=exp1.history.end, step_seconds=30.0)
-    renders: list[Callable[[], bytes]] = [
-        exp1.png,
-        lambda: memory_chart(empty, exp1.ref, limit_bytes=256 * MIB, request_bytes=None),
+    cases = [
+        (
+            exp1.history,
+            {
+                "limit_bytes": exp1.limit_bytes,
+                "request_bytes": exp1.request_bytes,
+                "kills": exp1.kills,
+            },
+        ),
+        (empty, {"limit_bytes": 256 * MIB, "request_bytes": None}),
     ]
+
+    def render(index: int) -> bytes:
+        history, arguments = cases[index % 2]
+        fig = canvas.new_figure(1200, 600)
+        made.append(weakref.ref(fig))
+        memory_charts._draw_memory(fig, history, exp1.ref, **arguments)  # type: ignore[arg-type]
+        return canvas.render_png(fig)
+
     rss = []
     for index in range(50):
-        renders[index % 2]()
+        render(index)
         if index in (24, 49):
             gc.collect()
             # Hand freed arena memory back to the OS: RSS then counts what is alive, not
@@ -585,4 +785,4 @@ def test_samples_are_written(tmp_path: Path) -> None:
     ]
     for path in written:
         width, height = decoded(path.read_bytes())
-        assert width == 1200 and height >= 320
+        assert width == 1000 and height >= 280

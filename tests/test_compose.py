@@ -15,13 +15,13 @@ from bot.delivery.outbox import drain
 from bot.delivery.slack import SlackSender
 from bot.kills import OomAlert
 from bot.lifecycle import apply_check, apply_failure
-from bot.model import ContainerRef, OomKill
-from bot.notices import AlertFired, Collapsed, Rendered
-from bot.oom import KillGroup, kill_context
+from bot.model import ContainerMemory, ContainerRef, OomKill
+from bot.notices import AlertFired, Collapsed, KilledContainer, Kills, Observation, Rendered
+from bot.oom import KillContext, KillGroup, kill_context
 from bot.render.compose import KILL_CHART_SECONDS, SlackCall, SlackComposer
 from bot.settings import Settings, load_settings
 from bot.silences import add_silence
-from bot.state.document import Notification, State, dump_state, load_state
+from bot.state.document import ChartRequest, Notification, State, dump_state, load_state
 from bot.state.memory import MemoryStore
 from bot.state.store import transact
 from tests.flat_checks import flat_check
@@ -154,6 +154,18 @@ def test_charts_cover_the_alert_and_mark_the_kills() -> None:
         T0 + 60,
     )
     assert alert_chart.limit_bytes == 256 * MIB
+    assert not alert_chart.find_kills  # no kills to look for: no query for them
+    # An alert that counts kills has its chart find them when it is drawn.
+    looping = AlertFired(
+        severity="warning",
+        seen=Observation(
+            memory=ContainerMemory(REF, working_set_bytes=40 * MIB, limit_bytes=256 * MIB),
+            at=T0,
+            oom_kills=3,
+        ),
+    )
+    looping_chart = SlackComposer(SETTINGS).calls(looping, "#alerts")[-1].chart
+    assert looping_chart is not None and looping_chart.find_kills
     kills = next(n for n in s.outbox if n.kind == "kills")
     kill_chart = calls(kills)[-1].chart
     assert kill_chart is not None and kill_chart.kills == [T0 + 20030]
@@ -373,3 +385,50 @@ def test_a_critical_alert_and_a_kill_call_the_owner_a_warning_does_not() -> None
     told = Kills(kills=[KilledContainer(kill=kill, context=context, owner_id="U0OWNER")], at=T0)
     kill_note = note.model_copy(update={"notice": told})
     assert "<@U0OWNER> " in calls(kill_note)[0].text
+
+
+def test_a_kill_chart_marks_every_kill_the_message_counts() -> None:
+    """Old kube-state-metrics: of three restarts between two scrapes only the last has a
+    time (the scrape's). The message says 3 OOM kills; so does the chart's request."""
+
+    def killed(restart: int, at: float | None, exact: bool) -> KilledContainer:
+        when = None if at is None else datetime.fromtimestamp(at, UTC)
+        kill = OomKill(REF, restart, when, workload="deployment/api", time_exact=exact)
+        return KilledContainer(kill=kill, context=KillContext(limit_bytes=256 * MIB))
+
+    notice = Kills(
+        kills=[killed(2, None, False), killed(3, T0 + 20000, False), killed(4, T0 + 20030, True)],
+        at=T0 + 20060,
+    )
+    told = SlackComposer(SETTINGS).calls(notice, "#alerts")
+    assert "3 OOM kills" in told[0].text
+    chart = told[-1].chart
+    assert chart is not None
+    assert chart.kills == [T0 + 20030]
+    assert chart.approximate_kills == [T0 + 20000, T0 + 20000]  # by the scrape that saw them
+    assert chart.start == T0 + 20000 - KILL_CHART_SECONDS
+
+
+def test_chart_requests_stored_before_approximate_kills_and_verdicts_still_load() -> None:
+    stored = {
+        "namespace": "shop",
+        "pod": "api-7d9f-x2",
+        "container": "app",
+        "start": T0,
+        "end": T0 + 3600,
+        "kills": [T0 + 1800],
+        "bars": [
+            {
+                "cluster": "",
+                "namespace": "shop",
+                "pod": "api-7d9f-x2",
+                "container": "app",
+                "working_set_bytes": 200 * MIB,
+                "usage_bytes": 210 * MIB,
+                "limit_bytes": 256 * MIB,
+            }
+        ],
+    }
+    request = ChartRequest.model_validate(stored)
+    assert request.kills == [T0 + 1800] and request.approximate_kills == []
+    assert request.bars is not None and request.bars[0].verdict is None

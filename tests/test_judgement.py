@@ -204,7 +204,7 @@ def test_the_digest_suggests_no_bigger_limit_for_a_node_kill(url: str) -> None:
 
 
 def test_the_digest_chart_colours_a_bar_by_its_pods_own_thresholds(result: CheckResult) -> None:
-    from bot.render.charts import _band
+    from bot.render.digest_chart import _band
 
     tolerant, typo = of(result, "tolerant-8a9b-d4e5f"), of(result, "typo-9b0c-e5f6a")
     assert tolerant.working_set_to_limit == pytest.approx(typo.working_set_to_limit, abs=0.01)

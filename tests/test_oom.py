@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
 from bot.check import run_check
+from bot.delivery.charts import ChartMaker
 from bot.model import ContainerRef, OomKill
-from bot.oom import group_kills, kill_context
+from bot.oom import group_kills, kill_context, kill_times, terminations_in
 from bot.scenarios import ClusterSpec, PodSpec
 from bot.scenarios.behaviours import MIB
 from bot.settings import load_settings
 from bot.sources.kubernetes import KubernetesSource
 from bot.sources.prometheus import PrometheusSource
+from bot.state.document import ChartRequest
 from tests import datasets as d
 from tests.conftest import PrometheusFactory
 from tests.k8s_standin import (
@@ -251,3 +253,66 @@ def test_burst_between_scrapes_is_named() -> None:
     )
     assert "spiked between scrapes" in context.story
     assert context.suggested_limit_bytes == 356 * MIB
+
+
+def test_kills_without_an_exact_time_are_marked_by_when_they_were_seen() -> None:
+    """Old kube-state-metrics (no last_terminated_timestamp): three restarts between two
+    scrapes are three kills, the last at the scrape's time, the first two with none. A
+    chart marks all three, as approximate, at the latest moment each can have been."""
+    start = 1_000_000.0
+    figures = {
+        "restarts": {start: 0, start + 30: 0, start + 60: 3},
+        "reason": {start + 60: ["OOMKilled"]},
+    }
+    ends = terminations_in(REF, figures, start=start)
+    assert [(t.restart_count, t.time_exact) for t in ends] == [(0, False), (1, False), (2, False)]
+    assert [t.finished_at for t in ends][:2] == [None, None]
+    seen = datetime.fromtimestamp(start + 60, tz=UTC)
+    assert ends[2].finished_at == seen
+    # With the timestamp series, each end is exact.
+    timed = terminations_in(REF, {**figures, "finished": {start + 60: start + 55}}, start=start)
+    assert [t.time_exact for t in timed] == [True]
+
+    kills = [OomKill(REF, t.restart_count, t.finished_at, time_exact=t.time_exact) for t in ends]
+    later = OomKill(REF, 3, datetime.fromtimestamp(start + 500, tz=UTC))
+    other = OomKill(ContainerRef("", "shop", "api-2", "app"), 9, None)
+    exact, approximate = kill_times([*kills, later, other, kills[0]], REF, seen_at=start + 900)
+    assert exact == [start + 500]
+    assert approximate == [start + 60] * 3  # none later than the scrape that showed them
+    # A kill with no time and nothing timed after it: marked when it was seen.
+    assert kill_times([OomKill(REF, 4, None)], REF, seen_at=start + 900) == ([], [start + 900])
+
+
+def test_an_alerts_chart_finds_the_kills_its_alert_counts(
+    prometheus_for: PrometheusFactory,
+) -> None:
+    """A crash-loop alert says "OOM-killed 3 times"; its chart, drawn later from a request
+    that knows no times, asks for them and marks the same three."""
+    at = d.minutes(d.OOM, 12)
+    result = check(prometheus_for, at)
+    east = sorted(a.kill.restart_count for a in result.oom_alerts if a.kill.ref.cluster == "east")
+    ref = next(a.kill.ref for a in result.oom_alerts if a.kill.ref.cluster == "east")
+    settings = load_settings(prometheus_url=prometheus_for(d.OOM).url, kubernetes_cluster="east")
+    charts = ChartMaker(PrometheusSource(settings), settings)
+    start = at - timedelta(hours=1)
+    found = charts._kills_in(ref, start, at)
+    assert sorted(k.restart_count for k in found) == east == [0, 1, 2]
+    assert all(k.ref == ref and k.finished_at is not None for k in found)
+    # Fetched ahead with another chart's pod: the same kills, no query of its own.
+    server = prometheus_for(d.OOM)
+    requests = [
+        ChartRequest(
+            cluster=r.cluster,
+            namespace=r.namespace,
+            pod=r.pod,
+            container=r.container,
+            start=start.timestamp(),
+            end=at.timestamp(),
+            find_kills=True,
+        )
+        for r in (ref, ContainerRef("east", "batch", "other-pod", "app"))
+    ]
+    charts.prefetch(requests)
+    before = server.query_requests_served()
+    assert charts._kills_in(ref, start, at) == found
+    assert server.query_requests_served() == before

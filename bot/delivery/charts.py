@@ -9,11 +9,19 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from bot.analysis import Thresholds, assess
+from bot.analysis import Assessment, Thresholds, assess
 from bot.errors import SourceError
-from bot.model import ContainerMemory, ContainerRef, History, OomKill
+from bot.model import (
+    ContainerMemory,
+    ContainerRef,
+    History,
+    OomKill,
+    Termination,
+    Verdict,
+)
 from bot.promql import HISTORY_BATCH, Scope, range_step_seconds
-from bot.render.charts import digest_chart, memory_chart
+from bot.render.digest_chart import digest_chart
+from bot.render.memory_chart import memory_chart
 from bot.settings import Settings
 from bot.sources.base import MemorySource
 from bot.state.document import Bar, ChartRequest
@@ -28,6 +36,8 @@ class ChartMaker:
         self.source, self.settings = source, settings
         # Histories fetched ahead for the charts of this drain, by (namespace, pod, start, end).
         self._ahead: dict[tuple[str, str, float, float], History] = {}
+        # Terminations fetched ahead for charts that find their kills, by (namespace, pod).
+        self._ends_ahead: dict[tuple[str, str], list[Termination]] = {}
 
     def prefetch(self, requests: Iterable[ChartRequest]) -> None:
         """Fetch the histories of the charts a drain is about to draw, HISTORY_BATCH pods per
@@ -35,6 +45,8 @@ class ChartMaker:
         end together at the same step share a query over the earliest start (the step
         grows with the span, so the longest span of a group keeps the group's step)."""
         self._ahead = {}
+        requests = list(requests)
+        self._prefetch_ends([r for r in requests if r.bars is None and r.find_kills])
         groups: dict[tuple[float, float], list[ChartRequest]] = defaultdict(list)
         for r in requests:
             if r.bars is None and r.end > r.start:
@@ -58,6 +70,27 @@ class ChartMaker:
                             r.namespace, r.pod, _time(r.start), _time(r.end)
                         )
 
+    def _prefetch_ends(self, requests: list[ChartRequest]) -> None:
+        """The terminations of the pods whose charts mark their alert's kills, HISTORY_BATCH
+        pods per range query over all their ranges: a crash-looping rollout's alerts cost a
+        query per batch, not one each."""
+        self._ends_ahead = {}
+        if len(requests) < 2:
+            return  # a lone chart asks for itself when drawn
+        start, end = _time(min(r.start for r in requests)), _time(max(r.end for r in requests))
+        pods = sorted({(r.namespace, r.pod) for r in requests})
+        for i in range(0, len(pods), HISTORY_BATCH):
+            batch = pods[i : i + HISTORY_BATCH]
+            try:
+                found = self.source.terminations(Scope(pods=tuple(batch)), start, end)
+            except SourceError as error:  # each chart will ask again for itself
+                log.warning("kills for charts not fetched ahead: %s", error)
+                return
+            for pod in batch:
+                self._ends_ahead[pod] = []
+            for t in found:
+                self._ends_ahead.setdefault((t.ref.namespace, t.ref.pod), []).append(t)
+
     def __call__(self, request: ChartRequest) -> bytes | None:
         """The PNG, or None when the history cannot be read now (the upload is retried)."""
         if request.bars is not None:
@@ -71,7 +104,20 @@ class ChartMaker:
             except SourceError as error:
                 log.warning("chart for %s not drawn yet: %s", ref.pod_name, error)
                 return None
-        kills = [OomKill(ref, 0, datetime.fromtimestamp(t, tz=UTC)) for t in request.kills]
+        # Numbered in time order: each mark stays its own kill, where it was placed.
+        marks = sorted(
+            [(t, True) for t in request.kills] + [(t, False) for t in request.approximate_kills]
+        )
+        kills = [
+            OomKill(ref, index, _time(t), time_exact=exact)
+            for index, (t, exact) in enumerate(marks)
+        ]
+        if request.find_kills:
+            try:
+                kills += self._kills_in(ref, start, end)
+            except SourceError as error:  # a chart without the kills its alert names would lie
+                log.warning("chart for %s not drawn yet: %s", ref.pod_name, error)
+                return None
         return memory_chart(
             history,
             ref,
@@ -81,30 +127,51 @@ class ChartMaker:
             timezone=self.settings.timezone,
         )
 
-    def digest(self, bars: list[Bar]) -> bytes:
-        base = Thresholds.from_settings(self.settings)
-        assessments = [
-            assess(
-                ContainerMemory(
-                    ContainerRef(b.cluster, b.namespace, b.pod, b.container),
-                    working_set_bytes=b.working_set_bytes,
-                    usage_bytes=b.usage_bytes,
-                    limit_bytes=b.limit_bytes,
-                ),
-                replace(
-                    base,
-                    warning_ratio=b.warning_ratio or base.warning_ratio,
-                    critical_ratio=b.critical_ratio or base.critical_ratio,
-                ),
-            )
-            for b in bars
+    def _kills_in(self, ref: ContainerRef, start: datetime, end: datetime) -> list[OomKill]:
+        """`ref`'s OOM kills in the range, as kube-state-metrics kept them (fetched ahead, or
+        asked for now)."""
+        ends = self._ends_ahead.get((ref.namespace, ref.pod))
+        if ends is None:
+            ends = self.source.terminations(Scope(ref.namespace, ref.pod), start, end)
+        return [
+            OomKill(ref, t.restart_count, t.finished_at, time_exact=t.time_exact)
+            for t in ends
+            if t.ref == ref
+            and t.reason == "OOMKilled"
+            and (t.finished_at is None or start <= t.finished_at <= end)
         ]
+
+    def digest(self, bars: list[Bar]) -> bytes:
         return digest_chart(
-            assessments,
+            bar_assessments(bars, self.settings),
             warning_ratio=self.settings.warning_ratio,
             critical_ratio=self.settings.critical_ratio,
             top=len(bars),
         )
+
+
+def bar_assessments(bars: list[Bar], settings: Settings) -> list[Assessment]:
+    """The digest's bars judged again for drawing, each keeping the verdict the digest
+    counted it by: a bar has no trend or floor, so judging afresh could tell another."""
+    base = Thresholds.from_settings(settings)
+    assessments = []
+    for b in bars:
+        judged = assess(
+            ContainerMemory(
+                ContainerRef(b.cluster, b.namespace, b.pod, b.container),
+                working_set_bytes=b.working_set_bytes,
+                usage_bytes=b.usage_bytes,
+                limit_bytes=b.limit_bytes,
+            ),
+            replace(
+                base,
+                warning_ratio=b.warning_ratio or base.warning_ratio,
+                critical_ratio=b.critical_ratio or base.critical_ratio,
+            ),
+        )
+        counted = judged if b.verdict is None else replace(judged, verdict=Verdict(b.verdict))
+        assessments.append(counted)
+    return assessments
 
 
 def _key(request: ChartRequest) -> tuple[str, str, float, float]:

@@ -34,6 +34,7 @@ from bot.notices import (
     Rendered,
     Storm,
 )
+from bot.oom import kill_times
 from bot.render.digest import DigestRenderer
 from bot.render.memory_events import evicted_message, process_oom_message
 from bot.render.messages import STORM_SHOWN, Renderer
@@ -156,6 +157,7 @@ class SlackComposer:
                 end=at,
                 limit_bytes=m.limit_bytes,
                 request_bytes=m.request_bytes,
+                find_kills=notice.seen.oom_kills > 0,
             )
         )
 
@@ -178,24 +180,22 @@ def _chart(chart: ChartRequest | None) -> list[SlackCall]:
 
 
 def _kill_chart(notice: Kills) -> ChartRequest | None:
-    """The first killed container's memory up to the check, its kills marked."""
+    """The first killed container's memory up to the check, all its kills marked: those
+    without an exact time too, so the chart counts what the message counts."""
     if not notice.kills:
         return None
     first = notice.kills[0]
     ref = first.kill.ref
-    times = [
-        k.kill.finished_at.timestamp()
-        for k in notice.kills
-        if k.kill.ref == ref and k.kill.finished_at is not None
-    ]
+    exact, approximate = kill_times((k.kill for k in notice.kills), ref, seen_at=notice.at)
     return ChartRequest(
         cluster=ref.cluster,
         namespace=ref.namespace,
         pod=ref.pod,
         container=ref.container,
-        start=min(times, default=notice.at) - KILL_CHART_SECONDS,
+        start=min([*exact, *approximate], default=notice.at) - KILL_CHART_SECONDS,
         end=notice.at,
-        kills=times,
+        kills=exact,
+        approximate_kills=approximate,
         limit_bytes=first.context.limit_bytes,
         request_bytes=first.context.request_bytes,
     )

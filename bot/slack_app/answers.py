@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.analysis import Thresholds
 from bot.errors import InputError, SourceError
 from bot.model import ContainerRef
+from bot.oom import kill_times
 from bot.policy import assess_all
 from bot.promql import CLUSTER_WIDE, Scope
 from bot.render.messages import Renderer
@@ -181,12 +182,12 @@ class Answers:
         chart = None
         if report.containers:
             first = report.containers[0].assessment.memory
-            kills = [
-                k.finished_at.timestamp()
-                for i in report.containers
-                for k in i.oom_kills
-                if k.finished_at
-            ]
+            # The chart is the first container's: its kills, not its neighbours'.
+            exact, approximate = kill_times(
+                (k for i in report.containers for k in i.oom_kills),
+                first.ref,
+                seen_at=at.timestamp(),
+            )
             chart = ChartRequest(
                 cluster=first.ref.cluster,
                 namespace=first.ref.namespace,
@@ -194,7 +195,8 @@ class Answers:
                 container=first.ref.container,
                 start=(at - timedelta(seconds=report.range_seconds)).timestamp(),
                 end=at.timestamp(),
-                kills=kills,
+                kills=exact,
+                approximate_kills=approximate,
                 limit_bytes=first.limit_bytes,
                 request_bytes=first.request_bytes,
             )

@@ -69,6 +69,9 @@ class Bar(BaseModel):
     # The container's own thresholds (a pod's podmem.io annotations); None: the settings'.
     warning_ratio: float | None = None
     critical_ratio: float | None = None
+    # The verdict the digest counted it by (its trend is not in these figures, so judging
+    # again could tell another); None in state written before it was kept: judge again.
+    verdict: str | None = None
 
 
 class ChartRequest(BaseModel):
@@ -83,6 +86,12 @@ class ChartRequest(BaseModel):
     end: float = 0.0
     bars: list[Bar] | None = None
     kills: list[float] = Field(default_factory=list)  # finished_at of OOM kills to mark
+    # Kills whose time is only bounded, at the latest moment they can have happened (see
+    # bot.oom.kill_times); drawn apart, as approximate. Absent in state written before.
+    approximate_kills: list[float] = Field(default_factory=list)
+    # Ask for the container's kills in the range when drawing (an alert fired by kills knows
+    # how many, not when).
+    find_kills: bool = False
     limit_bytes: int | None = None
     request_bytes: int | None = None
 
