@@ -26,7 +26,7 @@ def digest_command(args: argparse.Namespace) -> int:
     kubernetes = connect_kubernetes(settings)
     if not args.dry_run:
         require_slack(settings)
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, settings.log_format)
         sender = build_sender(settings, ChartMaker(source, settings))
         digests = run_digest(
             source=source,
