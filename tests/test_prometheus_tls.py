@@ -103,6 +103,7 @@ def test_the_wrong_ca_is_named(tls: PrometheusServer, stranger: Authority) -> No
     assert f"the CAs in prometheus_ca_file {stranger.ca}" in message
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_verification_off_still_reaches_it(tls: PrometheusServer) -> None:
     assert pods(prometheus_url=tls.url, prometheus_tls_verify=False) == [d.STEADY.name]
 
