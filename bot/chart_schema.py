@@ -126,6 +126,16 @@ def _chart_properties() -> dict[str, Any]:
             "items": {"type": "object", "required": ["name"]},
             "description": "More env entries for the container (Kubernetes EnvVar objects).",
         },
+        "extraVolumes": {
+            "type": "array",
+            "items": {"type": "object", "required": ["name"]},
+            "description": "More pod volumes (Kubernetes Volume objects), e.g. a TLS Secret.",
+        },
+        "extraVolumeMounts": {
+            "type": "array",
+            "items": {"type": "object", "required": ["name", "mountPath"]},
+            "description": "Where the container mounts them (VolumeMount objects).",
+        },
         "podAnnotations": _LABELS,
         "podLabels": _LABELS,
         "serviceAccount": _object({"annotations": _LABELS}),

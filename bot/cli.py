@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from bot.errors import (
     SourceError,
     StateError,
 )
-from bot.logs import quiet_libraries
+from bot.logs import quiet_libraries, say
 
 # Each command's module, imported only when that command runs: `podmem --help` must not load
 # matplotlib, the Kubernetes client and pydantic (about 1 s) to print a usage.
@@ -174,10 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return command(args)
     except (InputError, ConfigError) as error:
-        print(f"podmem: error: {error}", file=sys.stderr)
+        say(logging.ERROR, str(error), exit_code=EXIT_INPUT)
         return EXIT_INPUT
     except (SourceError, StateError, SlackUnavailable) as error:
-        print(f"podmem: error: {error}", file=sys.stderr)
+        say(logging.ERROR, str(error), exit_code=EXIT_SOURCE)
         return EXIT_SOURCE
     except KeyboardInterrupt:
         return 130

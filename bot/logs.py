@@ -1,11 +1,20 @@
-"""Logging set-up: plain lines, and no secret ever written, whoever logs it."""
+"""Logging set-up: plain lines or JSON lines, and no secret ever written, whoever logs it."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Literal
+
+LogFormat = Literal["text", "json"]
 
 # Slack tokens (xoxb-, xoxp-, xapp-, ...) and any bearer credential in a header dump.
 _SECRETS = re.compile(r"\b(xox[a-z]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+)|(Bearer\s+)[^\s'\",}]+")
@@ -47,9 +56,39 @@ class _KnownNoise(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
-def setup_logging(level: str = "INFO") -> None:
+# What every LogRecord carries; anything else on a record was given with `extra=`.
+_RECORD_ATTRIBUTES = frozenset(
+    {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "message", "asctime", "taskName"}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the fields a call gave with
+    `extra=`, and a traceback as the `exception` field (one line: JSON escapes its newlines)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES and key not in entry:
+                entry[key] = redact(value) if isinstance(value, str) else value
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact(self.formatStack(record.stack_info))
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO", log_format: LogFormat = "text") -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     handler.addFilter(_KnownNoise())
     root = logging.getLogger()
@@ -59,6 +98,47 @@ def setup_logging(level: str = "INFO") -> None:
     for chatty in ("apscheduler", "leaderelection"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
     quiet_libraries(root.level)
+    if log_format == "json":
+        # What would otherwise reach stderr as free text: warnings (urllib3's unverified
+        # HTTPS) and a crash's traceback, in a thread or not. A log pipeline reads it all.
+        logging.captureWarnings(True)
+        sys.excepthook = _log_crash
+        threading.excepthook = _log_thread_crash
+
+
+def json_logging() -> bool:
+    """Whether stderr is JSON lines now: the CLI's own notes and errors then are too."""
+    return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
+
+
+def say(level: int, message: str, *, exit_code: int | None = None) -> None:
+    """A line of the CLI's own (an error, a note) on stderr: as it is, or as a JSON log line
+    when the log is JSON. An error before the settings loaded still honours
+    PODMEM_LOG_FORMAT, so a bad setting does not break the pipeline reading the log."""
+    if not json_logging() and os.environ.get("PODMEM_LOG_FORMAT") == "json":
+        setup_logging("INFO", "json")
+    if json_logging():
+        fields = {} if exit_code is None else {"exit_code": exit_code}
+        logging.getLogger("podmem").log(level, "%s", message, extra=fields)
+    else:
+        prefix = "error" if level >= logging.ERROR else "note"
+        print(f"podmem: {prefix}: {message}", file=sys.stderr)
+
+
+def _log_crash(
+    kind: type[BaseException], error: BaseException, trace: TracebackType | None
+) -> None:
+    logging.getLogger("podmem").critical("podmem crashed", exc_info=(kind, error, trace))
+
+
+def _log_thread_crash(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "a thread"
+    error = args.exc_value if args.exc_value is not None else args.exc_type()
+    logging.getLogger("podmem").error(
+        "%s crashed", name, exc_info=(args.exc_type, error, args.exc_traceback)
+    )
 
 
 def quiet_libraries(level: int = logging.INFO) -> None:

@@ -103,16 +103,30 @@ class Runner:
         notes = report.result.notes if report.result else self._notes
         if notes != self._notes:
             for note in notes:
-                log.warning("%s", note)
+                log.warning("%s", note, extra={"note": True})
             self._notes = notes
         delivery = report.delivery
+        containers = report.result.containers_checked if report.result else None
+        # The same facts as fields, for a log pipeline (log_format: json); text shows the line.
+        cycle = {
+            "evaluated_at": report.evaluated_at.isoformat(),
+            "containers": containers,
+            "alerts": len(report.result.alerts) if report.result else None,
+            "oom_kills": len(report.result.oom_alerts) if report.result else None,
+            "sent": delivery.sent,
+            "waiting": delivery.pending,
+            "refused": delivery.dead,
+            "duration_seconds": round(time.monotonic() - started, 3),
+            "ok": report.ok,
+        }
         log.info(
             "check at %s: %s container(s), %d sent, %d waiting, %d refused",
             report.evaluated_at.strftime("%H:%M:%S"),
-            report.result.containers_checked if report.result else "no",
+            "no" if containers is None else containers,
             delivery.sent,
             delivery.pending,
             delivery.dead,
+            extra=cycle,
         )
         self.metrics.deliveries.labels("sent").inc(report.delivery.sent)
         self.metrics.deliveries.labels("dead_letter").inc(report.delivery.dead)
@@ -128,7 +142,16 @@ class Runner:
             )
             # The job itself runs every interval; skip runs until the back-off has passed.
             self._resume_at = started + delay - self.settings.check_interval_seconds / 2
-            log.warning("check failed (%s); next attempt in about %.0f s", report.error, delay)
+            log.warning(
+                "check failed (%s); next attempt in about %.0f s",
+                report.error,
+                delay,
+                extra={
+                    "error": report.error,
+                    "failures": self._failures,
+                    "retry_in_seconds": delay,
+                },
+            )
 
     def digest_job(self) -> None:
         try:
@@ -140,7 +163,11 @@ class Runner:
                 settings=self.settings,
                 at=self.clock(),
             )
-            log.info("digest posted to %d channel(s)", len(digests))
+            log.info(
+                "digest posted to %d channel(s)",
+                len(digests),
+                extra={"channels": [digest.channel for digest in digests]},
+            )
         except Exception:
             log.exception("digest job failed")
             self.metrics.job_errors.labels("digest").inc()

@@ -38,14 +38,19 @@ def _restore_logging() -> Iterator[None]:
     """Commands under test call setup_logging(), which rebinds the root logger to the test's
     captured stderr; put it back so later tests do not log into a closed stream."""
     import logging
+    import sys
+    import threading
 
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     chatty = {
         name: logging.getLogger(name).level for name in ("apscheduler", "leaderelection", "urllib3")
     }
+    hooks = sys.excepthook, threading.excepthook  # log_format json logs crashes
     yield
     root.handlers[:], root.level = handlers, level
+    sys.excepthook, threading.excepthook = hooks
+    logging.captureWarnings(False)
     for name, value in chatty.items():
         logging.getLogger(name).setLevel(value)
 

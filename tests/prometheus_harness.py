@@ -13,7 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pytest
 import requests
@@ -43,9 +43,18 @@ def free_port() -> int:
 
 
 class PrometheusServer:
-    """`data`: a generated cluster, or a function that writes OpenMetrics text (a replay)."""
+    """`data`: a generated cluster, or a function that writes OpenMetrics text (a replay).
+    `web_config`: the text of a `--web.config.file` (TLS, client certificates, basic auth);
+    `client`: what `requests` needs to pass it (verify=, cert=, auth=), for the ready check."""
 
-    def __init__(self, data: ClusterSpec | Callable[[TextIO], None], workdir: Path) -> None:
+    def __init__(
+        self,
+        data: ClusterSpec | Callable[[TextIO], None],
+        workdir: Path,
+        *,
+        web_config: str | None = None,
+        client: dict[str, Any] | None = None,
+    ) -> None:
         prometheus, promtool = require_binaries()
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +72,9 @@ class PrometheusServer:
         config = workdir / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 1h\n", encoding="utf-8")
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if web_config and "tls_server_config" in web_config else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.client = client or {}
         self.log = (workdir / "prometheus.log").open("w")
         self.command = [
             prometheus,
@@ -74,6 +85,9 @@ class PrometheusServer:
             f"--web.listen-address=127.0.0.1:{self.port}",
             "--log.level=warn",
         ]
+        if web_config is not None:
+            (workdir / "web.yml").write_text(web_config, encoding="utf-8")
+            self.command.append(f"--web.config.file={workdir / 'web.yml'}")
         self.start()
 
     def start(self) -> None:
@@ -87,7 +101,7 @@ class PrometheusServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"prometheus exited; see {self.workdir / 'prometheus.log'}")
             try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).ok:
+                if requests.get(f"{self.url}/-/ready", timeout=1, **self.client).ok:
                     return
             except requests.RequestException:
                 pass
@@ -96,7 +110,7 @@ class PrometheusServer:
 
     def query_requests_served(self) -> int:
         """Prometheus's own count of query API calls: an outside view of what the bot sent."""
-        text = requests.get(f"{self.url}/metrics", timeout=5).text
+        text = requests.get(f"{self.url}/metrics", timeout=5, **self.client).text
         total = 0.0
         for line in text.splitlines():
             if line.startswith("prometheus_http_requests_total{") and (

@@ -40,7 +40,12 @@ def _values(name: str) -> dict[str, Any]:
     return loaded
 
 
-VALUE_SETS = {"default": {}, "ha": _values("ha"), "routes": _values("routes")}
+VALUE_SETS = {
+    "default": {},
+    "ha": _values("ha"),
+    "routes": _values("routes"),
+    "tls": _values("tls"),
+}
 
 
 def _render(
@@ -143,6 +148,17 @@ def _pod_settings(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return load_settings()
+
+
+def test_a_tls_secret_is_mounted_where_the_settings_read_it() -> None:
+    objects = _render(VALUE_SETS["tls"])
+    pod = _kind(objects, "Deployment")["spec"]["template"]["spec"]
+    (mount,) = [m for m in _container(objects)["volumeMounts"] if m["name"] == "prometheus-tls"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "prometheus-tls"]
+    assert volume["secret"]["secretName"] == "podmem-prometheus-tls" and mount["readOnly"]
+    env = _kind(objects, "ConfigMap")["data"]
+    for key in ("PODMEM_PROMETHEUS_CA_FILE", "PODMEM_PROMETHEUS_CLIENT_CERT_FILE"):
+        assert env[key].startswith(mount["mountPath"] + "/")
 
 
 def test_routes_and_access_rules_written_as_yaml_reach_the_bot(
@@ -407,6 +423,10 @@ def test_the_documented_helm_commands_use_real_values(doc: Path) -> None:
                 for a in re.findall(r"--set (\S+)", command)
             ]
             values = helm.parse_set_string(",".join(assignments))
+            for path in re.findall(r"-f (\S+)", command):  # a values file the docs ship
+                given = ROOT / path
+                if given.is_file():
+                    values = {**yaml.safe_load(given.read_text(encoding="utf-8")), **values}
             assert values, command
             chart.validate_schema(values)
     assert 'docker build -f deploy/Dockerfile -t "$REGISTRY/podmem:$VERSION" .' in text

@@ -31,7 +31,7 @@ def check_command(args: argparse.Namespace) -> int:
         emit(args, render_check(result), check_json(result))
         return 0
     require_slack(settings)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     report = run_cycle(
         source=source,
         kubernetes=kubernetes,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.errors import EXIT_INPUT, EXIT_SOURCE, InputError
+from bot.logs import say, setup_logging
 from bot.settings import Settings, load_settings
 from bot.units import parse_instant
 
@@ -16,11 +17,15 @@ __all__ = ["EXIT_INPUT", "EXIT_SOURCE", "emit", "instant", "say_notes", "setting
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(
+    settings = load_settings(
         getattr(args, "config", None),
         prometheus_url=getattr(args, "prometheus_url", None),
         kubernetes=getattr(args, "kubernetes", None),
     )
+    if settings.log_format == "json":
+        # Every command's stderr is then for a log pipeline, from the first line on.
+        setup_logging(settings.log_level, "json")
+    return settings
 
 
 def instant(args: argparse.Namespace) -> datetime:
@@ -37,7 +42,7 @@ def emit(args: argparse.Namespace, text: str, data: dict[str, Any]) -> None:
 def say_notes(notes: tuple[str, ...]) -> None:
     """What the data could not say, on stderr: beside the answer, never mixed into JSON."""
     for note in notes:
-        print(f"podmem: note: {note}", file=sys.stderr)
+        say(logging.WARNING, note)
 
 
 def require_slack_app(settings: Settings) -> None:

@@ -22,7 +22,7 @@ def digest_command(args: argparse.Namespace) -> int:
     source, kubernetes = parts.source, parts.kubernetes
     if not args.dry_run:
         require_slack(settings)
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, settings.log_format)
         digests = run_digest(
             source=source,
             kubernetes=kubernetes,

@@ -16,7 +16,7 @@ from bot.units import parse_duration, parse_instant
 def run_command(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     require_slack_app(settings)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     return run_bot(settings, clock=replay_clock(args))
 
 

@@ -37,6 +37,13 @@ class RuntimeFields(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of `podmem run` and `podmem check --once`."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="`text`: one readable line per event. `json`: one JSON object per line "
+        "(time, level, logger, message, the check's counts, a traceback as one `exception` "
+        "field) for Loki, Elasticsearch or Cloud Logging; then podmem's notes and errors on "
+        "stderr are JSON lines too, and stdout keeps each command's answer.",
+    )
     http_port: int = Field(
         3000,
         ge=0,

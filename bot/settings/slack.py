@@ -158,7 +158,9 @@ class SlackFields(BaseModel):
     grafana_url_template: str | None = Field(
         None,
         description="Link to a dashboard from every alert, with {cluster}, {namespace}, {pod}, "
-        "{container} filled in, e.g. https://grafana/d/x?var-namespace={namespace}&var-pod={pod}.",
+        "{container} filled in. For podmem's own dashboard (deploy/grafana/podmem.json): "
+        "https://grafana.example.com/d/podmem-container/podmem?var-cluster={cluster}"
+        "&var-namespace={namespace}&var-pod={pod}&var-container={container}",
     )
     runbook_url: str | None = Field(None, description="Link to your OOM runbook in every alert.")
 

@@ -49,6 +49,7 @@ from bot.promql import (
 )
 from bot.settings import Settings
 from bot.sources.base import NodeMemory
+from bot.sources.prometheus_http import prometheus_session, tls_problem
 from bot.workloads import guess_workload, workload_label
 
 Row = dict[str, Any]
@@ -128,15 +129,6 @@ class PrometheusSource:
         # The queries of the last snapshot, round by round (diagnostics, the benchmark floor).
         self.last_rounds: list[list[str]] = []
         self.last_ranges: list[tuple[str, float, float, float]] = []
-        headers = dict(settings.prometheus_headers)
-        if settings.prometheus_bearer_token is not None:
-            headers["Authorization"] = (
-                f"Bearer {settings.prometheus_bearer_token.get_secret_value()}"
-            )
-        auth = None
-        if settings.prometheus_username is not None:
-            password = settings.prometheus_password
-            auth = (settings.prometheus_username, password.get_secret_value() if password else "")
         # One quick retry on connection resets and 502/503/504 from proxies; the check's own
         # schedule is the real retry loop, so a dead Prometheus fails fast and clearly.
         retry = _bounded_retry(settings.prometheus_timeout_seconds)(
@@ -148,10 +140,9 @@ class PrometheusSource:
         )
         self._client = PrometheusConnect(
             url=self.url,
-            headers=headers or None,
-            disable_ssl=not settings.prometheus_tls_verify,
+            # TLS, tenant headers and credentials: all on the session, the one place.
+            session=prometheus_session(settings),
             retry=retry,
-            auth=auth,
             timeout=settings.prometheus_timeout_seconds,
             method="POST",
         )
@@ -646,6 +637,8 @@ class PrometheusSource:
                 f"Prometheus at {self.url} did not answer within "
                 f"{self.settings.prometheus_timeout_seconds:g} s (prometheus_timeout_seconds)"
             ) from None
+        except requests.exceptions.SSLError as error:
+            raise SourceError(tls_problem(self.url, str(error), self.settings)) from None
         except requests.ConnectionError:
             raise SourceError(
                 f"cannot reach Prometheus at {self.url}: is the URL right and the server up?"
@@ -743,7 +736,8 @@ def _explain_status(url: str, detail: str) -> str:
     if status in ("401", "403"):
         return (
             f"Prometheus at {url} refused the request (HTTP {status}: {said}): check "
-            "prometheus_bearer_token, prometheus_username/password or prometheus_headers"
+            "prometheus_bearer_token(_file), prometheus_username/password or "
+            "prometheus_headers"
         )
     if status == "404":
         return (
