@@ -228,6 +228,12 @@ class QueryBuilder:
             }
         )
 
+    def closest_to_limit(self, count: int, scope: Scope = CLUSTER_WIDE) -> str:
+        """The `count` containers with the highest working set / limit: `/podmem top` names
+        them without fetching every container."""
+        current = self.figure(CADVISOR_FIGURES["working_set"], scope)
+        return f"topk({count}, {current} / on({self.group}) ({self.limits(scope)}))"
+
     def replica_counts(self, scope: Scope = CLUSTER_WIDE) -> str:
         """Pods per workload (the owner chain of `pod_owners`): "3 of 5 replicas" without
         fetching every pod. Scope it by namespace: every workload there is counted."""

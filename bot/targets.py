@@ -130,8 +130,15 @@ def resolve(target: Target, lookup: Callable[[Scope], list[PodName]]) -> list[Po
 
 
 def _closest(target: Target, lookup: Callable[[Scope], list[PodName]]) -> list[PodName]:
-    """Pods whose names look like what was typed, for a helpful 'not found' (one query)."""
-    known = lookup(Scope(namespace=target.namespace))
+    """Pods whose names look like what was typed, for a helpful 'not found'. Only pods that
+    share its first half, then its first three characters, are asked for: a cluster of
+    100 000 pods is never listed to suggest a name (a typo in the first letters finds none)."""
+    known: list[PodName] = []
+    for length in dict.fromkeys((max(3, len(target.pod) // 2), 3)):
+        if len(target.pod) >= length:
+            known = lookup(Scope(namespace=target.namespace, pod_prefix=target.pod[:length]))
+            if known:
+                break
     by_name: dict[str, list[PodName]] = {}
     for name in known:
         by_name.setdefault(name.pod, []).append(name)

@@ -220,6 +220,17 @@ def test_the_check_asks_for_candidates_and_judges_as_if_it_saw_everyone(
         assert a.verdict is full[a.memory.ref].verdict
 
 
+def test_the_closest_to_their_limit_are_ranked_by_prometheus(
+    prometheus_for: PrometheusFactory,
+) -> None:
+    fleet = d.SMALL_FLEET
+    source = PrometheusSource(load_settings(prometheus_url=prometheus_for(fleet).url))
+    at = d.minutes(fleet, 35)
+    everyone = [m for m in source.snapshot(at, CLUSTER_WIDE).containers if m.limit_bytes]
+    everyone.sort(key=lambda m: -(m.working_set_bytes or 0) / (m.limit_bytes or 1))
+    assert source.closest_to_limit(at, CLUSTER_WIDE, 3) == [m.ref for m in everyone[:3]]
+
+
 def test_history_is_one_range_query_per_pod(prometheus_for: PrometheusFactory) -> None:
     from bot.promql import Scope
 

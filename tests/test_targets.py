@@ -115,6 +115,18 @@ def test_a_cluster_name_is_refused_unless_it_looks_like_one(cluster: str) -> Non
         parse_target("web", cluster=cluster)
 
 
+def test_a_suggestion_never_lists_every_pod() -> None:
+    asked: list[Scope] = []
+
+    def recording(scope: Scope) -> list[PodName]:
+        asked.append(scope)
+        return lookup(scope)
+
+    with pytest.raises(ResolutionError, match="Closest: shop/cart-5c4b-q1"):
+        resolve(Target("cart-5c4x-q1"), recording)
+    assert asked and all(scope.pod_prefix for scope in asked)  # always a prefix, never all
+
+
 def test_not_found_offers_closest() -> None:
     with pytest.raises(ResolutionError, match="Closest: shop/cart-5c4b-q1") as caught:
         resolve(Target("cartt-5c4b-q1", "shop"), lookup)

@@ -39,6 +39,9 @@ from bot.targets import ResolutionError, Target
 
 log = logging.getLogger(__name__)
 TOP_COUNT = 10
+# `/podmem top` asks Prometheus for this many times TOP_COUNT: rows of namespaces the asker
+# may not see are dropped after, and the rest must still fill the list.
+TOP_SPARE = 5
 
 
 @dataclass(frozen=True)
@@ -144,9 +147,17 @@ class Answers:
             if command.namespace and not visible(command.namespace):
                 raise InputError(f"no namespace {command.namespace!r} you may see")
             scope = Scope(namespace=command.namespace) if command.namespace else CLUSTER_WIDE
-            snapshot = self.source.snapshot(at, scope)
+            # Prometheus ranks them; a few spare for those the asker may not see.
+            ranked = [
+                ref
+                for ref in self.source.closest_to_limit(at, scope, TOP_COUNT * TOP_SPARE)
+                if shown(ref)
+            ][:TOP_COUNT]
+            pods = tuple(sorted({(ref.namespace, ref.pod) for ref in ranked}))
+            wanted = set(ranked)
+            snapshot = self.source.snapshot(at, Scope(pods=pods)) if pods else None
             assessments, _ = assess_all(
-                (m for m in snapshot.containers if shown(m.ref)),
+                (m for m in (snapshot.containers if snapshot else ()) if m.ref in wanted),
                 Thresholds.from_settings(self.settings),
                 at=at,
             )

@@ -48,6 +48,11 @@ class MemorySource(Protocol):
         """The pods in scope that exist at `at` (for resolving what a user typed)."""
         ...
 
+    def closest_to_limit(self, at: datetime, scope: Scope, count: int) -> list[ContainerRef]:
+        """The `count` containers in scope with the highest working set / limit, highest
+        first (without fetching the others)."""
+        ...
+
     def profiles(
         self, at: datetime, scope: Scope, *, window_seconds: float, step_seconds: float
     ) -> dict[ContainerRef, Profile]:

@@ -368,6 +368,16 @@ class PrometheusSource:
                     answers[name] |= values
         return answers
 
+    def closest_to_limit(self, at: datetime, scope: Scope, count: int) -> list[ContainerRef]:
+        rows = self._instant(self.queries.closest_to_limit(count, scope), at)
+        ranked = sorted(
+            (-value, ref)
+            for row in rows
+            if (ref := self._ref(row)) is not None
+            and (value := _number(row.get("value", (None, None))[1])) is not None
+        )
+        return [ref for _, ref in ranked]
+
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:
         rows = self._instant(self.queries.pods(scope), at)
         return sorted({name for row in rows if (name := self._pod(row)) is not None})

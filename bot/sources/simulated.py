@@ -129,6 +129,13 @@ class SimulatedSource:
                 )
         return Snapshot(evaluated_at=at, containers=tuple(rows))
 
+    def closest_to_limit(self, at: datetime, scope: Scope, count: int) -> list[ContainerRef]:
+        limited = [
+            m for m in self.snapshot(at, scope).containers if m.limit_bytes and m.working_set_bytes
+        ]
+        limited.sort(key=lambda m: -(m.working_set_bytes or 0) / (m.limit_bytes or 1))
+        return [m.ref for m in limited[:count]]
+
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:
         now = (at - self.cluster.start).total_seconds()
         return sorted(
