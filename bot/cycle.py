@@ -75,6 +75,7 @@ def digest_notice(digest: Digest, *, settings: Settings, at: float) -> DigestRea
             namespace=a.memory.ref.namespace,
             pod=a.memory.ref.pod,
             container=a.memory.ref.container,
+            workload=a.memory.workload,
             working_set_bytes=a.memory.working_set_bytes,
             usage_bytes=a.memory.usage_bytes,
             limit_bytes=a.memory.limit_bytes,

@@ -646,7 +646,7 @@ def test_the_digest_chart_and_the_digest_text_count_by_the_same_verdicts() -> No
     cache_section = text.split("Looks full, is cache")[1]
     assert cache_section.count("\n•") == drawn["cache_heavy"] == 2
     assert dict(zip(drawing.labels, drawing.bands, strict=True)) == {
-        digest_charts._digest_label(a.memory.ref): verdicts[a.memory.ref.pod] for a in assessed
+        digest_charts._digest_label(a.memory): verdicts[a.memory.ref.pod] for a in assessed
     }
 
 
@@ -663,17 +663,45 @@ def test_digest_keeps_the_top_n_and_says_how_many_it_left_out(
     )
     assert drawing.working_set_bars is not None
     assert bar_widths(drawing.working_set_bars) == pytest.approx(ratios[:15])
-    assert any(f"top 15 of {len(ratios)}" in t.get_text() for t in fig.texts)
+    assert any("the 15 closest to their memory limit" in t.get_text() for t in fig.texts)
 
 
 def test_digest_labels_are_shortened_in_the_middle() -> None:
     ref = ContainerRef(
         "prod-eu-west-1", "payments-processing", "x" * 20 + "-7d9f8c6b5-q1w9z", "app"
     )
-    label = digest_charts._digest_label(ref)
+    label = digest_charts._digest_label(ContainerMemory(ref))
     assert len(label) <= digest_charts.LABEL_CHARS
     assert label.startswith("prod-eu-west-1:pay") and label.endswith("-q1w9z · app")
     assert "…" in label
+
+
+def test_digest_bars_name_workloads_and_replicas_by_their_pod() -> None:
+    def replica(pod: str, workload: str | None, ws: int) -> Assessment:
+        memory = ContainerMemory(
+            ContainerRef("", "shop", pod, "app"),
+            working_set_bytes=ws * MIB,
+            usage_bytes=ws * MIB,
+            limit_bytes=256 * MIB,
+            workload=workload,
+        )
+        return assess(memory, Thresholds())
+
+    bars = [
+        replica("api-7d9f8c6b5-q1w9z", "deployment/api", 240),
+        replica("api-7d9f8c6b5-x2k4p", "deployment/api", 230),
+        replica("web-6b8c-m2n7v", "deployment/web", 200),
+        replica("debug", None, 150),
+    ]
+    drawing = digest_charts._draw_digest(
+        figure(), bars, warning_ratio=0.8, critical_ratio=0.9, top=4, title="t"
+    )
+    assert drawing.labels == [
+        "shop/deployment/api · app · …q1w9z",
+        "shop/deployment/api · app · …x2k4p",
+        "shop/deployment/web · app",
+        "shop/debug · app",
+    ]
 
 
 def test_an_empty_digest_says_so() -> None:

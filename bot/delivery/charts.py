@@ -162,6 +162,7 @@ def bar_assessments(bars: list[Bar], settings: Settings) -> list[Assessment]:
                 working_set_bytes=b.working_set_bytes,
                 usage_bytes=b.usage_bytes,
                 limit_bytes=b.limit_bytes,
+                workload=b.workload,
             ),
             replace(
                 base,

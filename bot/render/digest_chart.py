@@ -19,7 +19,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from bot.analysis import Assessment
-from bot.model import ContainerRef, Verdict
+from bot.model import ContainerMemory, Verdict
 from bot.render.canvas import (
     FOOTNOTE,
     GREEN,
@@ -88,11 +88,26 @@ def _shorten(text: str, width: int) -> str:
     return text[:head] + "…" + text[len(text) - (keep - head) :]
 
 
-def _digest_label(ref: ContainerRef, width: int = LABEL_CHARS) -> str:
+def _digest_label(memory: ContainerMemory, width: int = LABEL_CHARS, *, pod: bool = False) -> str:
+    """`shop/deployment/api · app`: the workload, as the digest's text names it; the pod
+    (its generated suffix, or its name when it has no workload) only where needed."""
+    ref = memory.ref
     where = f"{ref.cluster}:" if ref.cluster else ""
-    where += f"{ref.namespace}/{ref.pod}"
+    where += f"{ref.namespace}/{memory.workload or ref.pod}"
     suffix = " · " + _shorten(ref.container, 16)
+    if pod and memory.workload:
+        suffix += " · …" + ref.pod.rsplit("-", 1)[-1]
     return _shorten(where, max(16, width - len(suffix))) + suffix
+
+
+def _digest_labels(chosen: Sequence[Assessment]) -> list[str]:
+    """Workload labels; replicas of one workload on the list are told apart by their pod."""
+    plain = [_digest_label(a.memory) for a in chosen]
+    repeated = {label for label in plain if plain.count(label) > 1}
+    return [
+        _digest_label(a.memory, pod=True) if label in repeated else label
+        for a, label in zip(chosen, plain, strict=True)
+    ]
 
 
 def _band(a: Assessment) -> str:
@@ -134,15 +149,14 @@ def _draw_digest(
         key=lambda a: (
             -(a.working_set_to_limit or 0.0),
             -(a.usage_to_limit or 0.0),
-            _digest_label(a.memory.ref),
+            _digest_label(a.memory, pod=True),
         ),
     )[: max(0, top)]
 
     unlimited = len(assessments) - len(limited)
     if chosen:
-        subtitle = (
-            f"top {len(chosen)} of {len(limited)} containers with a memory limit, by working set"
-            f" / limit" + (f" ({unlimited} without a limit not shown)" if unlimited else "")
+        subtitle = f"the {len(chosen)} closest to their memory limit, by working set / limit" + (
+            f" ({unlimited} without a limit not shown)" if unlimited else ""
         )
     else:
         subtitle = (
@@ -164,7 +178,7 @@ def _draw_digest(
         return DigestDrawing(axes=None, message=message)
 
     axes = fig.add_axes((0.3, 0.2, 0.5, 0.6))  # placed for real once labels are measured
-    drawing = DigestDrawing(axes=axes, labels=[_digest_label(a.memory.ref) for a in chosen])
+    drawing = DigestDrawing(axes=axes, labels=_digest_labels(chosen))
     positions = np.arange(len(chosen), dtype=np.float64)
     ws = np.array([a.working_set_to_limit or 0.0 for a in chosen], dtype=np.float64)
     usage = np.maximum(np.array([a.usage_to_limit or 0.0 for a in chosen], dtype=np.float64), ws)

@@ -63,6 +63,7 @@ class Bar(BaseModel):
     namespace: str
     pod: str
     container: str
+    workload: str | None = None  # named on the chart, as in the digest's text
     working_set_bytes: int | None
     usage_bytes: int | None
     limit_bytes: int | None
