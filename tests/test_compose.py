@@ -432,3 +432,13 @@ def test_chart_requests_stored_before_approximate_kills_and_verdicts_still_load(
     request = ChartRequest.model_validate(stored)
     assert request.kills == [T0 + 1800] and request.approximate_kills == []
     assert request.bars is not None and request.bars[0].verdict is None
+
+
+def test_a_kill_seen_only_by_a_scrape_says_its_time_is_approximate() -> None:
+    from bot.render.messages import Renderer
+
+    render = Renderer(SETTINGS)
+    at = datetime.fromtimestamp(T0, UTC)
+    assert render.kill_time(OomKill(REF, 3, at)) == render.clock(T0)
+    assert render.kill_time(OomKill(REF, 3, at, time_exact=False)) == "~" + render.clock(T0)
+    assert render.kill_time(OomKill(REF, 3)) == "in the last minutes"

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.models.blocks import Block
 
 from bot.analysis import Assessment
-from bot.model import ContainerRef
+from bot.model import ContainerRef, OomKill
 from bot.notices import (
     AlertEscalated,
     AlertFired,
@@ -85,6 +85,12 @@ class Renderer:
 
     def clock(self, at: float) -> str:
         return datetime.fromtimestamp(at, tz=self.zone).strftime("%H:%M %Z")
+
+    def kill_time(self, kill: OomKill) -> str:
+        """When it was killed: "~12:40" when only a scrape saw it (as its chart marks it)."""
+        if kill.finished_at is None:
+            return "in the last minutes"
+        return ("" if kill.time_exact else "~") + self.clock(kill.finished_at.timestamp())
 
     def links(self, ref: ContainerRef) -> str:
         s = self.settings
@@ -313,7 +319,7 @@ class Renderer:
         call = next((f"{mention(a.owner_id)} " for a in alerts if a.owner_id), "")
         k, c = first.kill, first.context
         if len(alerts) == 1:
-            when = self.clock(k.finished_at.timestamp()) if k.finished_at else "in the last minutes"
+            when = self.kill_time(k)
             figures = (
                 f"peak working set {format_bytes(c.peak_working_set_bytes)} · peak RSS "
                 f"{format_bytes(c.peak_rss_bytes)} · peak cache "
@@ -361,8 +367,9 @@ class Renderer:
         title = f"{len(alerts)} OOM kills · {owner} ({k.ref.namespace}){pods}"
         lines = []
         for ref, kills in by_container.items():
-            times = [a.kill.finished_at.timestamp() for a in kills if a.kill.finished_at]
-            last = f"last {self.clock(max(times))}" if times else "in the last minutes"
+            timed = [a.kill for a in kills if a.kill.finished_at]
+            latest = max(timed, key=_finished, default=None)
+            last = f"last {self.kill_time(latest)}" if latest else "in the last minutes"
             peak = max((a.context.peak_working_set_bytes or 0) for a in kills)
             count = f"{len(kills)} kills, " if len(kills) > 1 else ""
             lines.append(
@@ -506,3 +513,7 @@ def _common_factors(storm: Storm) -> str:
         if n * 2 > count:  # most of them
             found.append(f"{'all' if n == count else f'{n} of {count}'} {phrase.format(value)}")
     return " · ".join(found)
+
+
+def _finished(kill: OomKill) -> float:
+    return kill.finished_at.timestamp() if kill.finished_at else 0.0
