@@ -53,12 +53,14 @@ class BadPrometheus:
         self.release = threading.Event()  # ends every hang
         self.gate = threading.Event()  # opens mode "held"
         self.requests = 0  # every request that arrived, answered or not
+        self.paths: list[str] = []  # each request's path and query string, as sent
         bad = self
 
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 bad.requests += 1
+                bad.paths.append(self.path)
                 mode = bad.mode
                 if mode == "held":
                     bad.gate.wait(60)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.check import run_check
 from bot.cycle import run_cycle
 from bot.delivery.slack import SlackSender
+from bot.promql import CLUSTER_WIDE
 from bot.settings import load_settings
 from bot.sources.prometheus import PrometheusSource
 from bot.state.sqlite import SqliteStore
@@ -80,3 +82,17 @@ def test_retry_after_is_honoured_only_within_the_timeout() -> None:
     assert retry.parse_retry_after("1") == 1.0
     assert retry.parse_retry_after("soon-ish") == 0.0
     assert isinstance(retry.new(), type(retry))  # the cap survives urllib3's copies
+
+
+def test_queries_travel_in_post_bodies_not_urls(prometheus_for: PrometheusFactory) -> None:
+    """A check's detail query names every candidate pod (tens of KB on a large cluster):
+    proxies refuse URLs past 8 KB, so PromQL goes in the body, as the API allows."""
+    with BadPrometheus(prometheus_for(d.LARGE_FLEET).url) as prometheus:
+        source = PrometheusSource(load_settings(prometheus_url=prometheus.url))
+        result = run_check(source=source, settings=source.settings, at=d.minutes(d.LARGE_FLEET, 35))
+        history = source.history(
+            CLUSTER_WIDE, d.minutes(d.LARGE_FLEET, 5), d.minutes(d.LARGE_FLEET, 35)
+        )
+    assert result.containers_checked == len(d.LARGE_FLEET.pods) and history.series
+    assert len(prometheus.paths) >= 4
+    assert all(path in ("/api/v1/query", "/api/v1/query_range") for path in prometheus.paths)
