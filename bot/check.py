@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.analysis import Assessment, Thresholds
+from bot.deadline import within
 from bot.kills import (
     EvictedAlert,
     OomAlert,
@@ -101,7 +102,27 @@ def run_check(
 ) -> CheckResult:
     """`known_kills` (OomKill.key) were explained before: their stories are not fetched again.
     `watched` containers (open alerts) are judged whatever their figures: an alert resolves
-    only on figures seen."""
+    only on figures seen. The whole check ends within `check_timeout_seconds`."""
+    with within(settings.check_timeout_seconds):
+        return _check(
+            source=source,
+            settings=settings,
+            at=at,
+            kubernetes=kubernetes,
+            known_kills=known_kills,
+            watched=watched,
+        )
+
+
+def _check(
+    *,
+    source: MemorySource,
+    settings: Settings,
+    at: datetime,
+    kubernetes: KubernetesSource | None,
+    known_kills: frozenset[str],
+    watched: frozenset[ContainerRef],
+) -> CheckResult:
     base = Thresholds.from_settings(settings)
     pods = frozenset(r.pod_name for r in watched)
     snapshot = source.snapshot(at, CLUSTER_WIDE, candidates=True, watched=pods)

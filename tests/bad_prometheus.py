@@ -4,7 +4,8 @@ Mode "held" passes through once `gate` is set: what happens while a backend is s
 without racing a clock (an answer that arrives with the gate closed did not wait for it).
 
 Modes: "ok" (proxy), "html", "500", "truncated", "error200", "error422", "not-a-list",
-"data-null", "metric-not-object", "short-value", "hang", "bad-retry-after", "retry-after-20".
+"data-null", "metric-not-object", "short-value", "hang", "drip", "bad-retry-after",
+"retry-after-20".
 """
 
 from __future__ import annotations
@@ -72,12 +73,24 @@ class BadPrometheus:
                         bad.upstream + self.path,
                         data=body,
                         headers=headers,
-                        timeout=30,
+                        timeout=300,  # a loaded machine: the proxy never gives up first
                     )
                     status, content = answer.status_code, answer.content
                     extra = {"Content-Type": answer.headers.get("Content-Type", "application/json")}
                 elif mode == "hang":
                     bad.release.wait(60)
+                    return
+                elif mode == "drip":  # answers, a byte at a time: no read ever times out
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "1000000")
+                    self.end_headers()
+                    try:
+                        while not bad.release.wait(0.1):
+                            self.wfile.write(b" ")
+                            self.wfile.flush()
+                    except OSError:  # the client gave up: what it should do
+                        pass
                     return
                 else:
                     status, content, extra = ANSWERS[mode]

@@ -11,6 +11,7 @@ import pytest
 from bot.check import run_check
 from bot.cycle import run_cycle
 from bot.delivery.slack import SlackSender
+from bot.errors import SourceError
 from bot.promql import CLUSTER_WIDE
 from bot.settings import load_settings
 from bot.sources.prometheus import PrometheusSource
@@ -96,3 +97,18 @@ def test_queries_travel_in_post_bodies_not_urls(prometheus_for: PrometheusFactor
     assert result.containers_checked == len(d.LARGE_FLEET.pods) and history.series
     assert len(prometheus.paths) >= 4
     assert all(path in ("/api/v1/query", "/api/v1/query_range") for path in prometheus.paths)
+
+
+def test_a_server_that_trickles_its_answer_fails_the_check_at_its_deadline(
+    prometheus_for: PrometheusFactory,
+) -> None:
+    """A byte every 0.1 s never trips a read timeout; the check's own deadline ends it, in
+    one line naming the setting."""
+    with BadPrometheus(prometheus_for(d.TIMELINE).url) as prometheus:
+        prometheus.mode = "drip"
+        settings = load_settings(
+            prometheus_url=prometheus.url, prometheus_timeout_seconds=2, check_timeout_seconds=3
+        )
+        source = PrometheusSource(settings)
+        with pytest.raises(SourceError, match=r"longer than 3 s \(check_timeout_seconds\)"):
+            run_check(source=source, settings=settings, at=d.minutes(d.TIMELINE, 30))

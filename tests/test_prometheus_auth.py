@@ -53,7 +53,7 @@ def test_bearer_token_and_tenant_header(
     # 12 figures one query each; the sparse restart, OOM and annotation signals in one bundle.
     assert len(seen) == 13  # (a cluster-wide snapshot: the digest's)
     for path, headers in seen:
-        assert path.startswith("/prometheus/api/v1/query?")
+        assert path == "/prometheus/api/v1/query"  # the PromQL in the body
         assert headers["Authorization"] == "Bearer t0ken"
         assert headers["X-Scope-OrgID"] == "tenant-1"
 

@@ -27,6 +27,13 @@ class PrometheusFields(BaseModel):
         "by default, so a hung backend would hang the check; 10 s leaves room for a slow "
         "long-term store while a dead one fails the check quickly.",
     )
+    check_timeout_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="The longest one check may take, all its queries together: past it the "
+        "check fails (monitoring degraded) instead of running into the next. Bounds a server "
+        "that answers slowly but steadily, which no per-request timeout catches.",
+    )
     prometheus_bearer_token: SecretStr | None = Field(
         None, description="Bearer token sent as `Authorization: Bearer ...`. Never logged."
     )

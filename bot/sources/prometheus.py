@@ -8,10 +8,12 @@ since they are independent and Prometheus answers them in parallel.
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from bot.analysis import Thresholds
+from bot.deadline import remaining
 from bot.errors import SourceError
 from bot.model import (
     ContainerCounts,
@@ -114,6 +117,8 @@ NO_KUBE_STATE_METRICS = (
     "no kube-state-metrics series (kube_pod_info) in Prometheus: limits come from cAdvisor, "
     "requests are unknown, and OOM kills need the Kubernetes API (kubernetes: auto)"
 )
+# An answer is read in pieces this big, the deadline checked between them.
+CHUNK_BYTES = 256 * 1024
 # Queries per snapshot run side by side; more would only queue inside Prometheus.
 PARALLEL_QUERIES = 4
 
@@ -342,7 +347,9 @@ class PrometheusSource:
         if not queries:
             return {}
         self.last_rounds.append(queries)
-        futures = [self._pool.submit(self._values, "bundle", q, at) for q in queries]
+        futures = [
+            self._pool.submit(copy_context().run, self._values, "bundle", q, at) for q in queries
+        ]
         answers: dict[str, dict[Key, Any]] = {}
         for future in futures:
             for name, values in future.result().items():
@@ -361,7 +368,10 @@ class PrometheusSource:
         self.last_rounds.append(list(queries.values()))
         # Each answer is boiled down to {key: value} in the thread that fetched it, so at most
         # PARALLEL_QUERIES raw answers are alive at once: peak memory stays flat with size.
-        futures = [self._pool.submit(self._values, name, q, at) for name, q in queries.items()]
+        futures = [
+            self._pool.submit(copy_context().run, self._values, name, q, at)
+            for name, q in queries.items()
+        ]
         answers: dict[str, dict[Key, Any]] = {name: {} for name in plan}
         for future in futures:
             for name, values in future.result().items():
@@ -640,20 +650,40 @@ class PrometheusSource:
         for name, value in when.items():
             stamp = value.timestamp() if isinstance(value, datetime) else value
             form[name] = f"{stamp:.3f}"
+        timeout = self._time_left(self.settings.prometheus_timeout_seconds)
         # verify and cert passed as well: requests lets REQUESTS_CA_BUNDLE override the
         # session's own CA otherwise.
         response = self._session.post(
             f"{self.url}/api/v1/{path}",
             data=form,
-            timeout=self.settings.prometheus_timeout_seconds,
+            timeout=timeout,
             verify=self._session.verify,
             cert=self._session.cert,
+            stream=True,
         )
+        with response:
+            body = bytearray()
+            for chunk in _pieces(response):
+                body += chunk
+                self._time_left(timeout)  # a steady trickle still ends with the deadline
         if response.status_code != 200:  # worded as the library words it: _explain_status
             raise PrometheusApiClientException(
-                f"HTTP Status Code {response.status_code} ({response.content!r})"
+                f"HTTP Status Code {response.status_code} ({bytes(body[:500])!r})"
             )
-        return response.json()["data"]["result"]
+        return json.loads(body)["data"]["result"]
+
+    def _time_left(self, timeout: float) -> float:
+        """The request timeout, or less when the work's deadline (a check's) comes first."""
+        left = remaining()
+        if left is None:
+            return timeout
+        seconds, budget = left
+        if seconds <= 0:
+            raise SourceError(
+                f"the check took longer than {budget:g} s (check_timeout_seconds): Prometheus "
+                f"at {self.url} answers too slowly"
+            )
+        return min(timeout, seconds)
 
     def _call(self, send: Callable[[], Any]) -> list[Row]:
         try:
@@ -669,7 +699,7 @@ class PrometheusSource:
             raise SourceError(
                 f"cannot reach Prometheus at {self.url}: is the URL right and the server up?"
             ) from None
-        except requests.JSONDecodeError:
+        except ValueError:  # JSON that does not parse (json's error is a ValueError)
             raise SourceError(
                 f"{self.url} answered, but not with JSON: is it the PromQL API "
                 "(with any path prefix, e.g. /prometheus)?"
@@ -692,6 +722,17 @@ class PrometheusSource:
     def close(self) -> None:
         self._pool.shutdown(wait=False)
         self._client.close()
+
+
+def _pieces(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives, whatever has arrived each time (urllib3 2's read1): a server
+    that trickles a byte a second is seen doing it, not waited for in one long read."""
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:  # an older urllib3: whole chunks
+        yield from response.iter_content(CHUNK_BYTES)
+        return
+    while piece := read1(CHUNK_BYTES, decode_content=True):
+        yield piece
 
 
 def _shape_problem(result: Any) -> str | None:

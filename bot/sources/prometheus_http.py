@@ -136,8 +136,8 @@ def tls_problem(url: str, detail: str, settings: Settings) -> str:
     if _EOF in detail:
         if cert is None:
             return (
-                f"Prometheus at {url} hung up during TLS: if it asks for mTLS, set "
-                "prometheus_client_cert_file and prometheus_client_key_file"
+                f"Prometheus at {url} hung up during TLS (it may want a client certificate): "
+                "set prometheus_client_cert_file and prometheus_client_key_file"
             )
         return (
             f"Prometheus at {url} hung up during TLS: if it asks for mTLS, it refused the "
