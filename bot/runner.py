@@ -27,6 +27,7 @@ from bot.leader import start_election
 from bot.logs import silenced
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.slack_app.access import Access
 from bot.slack_app.answers import Answers
 from bot.slack_app.app import Listeners, build_app
 from bot.sources.kubernetes import KubernetesSource
@@ -192,6 +193,8 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
         settings=settings,
         clock=clock,
         silences=lambda: store.read()[0].silences,
+        # Rules' channel names become IDs now, once: a channel named so later is not theirs.
+        access=Access.from_slack(settings.access_rules, client),
     )
     listeners = Listeners(
         settings=settings, client=client, answers=answers, store=store, charts=parts.charts
