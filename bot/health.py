@@ -1,4 +1,5 @@
-"""One small HTTP port: /healthz, /readyz, /metrics and, in HTTP mode, Slack's /slack/events."""
+"""The bot's HTTP ports: /healthz, /readyz, /metrics and, in HTTP mode, Slack's /slack/events,
+on one port or (metrics_port) on two, so the port exposed to Slack serves Slack alone."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App, BoltRequest
 
 from bot.metrics import Metrics
+from bot.settings import Settings
 
 SLACK_PATH = "/slack/events"  # Bolt's default path
 MAX_BODY = 1 << 20  # Slack payloads are a few KiB; refuse anything absurd
@@ -41,9 +43,11 @@ def serve_http(
     ready: Callable[[], bool],
     *,
     slack: App | None = None,
+    probes: bool = True,
     host: str = "0.0.0.0",  # noqa: S104 -- probes and Slack reach the pod's IP
 ) -> ThreadingHTTPServer:
-    """Start the server in a daemon thread; the caller shuts it down."""
+    """Start the server in a daemon thread; the caller shuts it down. `probes`: serve
+    /healthz, /readyz and /metrics here too."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -51,7 +55,9 @@ def serve_http(
 
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
-            if path == "/healthz":
+            if not probes:
+                self._answer(404, b"not found\n", "text/plain")
+            elif path == "/healthz":
                 self._answer(200, b"ok\n", "text/plain")
             elif path == "/readyz":
                 is_ready = ready()
@@ -118,3 +124,24 @@ def serve_http(
     server = _Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server
+
+
+def serve_ports(
+    settings: Settings,
+    metrics: Metrics,
+    ready: Callable[[], bool],
+    *,
+    slack: App | None,
+    host: str = "0.0.0.0",  # noqa: S104 -- probes and Slack reach the pod's IP
+) -> list[ThreadingHTTPServer]:
+    """The servers `settings` ask for: one port for all (metrics_port unset or equal to
+    http_port), or Slack's on http_port and the probes and metrics on metrics_port."""
+    apart = settings.metrics_port not in (None, settings.http_port)
+    servers = []
+    if settings.http_port and (slack is not None or not apart):
+        servers.append(
+            serve_http(settings.http_port, metrics, ready, slack=slack, probes=not apart, host=host)
+        )
+    if apart and settings.metrics_port:
+        servers.append(serve_http(settings.metrics_port, metrics, ready, host=host))
+    return servers

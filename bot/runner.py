@@ -22,7 +22,7 @@ from bot.cycle import run_cycle, run_digest
 from bot.delivery.outbox import Sender
 from bot.delivery.slack import check_slack, refused, slack_client
 from bot.errors import SlackUnavailable
-from bot.health import serve_http
+from bot.health import serve_ports
 from bot.leader import start_election
 from bot.logs import silenced
 from bot.metrics import Metrics
@@ -200,15 +200,8 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
         settings=settings, client=client, answers=answers, store=store, charts=parts.charts
     )
     app = build_app(settings=settings, listeners=listeners, client=client)
-    http = (
-        serve_http(
-            settings.http_port,
-            metrics,
-            runner.ready,
-            slack=app if settings.slack_mode == "http" else None,
-        )
-        if settings.http_port
-        else None
+    servers = serve_ports(
+        settings, metrics, runner.ready, slack=app if settings.slack_mode == "http" else None
     )
     socket_mode = None
     if settings.slack_mode == "socket" and settings.slack_app_token is not None:
@@ -217,8 +210,8 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
             with silenced("slack_sdk", "slack_bolt", "slack_bolt.App"):
                 socket_mode.connect()  # type: ignore[no-untyped-call]
         except (SlackClientError, OSError) as error:
-            if http is not None:
-                http.shutdown()
+            for server in servers:
+                server.shutdown()
             if isinstance(error, SlackApiError):
                 status = error.response.status_code
                 code = str(error.response.get("error", "")) or f"HTTP {status}"
@@ -245,6 +238,6 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
     runner.scheduler.shutdown(wait=True)
     if socket_mode is not None:
         socket_mode.close()  # type: ignore[no-untyped-call]
-    if http is not None:
-        http.shutdown()
+    for server in servers:
+        server.shutdown()
     return 0
