@@ -364,3 +364,30 @@ def test_silences_are_listed_with_unmute_buttons_that_lift_them(bot: Bot) -> Non
     # Only the namespaces the asker may see are listed (filter by -n as well).
     assert bot.slash("silences -n default", "s2")[0] == 200
     assert "1 active snooze(s)" in text_of(bot.answers("s2")[0])
+
+
+def test_no_response_url_in_the_log_at_any_level(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A response_url is a capability (anyone holding it may answer as podmem for 30 min):
+    not in a log line even at DEBUG, whatever its host (the SDK logs each one it POSTs to)."""
+    from bot.logs import setup_logging
+
+    setup_logging("DEBUG")
+    with SlackStandIn() as slack:
+        bot, stop = start_bot(slack, "http://127.0.0.1:9", tmp_path)
+        try:
+            bot.slash("help", "CAPABILITY-slash")
+            form = action_form(
+                "podmem_unsilence",
+                {"id": "gone"},
+                response_url=slack.response_url("CAPABILITY-button"),
+                channel="C0ALERTS",
+            )
+            assert signed_post(bot.events, form).status_code == 200
+            bot.answers("CAPABILITY-slash"), bot.answers("CAPABILITY-button")
+        finally:
+            stop()
+    err = capsys.readouterr().err
+    assert "Sending a request" in err  # the SDK's debug lines were on
+    assert "CAPABILITY" not in err
