@@ -92,7 +92,9 @@ def start_bot(
     store = SqliteStore(tmp_path / "state.db")
     app = slack_app(settings, store)
     port = free_port()
-    server = serve_http(port, Metrics(), lambda: True, slack=app, host="127.0.0.1")
+    server = serve_http(
+        port, Metrics(), lambda: True, slack=app, signing_secret=SECRET, host="127.0.0.1"
+    )
     return Bot(f"http://127.0.0.1:{port}", slack, store), server.shutdown
 
 

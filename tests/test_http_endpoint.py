@@ -15,6 +15,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.health import IDLE_TIMEOUT_SECONDS
 from tests.http_bot import Bot
 from tests.slack_requests import SECRET, slash_form
+from tests.slack_standin import SlackStandIn
 
 
 def raw(bot: Bot, head: str, body: bytes = b"") -> int:
@@ -137,3 +138,46 @@ def test_by_default_one_port_serves_all() -> None:
         assert _status(ports["http_port"], "POST", "/slack/events") == 401
     finally:
         stop()
+
+
+def test_a_verified_command_is_acked_before_bolt_sees_it() -> None:
+    """Bolt's dispatch is held; the signed command is acknowledged anyway, and reaches its
+    listener once Bolt goes on. A forged one is refused, never acked first."""
+    import threading
+
+    from bot.health import serve_http
+    from bot.metrics import Metrics
+    from tests.prometheus_harness import free_port
+    from tests.slack_requests import signed_post
+
+    gate, seen = threading.Event(), threading.Event()
+    slack = SlackStandIn().start()  # Bolt's auth.test
+    app = App(signing_secret=SECRET, client=slack.client(), token_verification_enabled=False)
+
+    @app.use
+    def held(next: Callable[[], None]) -> None:
+        gate.wait(60)
+        next()
+
+    @app.command("/podmem")
+    def command(ack: Callable[[], None]) -> None:
+        ack()
+        seen.set()
+
+    port = free_port()
+    server = serve_http(
+        port, Metrics(), lambda: True, slack=app, signing_secret=SECRET, host="127.0.0.1"
+    )
+    try:
+        events = f"http://127.0.0.1:{port}/slack/events"
+        form = slash_form("help", "http://127.0.0.1:9/response")
+        assert signed_post(events, form).status_code == 200
+        assert not gate.is_set() and not seen.is_set()
+        gate.set()
+        assert seen.wait(30)
+        assert signed_post(events, form, forge=True).status_code == 401
+    finally:
+        gate.set()
+        server.shutdown()
+        server.server_close()
+        slack.stop()

@@ -3,7 +3,8 @@
 Every request is acknowledged on the thread that received it, before any work (Slack allows
 3 s; a report needs more), and the work runs after on Bolt's workers as a lazy listener. An
 ack called inside the work would wait for a free worker: under 200 concurrent requests, behind
-report work (p99 1.1 s).
+report work (p99 1.1 s). In HTTP mode the server acks a verified command or click even before
+Bolt sees it (bot/health.py); in Socket Mode `_ack` does.
 
 Every button is held to the same access rule as `/podmem` and counts against the same
 per-user rate: a button's value is the client's word, never proof that it may act.
