@@ -61,6 +61,19 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             f"{' ✅' if slash['report_p50_ms'] < 1500 else ' ❌ (target < 1500)'} | "
             f"{slash['report_p99_ms']} |",
         ]
+        burst = slash.get("burst")
+        if burst:
+            lines += [
+                "",
+                f"The same, {burst['requests']} signed requests at once (acks while the "
+                "others' reports run):",
+                "",
+                "| acked | ack p50 ms | ack p99 ms | ack max ms | reports shared |",
+                "|---|---|---|---|---|",
+                f"| {burst['acked']} | {burst['ack_p50_ms']} | {burst['ack_p99_ms']}"
+                f"{' ✅' if burst['ack_p99_ms'] < 100 else ' ❌ (target < 100)'} | "
+                f"{burst['ack_max_ms']} | {burst['reports_shared']} |",
+            ]
     startup = results.get("startup")
     if startup:
         ok = startup["help_s"] < 0.3

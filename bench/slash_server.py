@@ -42,7 +42,14 @@ def main() -> int:
         charts=parts.charts,
     )
     app = build_app(settings=settings, listeners=listeners, client=client)
-    serve_http(config["port"], Metrics(), lambda: True, slack=app, host="127.0.0.1")
+    serve_http(
+        config["port"],
+        Metrics(),
+        lambda: True,
+        slack=app,
+        signing_secret=config["secret"],
+        host="127.0.0.1",
+    )
     print("ready", flush=True)
     threading.Event().wait()
     return 0

@@ -20,8 +20,16 @@ LogFormat = Literal["text", "json"]
 _SECRETS = re.compile(r"\b(xox[a-z]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+)|(Bearer\s+)[^\s'\",}]+")
 
 
-# A response_url is a capability: whoever holds it can answer as podmem for 30 min.
-_CAPABILITY_URLS = re.compile(r"(https://hooks\.slack(?:-gov)?\.com/)[^\s'\",}]+")
+# A response_url is a capability: whoever holds it can answer as podmem for 30 min. Slack's,
+# as they are, JSON-escaped (https:\/\/) or URL-encoded (https%3A%2F%2F).
+_CAPABILITY_URLS = re.compile(
+    r"(https(?::|%3A)(?:\\?/|%2F){2}hooks\.slack(?:-gov)?\.com(?:\\?/|%2F))[^\s'\",}&]+",
+    re.IGNORECASE,
+)
+# slack_sdk's webhook client only ever POSTs to response_urls and incoming webhooks, both
+# capabilities, and logs each URL (DEBUG; retries at INFO): any URL of its lines, any host.
+_WEBHOOK_LOGGER = "slack_sdk.webhook"
+_ANY_URL = re.compile(r"https?://[^\s'\",}]+")
 
 
 def redact(text: str) -> str:
@@ -40,7 +48,10 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        cleaned = redact(message).replace("\r", "\\r").replace("\n", "\\n")
+        cleaned = redact(message)
+        if record.name.startswith(_WEBHOOK_LOGGER):
+            cleaned = _ANY_URL.sub("(response_url redacted)", cleaned)
+        cleaned = cleaned.replace("\r", "\\r").replace("\n", "\\n")
         if len(cleaned) > MAX_MESSAGE_CHARS:
             cleaned = f"{cleaned[:MAX_MESSAGE_CHARS]}… ({len(cleaned)} characters)"
         if cleaned != message:

@@ -22,11 +22,12 @@ from bot.cycle import run_cycle, run_digest
 from bot.delivery.outbox import Sender
 from bot.delivery.slack import check_slack, refused, slack_client
 from bot.errors import SlackUnavailable
-from bot.health import serve_http
+from bot.health import serve_ports
 from bot.leader import start_election
 from bot.logs import silenced
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.slack_app.access import Access
 from bot.slack_app.answers import Answers
 from bot.slack_app.app import Listeners, build_app
 from bot.sources.kubernetes import KubernetesSource
@@ -219,20 +220,15 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
         settings=settings,
         clock=clock,
         silences=lambda: store.read()[0].silences,
+        # Rules' channel names become IDs now, once: a channel named so later is not theirs.
+        access=Access.from_slack(settings.access_rules, client),
     )
     listeners = Listeners(
         settings=settings, client=client, answers=answers, store=store, charts=parts.charts
     )
     app = build_app(settings=settings, listeners=listeners, client=client)
-    http = (
-        serve_http(
-            settings.http_port,
-            metrics,
-            runner.ready,
-            slack=app if settings.slack_mode == "http" else None,
-        )
-        if settings.http_port
-        else None
+    servers = serve_ports(
+        settings, metrics, runner.ready, slack=app if settings.slack_mode == "http" else None
     )
     socket_mode = None
     if settings.slack_mode == "socket" and settings.slack_app_token is not None:
@@ -241,8 +237,8 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
             with silenced("slack_sdk", "slack_bolt", "slack_bolt.App"):
                 socket_mode.connect()  # type: ignore[no-untyped-call]
         except (SlackClientError, OSError) as error:
-            if http is not None:
-                http.shutdown()
+            for server in servers:
+                server.shutdown()
             if isinstance(error, SlackApiError):
                 status = error.response.status_code
                 code = str(error.response.get("error", "")) or f"HTTP {status}"
@@ -269,6 +265,6 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
     runner.scheduler.shutdown(wait=True)
     if socket_mode is not None:
         socket_mode.close()  # type: ignore[no-untyped-call]
-    if http is not None:
-        http.shutdown()
+    for server in servers:
+        server.shutdown()
     return 0

@@ -17,6 +17,7 @@ from bot.delivery.slack import slack_client
 from bot.health import serve_http
 from bot.metrics import Metrics
 from bot.settings import Settings, load_settings
+from bot.slack_app.access import Access
 from bot.slack_app.answers import Answers
 from bot.slack_app.app import Listeners, build_app
 from bot.sources.prometheus import PrometheusSource
@@ -63,6 +64,7 @@ def slack_app(settings: Settings, store: SqliteStore) -> App:
         settings=settings,
         clock=lambda: datetime.now(UTC),
         silences=lambda: store.read()[0].silences,
+        access=Access.from_slack(settings.access_rules, client),
     )
     listeners = Listeners(
         settings=settings,
@@ -90,7 +92,9 @@ def start_bot(
     store = SqliteStore(tmp_path / "state.db")
     app = slack_app(settings, store)
     port = free_port()
-    server = serve_http(port, Metrics(), lambda: True, slack=app, host="127.0.0.1")
+    server = serve_http(
+        port, Metrics(), lambda: True, slack=app, signing_secret=SECRET, host="127.0.0.1"
+    )
     return Bot(f"http://127.0.0.1:{port}", slack, store), server.shutdown
 
 

@@ -318,6 +318,7 @@ class SlackStandIn:
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
             "conversations.info": self._conversation_info,
+            "conversations.list": self._conversation_list,
             "conversations.join": self._join,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
@@ -612,6 +613,15 @@ class SlackStandIn:
         name = self._names.get(cid, cid.lower())
         channel = {"id": cid, "name": name, "is_channel": True, "is_archived": False}
         return {"ok": True, "channel": channel | {"is_member": cid not in self._not_in}}
+
+    def _conversation_list(self, args: JSON) -> JSON:
+        """The channels this workspace has seen (or knows), `limit` a page, as Slack pages."""
+        cids = sorted(self._known if self._known is not None else self._names)
+        start = int(args.get("cursor") or 0)
+        end = start + max(1, min(int(args.get("limit") or 100), 1000))
+        page = [self._conversation_info({"channel": cid})["channel"] for cid in cids[start:end]]
+        more = str(end) if end < len(cids) else ""
+        return {"ok": True, "channels": page, "response_metadata": {"next_cursor": more}}
 
     def _join(self, args: JSON) -> JSON:
         cid = self._channel(args.get("channel"), posting=False)

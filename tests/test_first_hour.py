@@ -380,9 +380,14 @@ def test_log_lines_cannot_be_forged_or_unbounded(capsys: pytest.CaptureFixture[s
 
 
 def test_a_response_url_never_reaches_the_log() -> None:
+    from urllib.parse import quote
+
     from bot.logs import redact
 
     url = "https://hooks.slack.com/commands/T0PODMEM/1234/abcdSECRET"
     said = redact(f"Sending a request - url: {url}, body: {{'token': 'xoxb-1-2'}}")
     assert "abcdSECRET" not in said and "xoxb-1-2" not in said
     assert "https://hooks.slack.com/(redacted)" in said
+    # As a payload carries it (JSON escapes slashes) and as a form body does (URL-encoded).
+    for shown in (url.replace("/", "\\/"), quote(url, safe="")):
+        assert "abcdSECRET" not in redact(f"body: {{'response_url': '{shown}'}}")

@@ -150,6 +150,21 @@ def _pod_settings(
     return load_settings()
 
 
+def test_probes_and_metrics_move_to_metrics_port_when_it_is_set() -> None:
+    objects = _render({"config": {"metrics_port": 3001}, "serviceMonitor": {"enabled": True}})
+    container = _container(objects)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 3000, "metrics": 3001}
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["port"] == "metrics", probe
+    service = {p["name"]: p["port"] for p in _kind(objects, "Service")["spec"]["ports"]}
+    assert service == {"http": 3000, "metrics": 3001}
+    (endpoint,) = _kind(objects, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics"
+    default = _container(_render({}))
+    assert default["livenessProbe"]["httpGet"]["port"] == "http"
+
+
 def test_a_tls_secret_is_mounted_where_the_settings_read_it() -> None:
     objects = _render(VALUE_SETS["tls"])
     pod = _kind(objects, "Deployment")["spec"]["template"]["spec"]

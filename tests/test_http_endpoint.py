@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
+from slack_bolt import App
 from slack_sdk.signature import SignatureVerifier
 
 from bot.health import IDLE_TIMEOUT_SECONDS
 from tests.http_bot import Bot
 from tests.slack_requests import SECRET, slash_form
+from tests.slack_standin import SlackStandIn
 
 
 def raw(bot: Bot, head: str, body: bytes = b"") -> int:
@@ -88,3 +91,96 @@ def test_the_signed_command_still_works(bot: Bot) -> None:
     body = urlencode(form).encode()
     assert raw(bot, request(now(), body), body) == 200
     assert bot.answers("h")
+
+
+def _ports(**overrides: object) -> tuple[dict[str, int], Callable[[], None]]:
+    from bot.health import serve_ports
+    from bot.metrics import Metrics
+    from bot.settings import load_settings
+    from tests.prometheus_harness import free_port
+
+    ports = {"http_port": free_port(), **overrides}
+    settings = load_settings(prometheus_url="http://127.0.0.1:9", **ports)
+    app = App(signing_secret=SECRET, token="xoxb-test", token_verification_enabled=False)
+    servers = serve_ports(settings, Metrics(), lambda: True, slack=app, host="127.0.0.1")
+
+    def stop() -> None:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+    return {k: int(str(v)) for k, v in ports.items()}, stop
+
+
+def _status(port: int, method: str, path: str) -> int:
+    import requests
+
+    return requests.request(method, f"http://127.0.0.1:{port}{path}", timeout=10).status_code
+
+
+def test_metrics_and_probes_on_their_own_port() -> None:
+    """With metrics_port, the port exposed to Slack serves /slack/events alone."""
+    from tests.prometheus_harness import free_port
+
+    ports, stop = _ports(metrics_port=free_port())
+    try:
+        slack, probes = ports["http_port"], ports["metrics_port"]
+        for path in ("/metrics", "/healthz", "/readyz"):
+            assert _status(slack, "GET", path) == 404
+            assert _status(probes, "GET", path) == 200
+        assert _status(slack, "POST", "/slack/events") == 401  # Slack's, unsigned
+        assert _status(probes, "POST", "/slack/events") == 404
+    finally:
+        stop()
+
+
+def test_by_default_one_port_serves_all() -> None:
+    ports, stop = _ports()
+    try:
+        assert _status(ports["http_port"], "GET", "/metrics") == 200
+        assert _status(ports["http_port"], "POST", "/slack/events") == 401
+    finally:
+        stop()
+
+
+def test_a_verified_command_is_acked_before_bolt_sees_it() -> None:
+    """Bolt's dispatch is held; the signed command is acknowledged anyway, and reaches its
+    listener once Bolt goes on. A forged one is refused, never acked first."""
+    import threading
+
+    from bot.health import serve_http
+    from bot.metrics import Metrics
+    from tests.prometheus_harness import free_port
+    from tests.slack_requests import signed_post
+
+    gate, seen = threading.Event(), threading.Event()
+    slack = SlackStandIn().start()  # Bolt's auth.test
+    app = App(signing_secret=SECRET, client=slack.client(), token_verification_enabled=False)
+
+    @app.use
+    def held(next: Callable[[], None]) -> None:
+        gate.wait(60)
+        next()
+
+    @app.command("/podmem")
+    def command(ack: Callable[[], None]) -> None:
+        ack()
+        seen.set()
+
+    port = free_port()
+    server = serve_http(
+        port, Metrics(), lambda: True, slack=app, signing_secret=SECRET, host="127.0.0.1"
+    )
+    try:
+        events = f"http://127.0.0.1:{port}/slack/events"
+        form = slash_form("help", "http://127.0.0.1:9/response")
+        assert signed_post(events, form).status_code == 200
+        assert not gate.is_set() and not seen.is_set()
+        gate.set()
+        assert seen.wait(30)
+        assert signed_post(events, form, forge=True).status_code == 401
+    finally:
+        gate.set()
+        server.shutdown()
+        server.server_close()
+        slack.stop()

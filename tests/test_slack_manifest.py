@@ -16,6 +16,7 @@ SCOPES = {
     "chat_postMessage": "chat:write",
     "chat_update": "chat:write",
     "files_upload_v2": "files:write",
+    "conversations_list": "channels:read",
 }
 
 

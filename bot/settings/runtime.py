@@ -49,7 +49,14 @@ class RuntimeFields(BaseModel):
         ge=0,
         le=65535,
         description="Port of /healthz, /readyz, /metrics and, in HTTP mode, /slack/events "
-        "(Bolt's path); 0 = off.",
+        "(Bolt's path); 0 = off. With metrics_port set, only /slack/events.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of /healthz, /readyz and /metrics apart from /slack/events, so the "
+        "port exposed to Slack serves nothing else; 0 = off. Unset: they share http_port.",
     )
 
     @field_validator("digest_cron")

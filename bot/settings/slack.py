@@ -90,7 +90,10 @@ class AccessRule(BaseModel):
     model_config = {"extra": "forbid", "frozen": True}
 
     namespaces: list[str] = Field(description="Namespace globs this rule allows, e.g. shop-*.")
-    channels: list[str] = Field(default_factory=list, description="Channel IDs or #names.")
+    channels: list[str] = Field(
+        default_factory=list,
+        description="Channel IDs, or #names resolved to IDs once at start (public channels).",
+    )
     users: list[str] = Field(default_factory=list, description="User IDs (U0123...).")
 
 
@@ -113,7 +116,8 @@ class SlackFields(BaseModel):
     access_rules: list[AccessRule] = Field(
         default_factory=list,
         description="Optional: which channels/users may query which namespaces with /podmem "
-        "([{namespaces, channels, users}]). Empty: everyone, everything.",
+        "and its buttons ([{namespaces, channels, users}]); channels match by ID. Empty: "
+        "everyone, everything.",
     )
     slash_rate_per_minute: int = Field(
         10, ge=1, description="/podmem commands one user may run per minute."

@@ -67,8 +67,11 @@ class Answers:
         settings: Settings,
         clock: Callable[[], datetime],
         silences: Callable[[], Sequence[Silence]] = tuple,
+        access: Access | None = None,
     ) -> None:
-        """`silences` reads the active snoozes and mutes (the state store's)."""
+        """`silences` reads the active snoozes and mutes (the state store's); `access` is
+        the rules with their channel names resolved (Access.from_slack): without it, a rule's
+        channel given by name matches no channel."""
         self.source, self.kubernetes, self.settings, self.clock = (
             source,
             kubernetes,
@@ -76,7 +79,7 @@ class Answers:
             clock,
         )
         self.silences = silences
-        self.access = Access(settings)
+        self.access = access if access is not None else Access(settings.access_rules)
         self.render = Renderer(settings)
         self.zone = ZoneInfo(settings.timezone)
 
@@ -119,17 +122,26 @@ class Answers:
     def _answer(self, command: SlashCommand, asker: Asker) -> Reply:
         if command.kind == "help":
             return Reply(help_message(USAGE))
-        allowed = self.access.namespaces(
-            user_id=asker.user_id, channel_id=asker.channel_id, channel_name=asker.channel_name
-        )
+        allowed = self.access.namespaces(user_id=asker.user_id, channel_id=asker.channel_id)
         if allowed == []:
             raise InputError("/podmem is not enabled for you in this channel")
+        # --share posts into the channel: only what everyone there may see, not the asker.
+        audience = self.access.audience(channel_id=asker.channel_id) if command.share else None
 
         def visible(namespace: str) -> bool:
             return self.access.allows(allowed, namespace)
 
+        def publishable(namespace: str) -> bool:
+            return visible(namespace) and self.access.allows(audience, namespace)
+
         def shown(ref: ContainerRef) -> bool:
-            return visible(ref.namespace) and command.cluster in (None, ref.cluster)
+            return publishable(ref.namespace) and command.cluster in (None, ref.cluster)
+
+        def not_here(namespace: str) -> InputError:
+            return InputError(
+                f"namespace {namespace} may not be shared into this channel (its access "
+                "rules do not allow it): ask without --share to see it yourself"
+            )
 
         at = command.at or self.clock()
         if command.kind == "silences":
@@ -146,6 +158,8 @@ class Answers:
         if command.kind == "top":
             if command.namespace and not visible(command.namespace):
                 raise InputError(f"no namespace {command.namespace!r} you may see")
+            if command.namespace and not publishable(command.namespace):
+                raise not_here(command.namespace)
             scope = Scope(namespace=command.namespace) if command.namespace else CLUSTER_WIDE
             # Prometheus ranks them; a few spare for those the asker may not see.
             ranked = [
@@ -164,6 +178,8 @@ class Answers:
             label = (
                 f"namespace {command.namespace}"
                 if command.namespace
+                else "all namespaces this channel may see"
+                if command.share
                 else "all namespaces you may see"
             ) + (f" in cluster {command.cluster}" if command.cluster else "")
             return Reply(top_message(assessments, label, TOP_COUNT), share=command.share)
@@ -171,6 +187,8 @@ class Answers:
             namespace = command.namespace or ""
             if not visible(namespace):
                 raise InputError(f"no namespace {namespace!r} you may see")
+            if not publishable(namespace):
+                raise not_here(namespace)
             snapshot = self.source.snapshot(at, Scope(namespace=namespace))
             mine, _ = assess_all(
                 (m for m in snapshot.containers if m.workload == command.workload and shown(m.ref)),
@@ -181,6 +199,9 @@ class Answers:
                 workload_message(command.workload or "", namespace, mine), share=command.share
             )
         assert command.target is not None
+        named = command.target.namespace
+        if named and visible(named) and not publishable(named):
+            raise not_here(named)  # before any query: the answer cannot be posted anyway
         report = build_report(
             command.target,
             source=self.source,
@@ -190,6 +211,9 @@ class Answers:
             kubernetes=self.kubernetes,
             visible=visible,
         )
+        for pod in report.pods:
+            if not publishable(pod.namespace):
+                raise not_here(pod.namespace)
         chart = None
         if report.containers:
             first = report.containers[0].assessment.memory

@@ -82,3 +82,10 @@ defaults (bot/settings) a test keeps equal to these. */}}
 {{- define "podmem.stateConfigMap" -}}
 {{- .Values.config.state_configmap | default "podmem-state" -}}
 {{- end -}}
+
+{{/*
+The port of the probes and /metrics: their own with config.metrics_port, else the one port.
+*/}}
+{{- define "podmem.probePort" -}}
+{{- if .Values.config.metrics_port -}}metrics{{- else -}}http{{- end -}}
+{{- end }}
