@@ -96,6 +96,9 @@ def test_run_posts_edits_charts_and_the_digest(
         assert any("podmem daily digest" in m["text"] for m in top)
         uploads = slack.uploads()
         assert memory["ts"] in {u.thread_ts for u in uploads}  # the chart in the alert's thread
-        assert len({m["text"] for m in top}) == len(top)  # nothing posted twice
+        # Nothing posted twice. The digest is the exception: it fires every wall-clock minute
+        # here, and a loaded machine may see two minutes pass before the kill.
+        said = [m["text"] for m in top if "daily digest" not in m["text"]]
+        assert len(set(said)) == len(said)
         output = (tmp_path / "run.log").read_text()
         assert "Traceback" not in output and "xoxb-test" not in output
