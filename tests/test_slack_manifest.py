@@ -16,6 +16,8 @@ SCOPES = {
     "chat_postMessage": "chat:write",
     "chat_update": "chat:write",
     "files_upload_v2": "files:write",
+    "conversations_history": "channels:history",
+    "conversations_replies": "channels:history",
 }
 
 

@@ -126,7 +126,9 @@ class PrometheusSource:
             auth = (settings.prometheus_username, password.get_secret_value() if password else "")
         # One quick retry on connection resets and 502/503/504 from proxies; the check's own
         # schedule is the real retry loop, so a dead Prometheus fails fast and clearly.
-        retry = _bounded_retry(settings.prometheus_timeout_seconds)(
+        retry = _bounded_retry(
+            min(settings.prometheus_timeout_seconds, settings.retry_after_max_seconds)
+        )(
             total=1,
             backoff_factor=0.2,
             status_forcelist=(502, 503, 504),
