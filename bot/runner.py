@@ -56,7 +56,8 @@ class Runner:
         self.settings, self.clock, self.store = settings, clock, store
         # Said to the default channel outside the outbox: for when the state cannot be written.
         self.say = say
-        self.stopping = threading.Event()  # SIGTERM: drains end between notices
+        # SIGTERM: a running drain goes on for half the grace, then ends between notices.
+        self._stop_sending_at: float | None = None
         self._state_error: str | None = None
         self.source, self.kubernetes, self.sender, self.metrics = (
             source,
@@ -98,7 +99,7 @@ class Runner:
                 sender=self.sender,
                 settings=self.settings,
                 at=self.clock(),
-                stop=self.stopping.is_set,
+                stop=self.out_of_time,
             )
         except StateError as error:
             self._state_failed(str(error))
@@ -144,6 +145,14 @@ class Runner:
             self._resume_at = started + delay - self.settings.check_interval_seconds / 2
             log.warning("check failed (%s); next attempt in about %.0f s", report.error, delay)
 
+    def stop(self) -> None:
+        """Shutting down: what is being sent may go on for half of shutdown_grace_seconds."""
+        grace = self.settings.shutdown_grace_seconds
+        self._stop_sending_at = time.monotonic() + grace / 2
+
+    def out_of_time(self) -> bool:
+        return self._stop_sending_at is not None and time.monotonic() >= self._stop_sending_at
+
     def _state_failed(self, error: str) -> None:
         """One line, not a traceback every cycle; said once in Slack, directly (the outbox
         lives in the state that cannot be written)."""
@@ -170,7 +179,7 @@ class Runner:
                 sender=self.sender,
                 settings=self.settings,
                 at=self.clock(),
-                stop=self.stopping.is_set,
+                stop=self.out_of_time,
             )
             log.info("digest posted to %d channel(s)", len(digests))
         except Exception:
@@ -285,7 +294,7 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
         runner.lead()
     stop.wait()
     log.info("stopping")
-    runner.stopping.set()
+    runner.stop()
     if not _shut_down(runner.scheduler, settings.shutdown_grace_seconds):
         # What was being sent is claimed in the state: after a restart its claim is seen
         # dead and the notice looked up before it is posted again. Nothing else is open.

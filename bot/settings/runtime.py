@@ -48,9 +48,10 @@ class RuntimeFields(BaseModel):
     shutdown_grace_seconds: float = Field(
         8,
         gt=0,
-        description="On SIGTERM, how long a running check may go on sending before podmem "
-        "exits, seconds. 8 s: inside Kubernetes' default 30 s grace and the 10 s podmem "
-        "promises; a notice cut off mid-send is looked up, not posted twice, after restart.",
+        description="On SIGTERM, how long a running check may go on, seconds: it sends for "
+        "half of it, then stops between notices; podmem exits at its end. 8 s: inside "
+        "Kubernetes' default 30 s grace and the 10 s podmem promises; a notice cut off "
+        "mid-send is looked up, not posted twice, after the restart.",
     )
     http_port: int = Field(
         3000,
