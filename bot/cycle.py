@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,6 +43,7 @@ def run_cycle(
     sender: Sender,
     settings: Settings,
     at: datetime,
+    stop: Callable[[], bool] = lambda: False,
 ) -> CycleReport:
     """A source failure is not an exception here: it becomes the degraded notice, once."""
     stamp = at.timestamp()
@@ -61,9 +63,13 @@ def run_cycle(
     except SourceError as error:
         message = str(error)
         transact(store, lambda s: apply_failure(s, message, at=stamp, settings=settings))
-        return CycleReport(at, None, message, drain(store, sender))
+        return CycleReport(
+            at, None, message, drain(store, sender, tell=settings.slack_channel, stop=stop)
+        )
     transact(store, lambda s: apply_check(s, result, at=stamp, settings=settings))
-    return CycleReport(at, result, None, drain(store, sender))
+    return CycleReport(
+        at, result, None, drain(store, sender, tell=settings.slack_channel, stop=stop)
+    )
 
 
 def digest_notice(digest: Digest, *, settings: Settings, at: float) -> DigestReady:
@@ -107,6 +113,7 @@ def run_digest(
     sender: Sender,
     settings: Settings,
     at: datetime,
+    stop: Callable[[], bool] = lambda: False,
 ) -> list[Digest]:
     """Post the digest to every routed channel: message, full lists and chart in its thread."""
     gathered = gather(source=source, kubernetes=kubernetes, settings=settings, at=at)
@@ -123,5 +130,5 @@ def run_digest(
         return digests
 
     digests = transact(store, queue)
-    drain(store, sender)
+    drain(store, sender, tell=settings.slack_channel, stop=stop)
     return digests

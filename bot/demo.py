@@ -78,8 +78,14 @@ class DemoSink:
         if self.slack is not None:
             self.slack.prepare(pending)
 
-    def send(self, note: Notification, message: MessageRef | None) -> SendResult:
-        result = self.slack.send(note, message) if self.slack else SendResult(ok=True)
+    def send(
+        self, note: Notification, message: MessageRef | None, *, channel_id: str | None = None
+    ) -> SendResult:
+        result = (
+            self.slack.send(note, message, channel_id=channel_id)
+            if self.slack
+            else SendResult(ok=True)
+        )
         if not result.ok:
             return result
         calls = self.composer.calls(note.notice, note.channel)

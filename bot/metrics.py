@@ -35,6 +35,11 @@ class Metrics:
         self.outbox_depth = Gauge(
             "podmem_outbox_depth", "Notifications waiting for Slack.", registry=r
         )
+        self.state_errors = Counter(
+            "podmem_state_errors_total",
+            "Checks that could not read or write the state (disk full, file damaged).",
+            registry=r,
+        )
         self.leader = Gauge("podmem_leader", "1 while this replica leads.", registry=r)
         self.degraded = Gauge(
             "podmem_degraded", "1 while memory metrics cannot be read.", registry=r

@@ -232,6 +232,15 @@ class MonitoringRecovered(BaseModel):
     at: float
 
 
+class ChannelUnreachable(BaseModel):
+    """Slack refuses podmem in a channel (not invited, not found): its notices wait there,
+    and the default channel is told so, once."""
+
+    kind: Literal["unreachable"] = "unreachable"
+    channel: str
+    error: str
+
+
 class DigestReady(BaseModel):
     """A channel's daily digest: the containers it names (not every container), with the
     counts over all of them, the day's kills and the right-sizing findings."""
@@ -290,6 +299,7 @@ Notice = Annotated[
     | ProcessOom
     | MonitoringDegraded
     | MonitoringRecovered
+    | ChannelUnreachable
     | DigestReady
     | Storm
     | Collapsed

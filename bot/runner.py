@@ -7,9 +7,11 @@ logged and counted and the next run happens; a check that cannot read its data b
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -21,7 +23,7 @@ from bot.clocks import Clock
 from bot.cycle import run_cycle, run_digest
 from bot.delivery.outbox import Sender
 from bot.delivery.slack import check_slack, refused, slack_client
-from bot.errors import SlackUnavailable
+from bot.errors import SlackUnavailable, StateError
 from bot.health import serve_ports
 from bot.leader import start_election
 from bot.logs import silenced
@@ -50,8 +52,14 @@ class Runner:
         kubernetes: KubernetesSource | None,
         sender: Sender,
         metrics: Metrics,
+        say: Callable[[str], None] = lambda _text: None,
     ) -> None:
         self.settings, self.clock, self.store = settings, clock, store
+        # Said to the default channel outside the outbox: for when the state cannot be written.
+        self.say = say
+        # SIGTERM: a running drain goes on for half the grace, then ends between notices.
+        self._stop_sending_at: float | None = None
+        self._state_error: str | None = None
         self.source, self.kubernetes, self.sender, self.metrics = (
             source,
             kubernetes,
@@ -92,7 +100,11 @@ class Runner:
                 sender=self.sender,
                 settings=self.settings,
                 at=self.clock(),
+                stop=self.out_of_time,
             )
+        except StateError as error:
+            self._state_failed(str(error))
+            return
         except Exception:
             log.exception("check job failed")
             self.metrics.job_errors.labels("check").inc()
@@ -129,6 +141,9 @@ class Runner:
             delivery.dead,
             extra=cycle,
         )
+        if self._state_error is not None:
+            log.warning("the state can be written again; podmem carries on")
+            self._state_error = None
         self.metrics.deliveries.labels("sent").inc(report.delivery.sent)
         self.metrics.deliveries.labels("dead_letter").inc(report.delivery.dead)
         self.metrics.observe_state(self.store.read()[0])
@@ -154,6 +169,31 @@ class Runner:
                 },
             )
 
+    def stop(self) -> None:
+        """Shutting down: what is being sent may go on for half of shutdown_grace_seconds."""
+        grace = self.settings.shutdown_grace_seconds
+        self._stop_sending_at = time.monotonic() + grace / 2
+
+    def out_of_time(self) -> bool:
+        return self._stop_sending_at is not None and time.monotonic() >= self._stop_sending_at
+
+    def _state_failed(self, error: str) -> None:
+        """One line, not a traceback every cycle; said once in Slack, directly (the outbox
+        lives in the state that cannot be written)."""
+        self.metrics.state_errors.inc()
+        self.metrics.job_errors.labels("check").inc()
+        if error == self._state_error:
+            return
+        self._state_error = error
+        log.error("check failed: %s", error)
+        try:
+            self.say(
+                f":construction: *podmem cannot use its state*: {error}. Checks go on failing "
+                "and nothing new is said until this is fixed; nothing recorded is lost."
+            )
+        except Exception as failure:  # telling is best effort
+            log.warning("could not say so in Slack either: %s", failure)
+
     def digest_job(self) -> None:
         try:
             digests = run_digest(
@@ -163,6 +203,7 @@ class Runner:
                 sender=self.sender,
                 settings=self.settings,
                 at=self.clock(),
+                stop=self.out_of_time,
             )
             log.info(
                 "digest posted to %d channel(s)",
@@ -197,6 +238,14 @@ class Runner:
         return True
 
 
+def _shut_down(scheduler: BackgroundScheduler, grace_seconds: float) -> bool:
+    """Stop the scheduler, waiting for a running job at most `grace_seconds`."""
+    done = threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+    done.start()
+    done.join(grace_seconds)
+    return not done.is_alive()
+
+
 def run_bot(settings: Settings, *, clock: Clock) -> int:
     client = slack_client(settings)
     with silenced("slack_sdk", "slack_bolt"):  # a failure is said once, below, in one line
@@ -204,6 +253,11 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
     metrics = Metrics()
     parts = build(settings)
     store, source, kubernetes, kube = parts.store, parts.source, parts.kubernetes, parts.kube_api
+
+    def say(text: str) -> None:
+        if settings.slack_channel:
+            client.chat_postMessage(channel=settings.slack_channel, text=text)
+
     runner = Runner(
         settings,
         clock=clock,
@@ -212,6 +266,7 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
         kubernetes=kubernetes,
         sender=parts.sender,
         metrics=metrics,
+        say=say,
     )
     # Every replica answers /podmem and buttons; only the leader runs scheduled jobs.
     answers = Answers(
@@ -262,7 +317,16 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
         runner.lead()
     stop.wait()
     log.info("stopping")
-    runner.scheduler.shutdown(wait=True)
+    runner.stop()
+    if not _shut_down(runner.scheduler, settings.shutdown_grace_seconds):
+        # What was being sent is claimed in the state: after a restart its claim is seen
+        # dead and the notice looked up before it is posted again. Nothing else is open.
+        log.warning(
+            "a send still in flight after %g s (shutdown_grace_seconds): exiting anyway",
+            settings.shutdown_grace_seconds,
+        )
+        logging.shutdown()
+        os._exit(0)
     if socket_mode is not None:
         socket_mode.close()  # type: ignore[no-untyped-call]
     for server in servers:

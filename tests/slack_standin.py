@@ -299,6 +299,7 @@ class SlackStandIn:
             None if known_channels is None else {self.channel_id(c) for c in known_channels}
         )
         self._not_in: set[str] = set()
+        self._metadata: dict[tuple[str, str], JSON] = {}  # (channel id, ts) -> metadata
         self._calls: list[Call] = []
         self._messages: dict[str, list[JSON]] = {}
         self._ephemeral: dict[str, list[JSON]] = {}
@@ -319,6 +320,8 @@ class SlackStandIn:
             "chat.postEphemeral": self._post_ephemeral,
             "conversations.info": self._conversation_info,
             "conversations.list": self._conversation_list,
+            "conversations.history": self._history,
+            "conversations.replies": self._replies,
             "conversations.join": self._join,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
@@ -439,6 +442,16 @@ class SlackStandIn:
         until the bot calls conversations.join."""
         with self._lock:
             self._not_in.add(self.channel_id(channel))
+
+    def invite(self, channel: str) -> None:
+        """Someone invites the bot to ``channel`` (``/invite @podmem``)."""
+        with self._lock:
+            self._not_in.discard(self.channel_id(channel))
+
+    def metadata(self, channel: str, ts: str) -> JSON | None:
+        """The metadata a message was posted with, if any."""
+        with self._lock:
+            return copy.deepcopy(self._metadata.get((self.channel_id(channel), ts)))
 
     def fail_next(
         self,
@@ -574,6 +587,9 @@ class SlackStandIn:
             parent["thread_ts"] = parent["ts"]
             parent["reply_count"] = parent.get("reply_count", 0) + 1
         self._messages.setdefault(cid, []).append(message)
+        meta = args.get("metadata")
+        if isinstance(meta, dict) and meta.get("event_type"):
+            self._metadata[(cid, message["ts"])] = meta
         return message
 
     def _find(self, cid: str, ts: Any) -> JSON | None:
@@ -622,6 +638,48 @@ class SlackStandIn:
         page = [self._conversation_info({"channel": cid})["channel"] for cid in cids[start:end]]
         more = str(end) if end < len(cids) else ""
         return {"ok": True, "channels": page, "response_metadata": {"next_cursor": more}}
+
+    def _readable(self, ref: Any) -> str:
+        """History methods take a channel ID only (a ``#name`` is ``channel_not_found``)."""
+        if not isinstance(ref, str) or not _CHANNEL_ID.match(ref):
+            raise _ApiError("channel_not_found")
+        cid = self._channel(ref, posting=False)
+        if cid in self._not_in:
+            raise _ApiError("not_in_channel")
+        return cid
+
+    def _shown(self, cid: str, message: JSON, with_metadata: bool) -> JSON:
+        shown = _public(message)
+        meta = self._metadata.get((cid, message["ts"]))
+        if with_metadata and meta is not None:
+            shown["metadata"] = copy.deepcopy(meta)
+        return shown
+
+    def _history(self, args: JSON) -> JSON:
+        """Top-level messages (and thread parents), newest first, ``limit`` of them (100 by
+        default, 999 at most); ``metadata`` only with ``include_all_metadata``. No cursor."""
+        cid = self._readable(args.get("channel"))
+        limit = min(int(args.get("limit") or 100), 999)
+        with_metadata = str(args.get("include_all_metadata")).lower() in ("1", "true")
+        top = [m for m in self._messages.get(cid, []) if m["thread_ts"] in (None, m["ts"])]
+        newest = [self._shown(cid, m, with_metadata) for m in reversed(top)][:limit]
+        return {"ok": True, "messages": newest, "has_more": len(top) > limit}
+
+    def _replies(self, args: JSON) -> JSON:
+        """The parent then its replies, oldest first, as Slack answers."""
+        cid = self._readable(args.get("channel"))
+        parent = self._find(cid, args.get("ts"))
+        if parent is None:
+            raise _ApiError("thread_not_found")
+        limit = min(int(args.get("limit") or 1000), 1000)
+        with_metadata = str(args.get("include_all_metadata")).lower() in ("1", "true")
+        thread = [
+            m
+            for m in self._messages.get(cid, [])
+            if m["ts"] == parent["ts"] or m["thread_ts"] == parent["ts"]
+        ]
+        shown = [self._shown(cid, m, with_metadata) for m in thread][:limit]
+        return {"ok": True, "messages": shown, "has_more": len(thread) > limit}
 
     def _join(self, args: JSON) -> JSON:
         cid = self._channel(args.get("channel"), posting=False)

@@ -55,6 +55,31 @@ def env(
     return values
 
 
+@pytest.fixture
+def own_prometheus(
+    slack: SlackStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[PrometheusServer]:
+    """A Prometheus of the test's own (it may halt it), the environment aimed at it."""
+    server = PrometheusServer(d.TIMELINE, tmp_path / "prometheus")
+    try:
+        for key, value in environment(slack, server.url, tmp_path / "state.db").items():
+            monkeypatch.setenv(key, value)
+        yield server
+    finally:
+        server.stop()
+
+
+def check(values: dict[str, str], minute: float) -> subprocess.Popen[bytes]:
+    """`podmem check --once` at a minute of the timeline, as its own process."""
+    at = d.minutes(d.TIMELINE, minute).isoformat()
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "check", "--once", "--at", at],
+        env=values,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
 def step(minute: float, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = main(["check", "--once", "--at", d.minutes(d.TIMELINE, minute).isoformat()])
     return code, capsys.readouterr().out
@@ -119,18 +144,9 @@ def test_sigkill_between_outbox_and_send_delivers_after_restart(
     state = tmp_path / "state.db"
     values = {**os.environ, **environment(slack, prometheus_for(d.TIMELINE).url, state)}
 
-    def check(minute: float) -> subprocess.Popen[bytes]:
-        at = d.minutes(d.TIMELINE, minute).isoformat()
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "check", "--once", "--at", at],
-            env=values,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    assert check(100).wait(timeout=60) == 0
+    assert check(values, 100).wait(timeout=60) == 0
     slack.down()  # the send will hang in the SDK's retries: the crash lands in between
-    process = check(180)
+    process = check(values, 180)
     deadline = time.monotonic() + 30
     while _outbox_length(state) == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -139,31 +155,22 @@ def test_sigkill_between_outbox_and_send_delivers_after_restart(
     process.wait(timeout=10)
     assert slack.messages(CHANNEL) == []
     slack.up()
-    assert check(185).wait(timeout=60) == 0
+    assert check(values, 185).wait(timeout=60) == 0
     (message,) = slack.top_level(CHANNEL)
     assert message["text"].startswith(":warning: *WARNING · default/deployment/leak · app*")
     assert _outbox_length(state) == 0
 
 
 def test_prometheus_gone_mid_incident(
-    slack: SlackStandIn,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    own_prometheus: PrometheusServer, slack: SlackStandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server = PrometheusServer(d.TIMELINE, tmp_path / "prometheus")
-    try:
-        for key, value in environment(slack, server.url, tmp_path / "state.db").items():
-            monkeypatch.setenv(key, value)
-        step(100, capsys)
-        step(180, capsys)  # warning fires
-        server.halt()
-        codes = [step(minute, capsys)[0] for minute in (200, 205, 226)]
-        assert codes == [3, 3, 3]
-        server.start()
-        assert step(230, capsys)[0] == 0
-    finally:
-        server.stop()
+    step(100, capsys)
+    step(180, capsys)  # warning fires
+    own_prometheus.halt()
+    codes = [step(minute, capsys)[0] for minute in (200, 205, 226)]
+    assert codes == [3, 3, 3]
+    own_prometheus.start()
+    assert step(230, capsys)[0] == 0
     texts = [m["text"].splitlines()[0] for m in slack.messages(CHANNEL) if m["text"]]
     degraded = [t for t in texts if "Monitoring degraded" in t]
     recovered = [t for t in texts if "Monitoring recovered" in t]

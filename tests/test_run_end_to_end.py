@@ -75,8 +75,15 @@ def test_run_posts_edits_charts_and_the_digest(
         try:
             deadline = time.monotonic() + 240  # generous: a slow machine only takes longer
             while time.monotonic() < deadline:
-                texts = [m["text"] for m in slack.top_level(CHANNEL)]
-                if any("daily digest" in t for t in texts) and any("OOMKilled" in t for t in texts):
+                top = slack.top_level(CHANNEL)
+                texts = [m["text"] for m in top]
+                # SIGTERM ends a drain between notices (bounded shutdown): wait for the last edit.
+                ended = any(m["edits"] >= 2 for m in top if "deployment/leak · app" in m["text"])
+                if (
+                    ended
+                    and any("daily digest" in t for t in texts)
+                    and any("OOMKilled" in t for t in texts)
+                ):
                     break
                 time.sleep(0.5)
         finally:

@@ -17,6 +17,8 @@ SCOPES = {
     "chat_update": "chat:write",
     "files_upload_v2": "files:write",
     "conversations_list": "channels:read",
+    "conversations_history": "channels:history",
+    "conversations_replies": "channels:history",
 }
 
 

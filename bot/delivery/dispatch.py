@@ -16,9 +16,11 @@ class Dispatcher:
         for target, sender in self.senders.items():
             sender.prepare([n for n in pending if n.target == target])
 
-    def send(self, note: Notification, message: MessageRef | None) -> SendResult:
+    def send(
+        self, note: Notification, message: MessageRef | None, *, channel_id: str | None = None
+    ) -> SendResult:
         sender = self.senders.get(note.target)
         if sender is None:  # a route lost its webhook while a notice waited for it
             error = f"no {note.target} destination is configured any more"
             return SendResult(ok=False, error=error, permanent=True)
-        return sender.send(note, message)
+        return sender.send(note, message, channel_id=channel_id)

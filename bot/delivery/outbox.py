@@ -6,10 +6,16 @@ SDK's own retries for 429, 5xx and resets) stops the drain and is tried first at
 one, so the check interval is the backoff and order is never broken. A notice that takes
 several calls (a post and its chart) records each call done, so a retry never repeats one.
 
-A crash between persisting a notification and sending it loses nothing (it is sent after the
-restart). A crash after Slack accepted it but before we recorded that can repeat it once:
-Slack has no idempotency keys, so at-least-once is the honest guarantee; the window is one
-HTTP round trip.
+Each notice is claimed before it is sent (bot.delivery.claims): concurrent drains never
+send the same one. A crash between persisting a notification and sending it loses nothing
+(it is sent after the restart). When we cannot know whether Slack took a post (a timeout
+after it accepted, a holder that died mid-send) the notice is "maybe sent": Slack has no
+idempotency keys, so the next attempt first looks for the post by the metadata podmem
+attaches to it, and posts again only if it is not there.
+
+A channel that refuses podmem (not invited, not found) holds only its own notices: they
+wait, the default channel is told once, and they go out once the bot is invited. A chart
+that cannot be drawn holds only its own thread, never the notices of others.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.delivery.claims import Claim, holding, release
+from bot.notices import ChannelUnreachable
 from bot.state.document import MessageRef, Notification, State
 from bot.state.store import StateStore, transact
 
@@ -28,6 +36,10 @@ DEAD_LETTERS_KEPT = 200
 # A chart is a courtesy: after this many failed drains its upload is skipped so that it
 # never holds back the messages queued behind it.
 MAX_COURTESY_ATTEMPTS = 3
+# How long a claim holds a notice: longer than any one send can take (Slack's timeout times
+# its retries, a capped Retry-After, a chart's range query); a holder that died is seen at
+# once on its own host, on another only when the lease ends.
+LEASE_SECONDS = 300.0
 
 
 class Sender(Protocol):
@@ -35,16 +47,21 @@ class Sender(Protocol):
         """Called once per drain with the outbox as it stands: fetch ahead what sending it
         will need (the charts' histories), in a few queries rather than one per message."""
 
-    def send(self, note: Notification, message: MessageRef | None) -> SendResult:
+    def send(
+        self, note: Notification, message: MessageRef | None, *, channel_id: str | None = None
+    ) -> SendResult:
         """Make the next call of the notice (`note.parts_sent` are done). `message`: where
-        the first post of its thread went, if it went."""
+        the first post of its thread went, if it went; `channel_id`: Slack's ID of the
+        notice's channel when known (looking up a post needs it, posting does not)."""
 
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """One call's outcome. `more`: the notice has calls left; `posted`: this call opened its
     thread (its ts is where later notices go); `courtesy`: a part that may be skipped (a
-    chart) rather than hold the outbox back."""
+    chart) rather than hold the outbox back; `uncertain`: the call may have been taken (a
+    timeout after sending); `unreachable`: the destination refuses podmem until a person
+    acts (invite the bot): its notices wait, others go on."""
 
     ok: bool
     ts: str | None = None
@@ -54,6 +71,8 @@ class SendResult:
     more: bool = False
     posted: bool = False
     courtesy: bool = False
+    uncertain: bool = False
+    unreachable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,23 +84,64 @@ class DrainReport:
 
 
 def drain(
-    store: StateStore, sender: Sender, *, now: Callable[[], float] = time.time
+    store: StateStore,
+    sender: Sender,
+    *,
+    now: Callable[[], float] = time.time,
+    tell: str | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    lease_seconds: float = LEASE_SECONDS,
+) -> DrainReport:
+    """Send what waits, in order. `tell`: the Slack channel told when another refuses podmem;
+    `stop`: asked between notices (shutdown): the drain ends there, its claims given back."""
+    with holding() as holder:
+        return _drain(store, sender, holder, now=now, tell=tell, stop=stop, lease=lease_seconds)
+
+
+def _drain(
+    store: StateStore,
+    sender: Sender,
+    holder: str,
+    *,
+    now: Callable[[], float],
+    tell: str | None,
+    stop: Callable[[], bool],
+    lease: float,
 ) -> DrainReport:
     sent = dead = 0
+    skip_channels: set[tuple[str, str]] = set()
+    skip_threads: set[str] = set()
     pending, _ = store.read()
     if pending.outbox:
         sender.prepare(pending.outbox)
     while True:
-        state, _ = store.read()
-        if not state.outbox:
-            return DrainReport(sent, dead, 0)
-        note = state.outbox[0]
-        result = sender.send(note, state.message_for(note))
-        transact(store, _Recorder(note, result, now()))
+        if stop():
+            transact(store, lambda s: release(s, holder))
+            return DrainReport(sent, dead, len(store.read()[0].outbox), "stopping")
+        claimed = transact(
+            store,
+            Claim(holder, now(), lease, frozenset(skip_channels), frozenset(skip_threads)),
+        )
+        note = claimed.note
+        if note is None:
+            if claimed.held:
+                log.info("another podmem is sending the outbox; %d wait for it", claimed.pending)
+            return DrainReport(sent, dead, claimed.pending)
+        try:
+            result = sender.send(note, claimed.message, channel_id=claimed.channel_id)
+        except BaseException:
+            transact(store, lambda s: release(s, holder))
+            raise
+        transact(store, _Recorder(note, result, now(), holder, tell))
         if result.ok:
             sent += 1
+        elif result.unreachable:
+            skip_channels.add((note.target, note.channel))
+            log.warning("%s refuses podmem (%s): its notices wait", note.channel, result.error)
         elif result.courtesy and (result.permanent or note.attempts + 1 >= MAX_COURTESY_ATTEMPTS):
             log.warning("a chart was not drawn (%s); its notice goes on without it", result.error)
+        elif result.courtesy:
+            skip_threads.add(note.message_key)  # its thread waits; the others go on
         elif result.permanent:
             dead += 1
             log.error(
@@ -91,32 +151,39 @@ def drain(
                 note.kind,
             )
         else:
+            waiting = len(store.read()[0].outbox)
             log.warning(
                 "%s delivery failed (%s); %d notification(s) wait for a retry",
                 note.target,
                 result.error,
-                len(state.outbox),
+                waiting,
             )
-            return DrainReport(sent, dead, len(state.outbox), result.error)
+            return DrainReport(sent, dead, waiting, result.error)
 
 
 @dataclass(frozen=True, slots=True)
 class _Recorder:
-    """Writes one send's outcome into the state (re-run on write conflicts)."""
+    """Writes one send's outcome into the state and ends its claim (re-run on conflicts)."""
 
     note: Notification
     result: SendResult
     at: float
+    holder: str
+    tell: str | None
 
     def __call__(self, state: State) -> None:
-        _record(state, self.note, self.result, self.at)
+        _record(state, self.note, self.result, self.at, self.holder)
+        _unreachable(state, self.note, self.result, self.at, self.tell)
 
 
-def _record(state: State, note: Notification, result: SendResult, at: float) -> None:
+def _record(state: State, note: Notification, result: SendResult, at: float, holder: str) -> None:
     index = next((i for i, n in enumerate(state.outbox) if n.id == note.id), None)
     if index is None or state.outbox[index].parts_sent != note.parts_sent:
-        return  # another replica recorded it already
+        return  # another drain recorded it already
     pending = state.outbox[index]
+    if pending.claimed_by not in (None, holder):
+        return  # our lease ran out and another drain took it: its outcome counts
+    pending.claimed_by = pending.claimed_until = None
     if result.ok and result.posted and result.ts:
         state.messages[note.message_key] = MessageRef(
             channel=result.channel or note.channel, ts=result.ts, posted_at=at
@@ -125,11 +192,14 @@ def _record(state: State, note: Notification, result: SendResult, at: float) -> 
         result.permanent or pending.attempts + 1 >= MAX_COURTESY_ATTEMPTS
     )
     if result.ok or skipped:
+        pending.maybe_sent = False
         if result.more:
             pending.parts_sent += 1
             pending.attempts, pending.last_error = 0, None
         else:
             state.outbox.pop(index)
+    elif result.unreachable:
+        pending.last_error = result.error  # waits, unaged, until the bot is invited
     elif result.permanent:
         failed = state.outbox.pop(index)
         failed.last_error = result.error
@@ -138,3 +208,30 @@ def _record(state: State, note: Notification, result: SendResult, at: float) -> 
         # The head waits for the next drain (next cycle): the SDK has already retried it.
         pending.attempts += 1
         pending.last_error = result.error
+        pending.maybe_sent = pending.maybe_sent or result.uncertain
+
+
+def _unreachable(
+    state: State, note: Notification, result: SendResult, at: float, tell: str | None
+) -> None:
+    """A channel that refuses podmem is told about once, in the default channel; once it
+    takes a notice again it is forgotten."""
+    if note.target != "slack":
+        return
+    if result.ok:
+        state.unreachable.pop(note.channel, None)
+        return
+    if not result.unreachable or note.channel in state.unreachable:
+        return
+    state.unreachable[note.channel] = at
+    if tell is None or tell == note.channel:
+        return
+    state.outbox.append(
+        Notification(
+            id=state.new_id(),
+            channel=tell,
+            thread=f"notice/unreachable/{state.next_id}",
+            notice=ChannelUnreachable(channel=note.channel, error=result.error or ""),
+            created_at=at,
+        )
+    )

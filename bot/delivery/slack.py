@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -13,6 +15,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from bot.delivery.outbox import SendResult
 from bot.errors import SlackUnavailable
@@ -23,12 +28,13 @@ from bot.state.document import MessageRef, Notification
 if TYPE_CHECKING:  # drawing pulls in matplotlib: only senders that draw import it
     from bot.delivery.charts import ChartMaker
 
+log = logging.getLogger(__name__)
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{8,}$")
+
 # Errors no retry can fix: the notification is kept as a dead letter and the queue moves on.
 # Auth errors are NOT here: a fixed token must still deliver everything that waited.
 PERMANENT_ERRORS = frozenset(
     {
-        "channel_not_found",
-        "not_in_channel",
         "is_archived",
         "invalid_blocks",
         "invalid_blocks_format",
@@ -40,6 +46,15 @@ PERMANENT_ERRORS = frozenset(
         "restricted_action",
     }
 )
+
+
+# A channel the bot is not in (or, private, cannot see): inviting it is the fix, so its
+# notices wait for that, not die.
+UNREACHABLE_ERRORS = frozenset({"channel_not_found", "not_in_channel"})
+# Podmem's posts carry this metadata, so one that may have gone can be found again.
+EVENT_TYPE = "podmem_notice"
+# How far back a lookup reads: a post that timed out is among the channel's newest.
+LOOKUP_MESSAGES = 200
 
 
 # Slack's answers to a token it does not accept.
@@ -93,11 +108,49 @@ def slack_client(settings: Settings) -> WebClient:
         # 429: wait the Retry-After Slack asks for; 5xx and resets: short backoff. What still
         # fails stays in the outbox and is retried by the next drain.
         retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=3),
+            CappedRateLimitHandler(settings.retry_after_max_seconds, max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),
             ConnectionErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+class CappedRateLimitHandler(RateLimitErrorRetryHandler):
+    """The SDK's 429 handler, but a Retry-After past the cap is not waited for in this
+    check: the notice stays first in the outbox and the next check tries again."""
+
+    def __init__(self, cap_seconds: float, *, max_retry_count: int) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.cap_seconds = cap_seconds
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        asked = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), ["1"])
+        try:
+            seconds = float(asked[0])
+        except (ValueError, IndexError):
+            seconds = 1.0  # a malformed header: wait as if none was given
+        return seconds <= self.cap_seconds
+
+
+def metadata(note: Notification) -> dict[str, Any]:
+    """What podmem attaches to each message it posts: which notice, which part of it."""
+    return {
+        "event_type": EVENT_TYPE,
+        "event_payload": {
+            "id": note.id,
+            "part": note.parts_sent,
+            "created_at": int(note.created_at),
+        },
+    }
 
 
 class SlackSender:
@@ -131,7 +184,9 @@ class SlackSender:
                 if call.chart is not None and call.action == "upload"
             )
 
-    def send(self, note: Notification, message: MessageRef | None) -> SendResult:
+    def send(
+        self, note: Notification, message: MessageRef | None, *, channel_id: str | None = None
+    ) -> SendResult:
         calls = self._calls.get(note.id) or self._compose(note)
         if note.parts_sent >= len(calls):
             return SendResult(ok=True)  # nothing left to say (a legacy part already sent)
@@ -146,8 +201,16 @@ class SlackSender:
         ts = message.ts if message is not None else None
         self._pace(channel)
         courtesy = call.action == "upload"
+        posting = call.action in ("post", "reply")
         try:
-            response = self._call(call, channel, ts)
+            found = self._posted_before(note, call, channel_id or channel, ts)
+            if found is not None:
+                if not more:
+                    self._calls.pop(note.id, None)
+                return SendResult(
+                    ok=True, ts=found, channel=channel_id, more=more, posted=call.action == "post"
+                )
+            response = self._call(call, channel, ts, metadata(note) if posting else None)
         except SlackApiError as error:
             code = str(error.response.get("error", "")) or f"HTTP {error.response.status_code}"
             if code in AUTH_ERRORS:  # waits in the outbox until the token is fixed
@@ -158,6 +221,15 @@ class SlackSender:
                 permanent=code in PERMANENT_ERRORS,
                 more=more,
                 courtesy=courtesy,
+                unreachable=code in UNREACHABLE_ERRORS and not courtesy,
+            )
+        except TimeoutError as error:  # sent, and no answer: Slack may have taken it
+            return SendResult(
+                ok=False,
+                error=f"no answer from Slack within its timeout ({error or 'timed out'})",
+                more=more,
+                courtesy=courtesy,
+                uncertain=posting,
             )
         except NoChart as error:
             return SendResult(ok=False, error=str(error), permanent=True, more=more, courtesy=True)
@@ -181,12 +253,56 @@ class SlackSender:
     def _compose(self, note: Notification) -> list[SlackCall]:
         return self.composer.calls(note.notice, note.channel)
 
-    def _call(self, call: SlackCall, channel: str, ts: str | None) -> Any:
+    def _posted_before(
+        self, note: Notification, call: SlackCall, channel: str, ts: str | None
+    ) -> str | None:
+        """For a notice that may have gone: the ts of its post, if Slack has it. Without a
+        channel ID or the history scope it cannot be looked up: it is posted again (at most
+        once more, the honest bound)."""
+        if not note.maybe_sent or call.action not in ("post", "reply"):
+            return None
+        if not _CHANNEL_ID.match(channel):
+            log.warning("notice %s may have been posted; no channel ID to look it up", note.id)
+            return None
+        try:
+            if call.action == "post":
+                answer = self.client.conversations_history(
+                    channel=channel, limit=LOOKUP_MESSAGES, include_all_metadata=True
+                )
+            else:
+                answer = self.client.conversations_replies(
+                    channel=channel, ts=ts or "", limit=LOOKUP_MESSAGES, include_all_metadata=True
+                )
+        except SlackApiError as error:
+            code = str(error.response.get("error", ""))
+            if code in AUTH_ERRORS or code in UNREACHABLE_ERRORS:
+                raise
+            log.warning("notice %s may have been posted; cannot look it up (%s)", note.id, code)
+            return None
+        wanted = metadata(note)
+        for found in answer.get("messages") or []:
+            meta = found.get("metadata") if isinstance(found, dict) else None
+            if (
+                isinstance(meta, dict)
+                and meta.get("event_type") == EVENT_TYPE
+                and meta.get("event_payload") == wanted["event_payload"]
+            ):
+                log.info("notice %s had been posted after all: not posted again", note.id)
+                return str(found.get("ts"))
+        return None
+
+    def _call(
+        self, call: SlackCall, channel: str, ts: str | None, meta: dict[str, Any] | None
+    ) -> Any:
         if call.action == "upload":
             return self._upload(call, channel, ts)
         if call.action == "post":
             return self.client.chat_postMessage(
-                channel=channel, text=call.text, blocks=call.blocks, unfurl_links=False
+                channel=channel,
+                text=call.text,
+                blocks=call.blocks,
+                unfurl_links=False,
+                metadata=meta,
             )
         if ts is None:
             raise ValueError("an update or reply needs the ts of its message")
@@ -200,6 +316,7 @@ class SlackSender:
             text=call.text,
             blocks=call.blocks,
             reply_broadcast=call.broadcast or None,
+            metadata=meta,
         )
 
     def _upload(self, call: SlackCall, channel: str, ts: str | None) -> Any:

@@ -45,7 +45,9 @@ class WebhookSender:
     def prepare(self, pending: Sequence[Notification]) -> None:
         """Nothing to fetch ahead: a webhook notice is its JSON."""
 
-    def send(self, note: Notification, message: MessageRef | None) -> SendResult:
+    def send(
+        self, note: Notification, message: MessageRef | None, *, channel_id: str | None = None
+    ) -> SendResult:
         body = json.dumps(payload(note, self.base), separators=(",", ":")).encode()
         timestamp = f"{self._clock():.0f}"
         headers = {

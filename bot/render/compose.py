@@ -23,6 +23,7 @@ from bot.notices import (
     AlertReminder,
     AlertResolved,
     AlertStale,
+    ChannelUnreachable,
     Collapsed,
     DigestReady,
     Evicted,
@@ -119,6 +120,8 @@ class SlackComposer:
             return self._digest(notice, channel)
         if isinstance(notice, Collapsed):
             return self._say("post", _collapsed(notice))
+        if isinstance(notice, ChannelUnreachable):
+            return self._say("post", _unreachable(notice))
         if isinstance(notice, Rendered):
             return [SlackCall(notice.action, notice.text, notice.blocks, notice.chart)]
         raise TypeError(f"no Slack form for notice {type(notice).__name__}")
@@ -198,6 +201,17 @@ def _kill_chart(notice: Kills) -> ChartRequest | None:
         approximate_kills=approximate,
         limit_bytes=first.context.limit_bytes,
         request_bytes=first.context.request_bytes,
+    )
+
+
+def _unreachable(notice: ChannelUnreachable) -> Message:
+    channel = notice.channel
+    named = f"<#{channel}>" if channel[:1] in "CG" and channel.isalnum() else channel
+    return plain(
+        f":construction: *podmem cannot post to {named}* (Slack says `{notice.error}`): its "
+        f"notices wait there and nothing is lost. Invite me to {named} (`/invite @podmem` "
+        "in that channel), or fix the channel in podmem's routes; what waits is delivered "
+        "at the next check after that."
     )
 
 

@@ -44,6 +44,22 @@ class RuntimeFields(BaseModel):
         "field) for Loki, Elasticsearch or Cloud Logging; then podmem's notes and errors on "
         "stderr are JSON lines too, and stdout keeps each command's answer.",
     )
+    retry_after_max_seconds: float = Field(
+        60,
+        ge=0,
+        description="Longest wait podmem honours when Slack or Prometheus answers 429/503 "
+        "with Retry-After, seconds; a longer ask is retried at the next check instead. 60 s: "
+        "a check must not stall for as long as a server says (Prometheus's wait is also "
+        "bounded by prometheus_timeout_seconds).",
+    )
+    shutdown_grace_seconds: float = Field(
+        8,
+        gt=0,
+        description="On SIGTERM, how long a running check may go on, seconds: it sends for "
+        "half of it, then stops between notices; podmem exits at its end. 8 s: inside "
+        "Kubernetes' default 30 s grace and the 10 s podmem promises; a notice cut off "
+        "mid-send is looked up, not posted twice, after the restart.",
+    )
     http_port: int = Field(
         3000,
         ge=0,

@@ -136,7 +136,9 @@ class PrometheusSource:
         self.last_ranges: list[tuple[str, float, float, float]] = []
         # One quick retry on connection resets and 502/503/504 from proxies; the check's own
         # schedule is the real retry loop, so a dead Prometheus fails fast and clearly.
-        retry = _bounded_retry(settings.prometheus_timeout_seconds)(
+        retry = _bounded_retry(
+            min(settings.prometheus_timeout_seconds, settings.retry_after_max_seconds)
+        )(
             total=1,
             backoff_factor=0.2,
             status_forcelist=(502, 503, 504),

@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     TypeAdapter,
+    ValidationError,
     field_serializer,
     model_serializer,
     model_validator,
@@ -35,7 +36,7 @@ from bot.state.records import (
 
 __all__ = ["AlertRecord", "Bar", "ChartRequest", "DigestSummary", "KillThread", "Silence"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 Target = Literal["slack", "webhook"]
 
 
@@ -47,7 +48,12 @@ class Notification(BaseModel):
     webhook URL). `thread` names the conversation the notice belongs to (an alert's key): Slack
     records the ts of its first post under it, later notices of the thread edit or answer it.
     A notice may take several calls to send (a post and its chart): `parts_sent` counts those
-    done, so a retry goes on where the last attempt stopped."""
+    done, so a retry goes on where the last attempt stopped.
+
+    Before a drain sends it, it claims it: `claimed_by` names the drain (host, process and a
+    token) and `claimed_until` ends the lease, so two drains never send the same notice.
+    `maybe_sent`: an attempt may have reached Slack without our hearing so (a timeout, a
+    holder that died mid-send); the next attempt looks for it before posting again."""
 
     id: str
     target: Target = "slack"
@@ -58,6 +64,9 @@ class Notification(BaseModel):
     attempts: int = 0
     parts_sent: int = 0
     last_error: str | None = None
+    claimed_by: str | None = None
+    claimed_until: float | None = None
+    maybe_sent: bool = False
 
     @field_serializer("notice")
     def _compact(self, notice: BaseModel) -> dict[str, Any]:
@@ -72,8 +81,11 @@ class Notification(BaseModel):
         for name, default in (("target", "slack"), ("attempts", 0), ("parts_sent", 0)):
             if data.get(name) == default:
                 del data[name]
-        if data.get("last_error") is None:
-            data.pop("last_error", None)
+        for name in ("last_error", "claimed_by", "claimed_until"):
+            if data.get(name) is None:
+                data.pop(name, None)
+        if not data.get("maybe_sent"):
+            data.pop("maybe_sent", None)
         return data
 
     @model_validator(mode="before")
@@ -126,6 +138,9 @@ class State(BaseModel):
     messages: dict[str, MessageRef] = Field(default_factory=dict)
     degraded: Degraded | None = None
     digests: dict[str, DigestSummary] = Field(default_factory=dict)  # by channel
+    # Slack channels podmem cannot post to (not invited, not found) -> since when: their
+    # notices wait there, and the default channel was told once.
+    unreachable: dict[str, float] = Field(default_factory=dict)
 
     def message_for(self, note: Notification) -> MessageRef | None:
         """The message a notice edits or answers. Messages recorded by schema 2 are keyed by
@@ -179,10 +194,17 @@ def _fan_out(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _leases(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 4 adds claims on notices and unreachable channels, both empty at first. The
+    version moves so that an older replica refuses a state whose claims it would ignore."""
+    return data
+
+
 # Migrations from each older schema version to the next, applied on load.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _rendered_notices,
     2: _fan_out,
+    3: _leases,
 }
 
 
@@ -190,24 +212,45 @@ def load_state(raw: str | None) -> State:
     if not raw:
         return State()
     try:
-        data: dict[str, Any] = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise StateError(f"state is not valid JSON ({error}); restore it or remove it") from None
-    version = int(data.get("schema_version", 1))
+        data: Any = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise Damaged(f"not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise Damaged(f"JSON {type(data).__name__}, not podmem's state document")
+    try:
+        version = int(data.get("schema_version", 1))
+    except (TypeError, ValueError):
+        raise Damaged(f"schema_version {data.get('schema_version')!r}") from None
     if version > SCHEMA_VERSION:
         raise StateError(
             f"state was written by a newer podmem (schema {version} > {SCHEMA_VERSION}); "
             "upgrade this replica"
         )
-    while version < SCHEMA_VERSION:
-        data = MIGRATIONS[version](data)
-        version += 1
-    data["schema_version"] = SCHEMA_VERSION
-    return State.model_validate(data)
+    try:
+        while version < SCHEMA_VERSION:
+            data = MIGRATIONS[max(version, 1)](data)
+            version = max(version, 1) + 1
+        data["schema_version"] = SCHEMA_VERSION
+        return State.model_validate(data)
+    except (ValidationError, KeyError, TypeError, AttributeError, ValueError) as error:
+        raise Damaged(f"not podmem's state schema {SCHEMA_VERSION}: {_first_line(error)}") from None
+
+
+def _first_line(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "document"
+        return f"{error.error_count()} problem(s), first at {where}: {first['msg']}"
+    return f"{type(error).__name__}: {str(error)[:120]}"
 
 
 def dump_state(state: State) -> str:
     return state.model_dump_json(exclude_defaults=False)
+
+
+class Damaged(StateError):
+    """The stored state cannot be read as podmem's document. Its store names where it is and
+    what to do; podmem never starts empty over it (it would say everything again)."""
 
 
 class Conflict(StateError):

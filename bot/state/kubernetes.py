@@ -12,7 +12,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from bot.errors import StateError
-from bot.state.document import Conflict, State, dump_state, load_state
+from bot.state.document import Conflict, Damaged, State, dump_state, load_state
 
 KEY = "state.json"
 NOT_FOUND, CONFLICT = 404, 409
@@ -34,7 +34,15 @@ class ConfigMapStore:
             if error.status == NOT_FOUND:
                 return State(), ""
             raise self._error("read", error) from None
-        return load_state((found.data or {}).get(KEY)), found.metadata.resource_version
+        try:
+            return load_state((found.data or {}).get(KEY)), found.metadata.resource_version
+        except Damaged as error:
+            where = f"ConfigMap {self.namespace}/{self.name}"
+            raise StateError(
+                f"state {where} is damaged ({error}). podmem will not start empty over it: "
+                f"that would post every open alert again. Save it (kubectl get configmap -o "
+                f"yaml) and delete it to start fresh"
+            ) from None
 
     def write(self, state: State, version: str) -> str:
         body = client.V1ConfigMap(
