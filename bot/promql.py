@@ -262,9 +262,16 @@ class QueryBuilder:
     def restarted_within(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
         """Restarts inside the trend window: a slope across a restart is meaningless."""
         selector = self.select("", scope, RESTARTS)
-        # Only the few that did: absence means none, and 20 000 zeros are not sent.
+        window = promql_duration(window_seconds)
+        # Only the few that did: absence means none, and 20 000 zeros are not sent. max-min,
+        # not changes(): VictoriaMetrics counts the first sample of a series that begins
+        # inside the window as a change, so every pod younger than the window would look
+        # restarted there; on a counter the two agree in Prometheus.
         return (
-            self.per_container(f"changes({selector}[{promql_duration(window_seconds)}])") + " > 0"
+            self.per_container(
+                f"max_over_time({selector}[{window}]) - min_over_time({selector}[{window}])"
+            )
+            + " > 0"
         )
 
     def restart_increase(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:

@@ -42,6 +42,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_ready(
+    process: subprocess.Popen[bytes], url: str, log: Path, client: dict[str, Any] | None = None
+) -> None:
+    """Until `url` answers 200 (60 s at most); fails at once if the server exits."""
+    name = Path(str(process.args[0])).name
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited; see {log}")
+        try:
+            if requests.get(url, timeout=1, **(client or {})).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not become ready within 60 s")
+
+
 class PrometheusServer:
     """`data`: a generated cluster, or a function that writes OpenMetrics text (a replay).
     `web_config`: the text of a `--web.config.file` (TLS, client certificates, basic auth);
@@ -96,17 +114,9 @@ class PrometheusServer:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited; see {self.workdir / 'prometheus.log'}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1, **self.client).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("prometheus did not become ready within 60 s")
+        wait_ready(
+            self.process, f"{self.url}/-/ready", self.workdir / "prometheus.log", self.client
+        )
 
     def query_requests_served(self) -> int:
         """Prometheus's own count of query API calls: an outside view of what the bot sent."""
