@@ -427,9 +427,10 @@ class QueryBuilder:
         pinned to the range's end (`@ end()`), so one query serves any number of them."""
         reason_by = f"{self.group}, reason"
         window = promql_duration(window_seconds)
+        counter = f"{self.select('', scope, RESTARTS)}[{window}] @ end()"
         restarted = (
             f"and on({self.group}) ("
-            + self.per_container(f"changes({self.select('', scope, RESTARTS)}[{window}] @ end())")
+            + self.per_container(f"max_over_time({counter}) - min_over_time({counter})")
             + " > 0)"
         )
         parts = {
@@ -480,7 +481,8 @@ class QueryBuilder:
         return (
             f"max by ({by}, node) ({self.select('kube_pod_info', scope)}) "
             f"and on({by}) (max by ({by}) ({evicted}) == 1) "
-            f"and on({by}) (max by ({by}) (changes({evicted}[{window}])) > 0)"
+            f"and on({by}) (max by ({by}) "
+            f"(max_over_time({evicted}[{window}]) - min_over_time({evicted}[{window}])) > 0)"
         )
 
     def last_working_set(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
