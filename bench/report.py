@@ -46,6 +46,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             f"{s['digest_s']}{_mark('digest_s', s['digest_s'], size)} | "
             f"{s.get('naive_ratio', '—')} |"
         )
+    lines += _peer(results) + _storm(results) + _engines(results)
     slash = results.get("slash")
     if slash:
         lines += [
@@ -97,6 +98,77 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "- *naive*: one query per pod per figure (working set, usage, RSS, cache, limit), "
         "sequentially, as per-object tools do; measured at 1 000 containers.",
         "- *bot CPU*: user + system time of the bot's process during the cycle (all threads).",
+        "- *rules*: podmem's PrometheusRule group (deploy/prometheus/podmem-rules.yaml, "
+        "podmem.memory), each rule's expression sent to /api/v1/query at the cycle's instant, "
+        "one after the other; the records an alert reads are inlined, so this recomputes them "
+        "(an upper bound of Prometheus's own evaluation; *base* counts only the rules that read "
+        "raw series, a lower bound).",
         "",
     ]
     path.write_text("\n".join(lines))
+
+
+def _ok(value: float, limit: float) -> str:
+    return " ✅" if value <= limit else f" ❌ (target ≤ {limit})"
+
+
+def _peer(results: dict[str, Any]) -> list[str]:
+    sizes = [s for s in results["sizes"] if "rules_s" in s]
+    if not sizes:
+        return []
+    lines = [
+        "",
+        "The peer: Prometheus evaluating podmem's rule group at the same instant. Targets: "
+        "cycle ≤ 1.15× floor, floor ≤ 1.5× rules.",
+        "",
+        "| containers | cycle / floor | rules s | base rules s | floor / rules | floor / base |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in sizes:
+        lines.append(
+            f"| {s['containers']} | {s['ratio_to_floor']}{_ok(s['ratio_to_floor'], 1.15)} | "
+            f"{s['rules_s']} | {s['rules_base_s']} | "
+            f"{s['floor_to_rules']}{_ok(s['floor_to_rules'], 1.5)} | "
+            f"{s['floor_to_rules_base']} |"
+        )
+    return lines
+
+
+def _storm(results: dict[str, Any]) -> list[str]:
+    storm = results.get("storm")
+    if not storm:
+        return []
+    return [
+        "",
+        f"Alert storm: {storm['crossing']} of {storm['containers']} containers (every steady "
+        f"pod of {storm['nodes']} nodes) jump over the warning ratio at one instant. Delivery "
+        f"is computed, not waited for: {storm['delivered_how']} "
+        f"({storm['channel_interval_s']} s).",
+        "",
+        "| storm cycle s | steady cycle s | ratio | Slack posts | state bytes | delivered s |",
+        "|---|---|---|---|---|---|",
+        f"| {storm['cycle_s']} | {storm['steady_cycle_s']} | "
+        f"{storm['cycle_ratio']}{_ok(storm['cycle_ratio'], 2.0)} | "
+        f"{storm['slack_posts']}{_ok(storm['slack_posts'], 30)} | "
+        f"{storm['state_bytes']}{_ok(storm['state_bytes'], 256 * 1024)} | "
+        f"{storm['delivered_s']}{_ok(storm['delivered_s'], 120)} |",
+    ]
+
+
+def _engines(results: dict[str, Any]) -> list[str]:
+    vm = results.get("engines", {}).get("victoriametrics")
+    if not vm:
+        return []
+    apart = {size: len(d) for size, d in vm["differences_by_size"].items()}
+    return [
+        "",
+        f"Second engine: VictoriaMetrics, the same data (imported in {vm['import_s']} s), "
+        "cycles, floor and digest. Queries of the last cycle answered differently from "
+        f"Prometheus, by size: {apart} (details in results.json).",
+        "",
+        "| containers | cycle s | floor s | ratio to floor | digest s | bot CPU s |",
+        "|---|---|---|---|---|---|",
+        f"| {vm['containers']} | {vm['cycle_s']} | {vm['floor_s']} | "
+        f"{vm['ratio_to_floor']}{_ok(vm['ratio_to_floor'], 1.15)} | {vm['digest_s']} | "
+        f"{vm['bot_cpu_s']} |",
+    ]

@@ -1,6 +1,8 @@
-"""`python -m bench [--quick]`: a check cycle at 1 000, 5 000 and 20 000 containers against a
-real Prometheus, compared in the same run with the floor and the naive pattern; the digest;
-and /podmem latencies over HTTP mode. Writes bench/results.json and bench/RESULTS.md."""
+"""`python -m bench [--quick]`: a check cycle at 1 000, 5 000 and 20 000 containers (or
+`--sizes`, 100 000 included) against a real Prometheus, compared in the same run with the
+floor, the naive pattern and the peer (podmem's rule group evaluated by Prometheus); the
+digest; the same on VictoriaMetrics (`--victoria-sizes`); the alert storm (`--storm`); and
+/podmem latencies over HTTP mode. Writes bench/results.json and bench/RESULTS.md."""
 
 from __future__ import annotations
 
@@ -23,13 +25,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import yaml
 from slack_sdk.signature import SignatureVerifier
 
 from bench.baselines import floor_seconds, naive_seconds
+from bench.bot_process import run_worker
 from bench.cluster import START, make_spec, mirror_pods
+from bench.engines import measure_victoria
 from bench.report import write_markdown
+from bench.rules import group_rules, rules_seconds
 from bench.startup import measure_startup
+from bench.storm import measure_storm
 from tests.k8s_standin import KubeStandIn
 from tests.prometheus_harness import PrometheusServer, free_port
 from tests.slack_requests import signed_post, slash_form
@@ -37,22 +42,6 @@ from tests.slack_standin import SlackStandIn
 
 HERE = Path(__file__).parent
 SECRET = "bench-secret"
-
-
-def kubeconfig(path: Path, url: str) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "b",
-                "clusters": [{"name": "b", "cluster": {"server": url}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "b", "context": {"cluster": "b", "user": "u"}}],
-            }
-        )
-    )
-    return path
 
 
 def median(values: list[float]) -> float:
@@ -65,16 +54,28 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def measure_size(
-    containers: int, *, repeats: int, history: int, work: Path, naive: bool, slash_requests: int
+    containers: int,
+    *,
+    repeats: int,
+    history: int,
+    work: Path,
+    naive: bool,
+    slash_requests: int,
+    victoria: bool = False,
 ) -> dict[str, Any]:
     print(
         f"== {containers} containers: generating and backfilling {history} min of data", flush=True
     )
     spec = make_spec(containers, history_minutes=history, scrape_seconds=60)
     started = time.monotonic()
-    prometheus = PrometheusServer(spec, work / f"prom-{containers}")
+    # Past 20 000 containers the text would be tens of GB: backfilled a slice at a time
+    # (VictoriaMetrics, which imports the whole text, is then not measured at that size).
+    chunk = None if victoria else 20000
+    prometheus = PrometheusServer(spec, work / f"prom-{containers}", chunk_pods=chunk)
     backfill_s = time.monotonic() - started
-    (work / f"prom-{containers}" / "data.om").unlink(missing_ok=True)  # GBs, no longer needed
+    openmetrics = work / f"prom-{containers}" / "data.om"
+    if not victoria:
+        openmetrics.unlink(missing_ok=True)  # GBs, no longer needed
     print(f"   backfilled in {backfill_s:.0f} s", flush=True)
     last = history - 2
     # Steady cycles 10 s of data apart, as a bot checking every few seconds would see them.
@@ -91,27 +92,24 @@ def measure_size(
                 "cycle_times": [t.isoformat() for t in times],
                 "digest_time": times[-1].isoformat(),
             }
-            env = {**os.environ, "KUBECONFIG": str(kubeconfig(work / "kubeconfig", kube.url))}
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.worker", json.dumps(config)],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode:
-                raise RuntimeError(done.stderr[-2000:])
-            worker = json.loads(done.stdout.strip().splitlines()[-1])
+            worker = run_worker(config, kube_url=kube.url, work=work)
             cycles = worker["cycles"]
             rounds, ranges = worker["queries_of_last_cycle"], worker["ranges_of_last_cycle"]
             floors = [
                 floor_seconds(prometheus.url, times[-1], rounds, ranges) for _ in range(repeats)
             ]
             cycle_s, floor_s = median([c["wall_s"] for c in cycles]), median(floors)
+            group = group_rules()
+            peer = [rules_seconds(prometheus.url, times[-1], group) for _ in range(repeats)]
+            rules_s, rules_base_s = median([p[0] for p in peer]), median([p[1] for p in peer])
             result |= {
                 "cycle_s": round(cycle_s, 3),
                 "floor_s": round(floor_s, 3),
                 "ratio_to_floor": round(cycle_s / floor_s, 3),
+                "rules_s": round(rules_s, 3),
+                "floor_to_rules": round(floor_s / rules_s, 3),
+                "rules_base_s": round(rules_base_s, 3),
+                "floor_to_rules_base": round(floor_s / rules_base_s, 3),
                 "bot_cpu_s": round(median([c["cpu_s"] for c in cycles]), 3),
                 "peak_rss_mb": round(worker["peak_rss_mb"], 1),
                 "peak_rss_with_digest_mb": round(worker["peak_rss_with_digest_mb"], 1),
@@ -141,6 +139,13 @@ def measure_size(
                 result["slash"] = measure_slash(
                     prometheus.url, slack, spec, times[-1], work, slash_requests
                 )
+        if victoria:
+            # The same data, cycles, floor and digest; Prometheus idle meanwhile (not stopped:
+            # the answers of the last cycle's queries are compared with it).
+            print("   the same on VictoriaMetrics", flush=True)
+            result["victoriametrics"] = measure_victoria(
+                spec, openmetrics, times, repeats=repeats, work=work, compare_with=prometheus.url
+            )
     finally:
         prometheus.stop()
         shutil.rmtree(work / f"prom-{containers}", ignore_errors=True)
@@ -296,6 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,5000,20000")
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument(
+        "--victoria-sizes",
+        default="1000,20000",
+        help="sizes (of --sizes) also measured on VictoriaMetrics; '' for none",
+    )
+    parser.add_argument(
+        "--storm", type=int, default=20000, help="containers of the alert storm; 0: no storm"
+    )
+    parser.add_argument(
         "--startup-only",
         action="store_true",
         help="measure only `podmem --help`; update that part of results.json",
@@ -309,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         write_markdown(results, args.out / "RESULTS.md")
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
+    victoria_sizes = {int(s) for s in args.victoria_sizes.split(",") if s}
     repeats, history = (3, 40) if args.quick else (5, 60)
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -326,10 +340,29 @@ def main(argv: list[str] | None = None) -> int:
                     work=Path(tmp),
                     naive=size == 1000,
                     slash_requests=200 if size == max(sizes) else 0,
+                    victoria=size in victoria_sizes,
                 )
+            )
+        if args.storm:
+            results["storm"] = measure_storm(
+                containers=args.storm,
+                crossing=args.storm // 10,
+                history=history,
+                repeats=repeats,
+                work=Path(tmp),
             )
     slash = next((s.pop("slash") for s in results["sizes"] if "slash" in s), None)
     results["slash"] = slash
+    # The second engine at the largest size it ran at; what it answered differently at each.
+    engines = [s.pop("victoriametrics") for s in results["sizes"] if "victoriametrics" in s]
+    if engines:
+        results["engines"] = {
+            "victoriametrics": {
+                **engines[-1],
+                "differences_by_size": {e["containers"]: e["differences"] for e in engines},
+            }
+        }
+        results["engines"]["victoriametrics"].pop("differences")
     results["startup"] = measure_startup()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

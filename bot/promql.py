@@ -268,9 +268,16 @@ class QueryBuilder:
     def restarted_within(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
         """Restarts inside the trend window: a slope across a restart is meaningless."""
         selector = self.select("", scope, RESTARTS)
-        # Only the few that did: absence means none, and 20 000 zeros are not sent.
+        window = promql_duration(window_seconds)
+        # Only the few that did: absence means none, and 20 000 zeros are not sent. max-min,
+        # not changes(): VictoriaMetrics counts the first sample of a series that begins
+        # inside the window as a change, so every pod younger than the window would look
+        # restarted there; on a counter the two agree in Prometheus.
         return (
-            self.per_container(f"changes({selector}[{promql_duration(window_seconds)}])") + " > 0"
+            self.per_container(
+                f"max_over_time({selector}[{window}]) - min_over_time({selector}[{window}])"
+            )
+            + " > 0"
         )
 
     def restart_increase(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
@@ -426,9 +433,10 @@ class QueryBuilder:
         pinned to the range's end (`@ end()`), so one query serves any number of them."""
         reason_by = f"{self.group}, reason"
         window = promql_duration(window_seconds)
+        counter = f"{self.select('', scope, RESTARTS)}[{window}] @ end()"
         restarted = (
             f"and on({self.group}) ("
-            + self.per_container(f"changes({self.select('', scope, RESTARTS)}[{window}] @ end())")
+            + self.per_container(f"max_over_time({counter}) - min_over_time({counter})")
             + " > 0)"
         )
         parts = {
@@ -479,7 +487,8 @@ class QueryBuilder:
         return (
             f"max by ({by}, node) ({self.select('kube_pod_info', scope)}) "
             f"and on({by}) (max by ({by}) ({evicted}) == 1) "
-            f"and on({by}) (max by ({by}) (changes({evicted}[{window}])) > 0)"
+            f"and on({by}) (max by ({by}) "
+            f"(max_over_time({evicted}[{window}]) - min_over_time({evicted}[{window}])) > 0)"
         )
 
     def last_working_set(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:

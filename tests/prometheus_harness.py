@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -42,6 +43,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_ready(
+    process: subprocess.Popen[bytes], url: str, log: Path, client: dict[str, Any] | None = None
+) -> None:
+    """Until `url` answers 200 (60 s at most); fails at once if the server exits."""
+    name = Path(str(process.args[0])).name
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited; see {log}")
+        try:
+            if requests.get(url, timeout=1, **(client or {})).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not become ready within 60 s")
+
+
 class PrometheusServer:
     """`data`: a generated cluster, or a function that writes OpenMetrics text (a replay).
     `web_config`: the text of a `--web.config.file` (TLS, client certificates, basic auth);
@@ -54,21 +73,36 @@ class PrometheusServer:
         *,
         web_config: str | None = None,
         client: dict[str, Any] | None = None,
+        chunk_pods: int | None = None,
     ) -> None:
         prometheus, promtool = require_binaries()
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         text, tsdb = workdir / "data.om", workdir / "tsdb"
-        with text.open("w", encoding="utf-8") as out:
-            if isinstance(data, ClusterSpec):
-                write_openmetrics(data, out)
-            else:
-                data(out)
-        subprocess.run(
-            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(text), str(tsdb)],
-            check=True,
-            capture_output=True,
-        )
+        # A cluster bigger than `chunk_pods` is backfilled a slice of pods at a time, each
+        # slice's text deleted once it is blocks (100 000 containers are tens of GB of text);
+        # the slices' blocks overlap in time and Prometheus merges them (vertical compaction).
+        parts: list[ClusterSpec | Callable[[TextIO], None]] = [data]
+        if isinstance(data, ClusterSpec) and chunk_pods and len(data.pods) > chunk_pods:
+            parts = [
+                replace(data, pods=data.pods[i : i + chunk_pods])
+                for i in range(0, len(data.pods), chunk_pods)
+            ]
+        blocks = 0
+        for part in parts:
+            with text.open("w", encoding="utf-8") as out:
+                if isinstance(part, ClusterSpec):
+                    write_openmetrics(part, out)
+                else:
+                    part(out)
+            subprocess.run(
+                [promtool, "tsdb", "create-blocks-from", "openmetrics", str(text), str(tsdb)],
+                check=True,
+                capture_output=True,
+            )
+            blocks = blocks or sum(1 for b in tsdb.iterdir() if (b / "meta.json").exists())
+            if len(parts) > 1:
+                text.unlink()
         config = workdir / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 1h\n", encoding="utf-8")
         self.port = free_port()
@@ -89,6 +123,8 @@ class PrometheusServer:
             (workdir / "web.yml").write_text(web_config, encoding="utf-8")
             self.command.append(f"--web.config.file={workdir / 'web.yml'}")
         self.start()
+        if len(parts) > 1:
+            self._wait_merged(blocks)
 
     def start(self) -> None:
         """Start (or restart, same port and data) the server and wait until it is ready."""
@@ -96,17 +132,25 @@ class PrometheusServer:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
+        wait_ready(
+            self.process, f"{self.url}/-/ready", self.workdir / "prometheus.log", self.client
+        )
+
+    def _wait_merged(self, blocks: int, timeout: float = 900) -> None:
+        """Until the slices' overlapping blocks are compacted into `blocks` (one slice's
+        count), so queries are timed on the layout a scraped Prometheus has."""
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited; see {self.workdir / 'prometheus.log'}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1, **self.client).ok:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("prometheus did not become ready within 60 s")
+            text = requests.get(f"{self.url}/metrics", timeout=10, **self.client).text
+            loaded = next(
+                float(line.split()[1])
+                for line in text.splitlines()
+                if line.startswith("prometheus_tsdb_blocks_loaded ")
+            )
+            if loaded <= blocks:
+                return
+            time.sleep(5)
+        raise RuntimeError(f"overlapping blocks not merged within {timeout:.0f} s")
 
     def query_requests_served(self) -> int:
         """Prometheus's own count of query API calls: an outside view of what the bot sent."""

@@ -1,0 +1,44 @@
+"""Start bench/worker.py (the bot in its own process) against a Prometheus-compatible URL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def kubeconfig(path: Path, url: str) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "b",
+                "clusters": [{"name": "b", "cluster": {"server": url}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "b", "context": {"cluster": "b", "user": "u"}}],
+            }
+        )
+    )
+    return path
+
+
+def run_worker(config: dict[str, Any], *, kube_url: str, work: Path) -> dict[str, Any]:
+    """The worker's one JSON line; its stderr's tail in the error if it fails."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig(work / "kubeconfig", kube_url))}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.worker", json.dumps(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(done.stderr[-2000:])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
