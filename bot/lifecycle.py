@@ -548,7 +548,11 @@ def _worst_first(member: StormMember) -> tuple[bool, float]:
 
 def _storm_member(fired: AlertFired) -> StormMember:
     m = fired.seen.memory
-    full = m.working_set_bytes / m.limit_bytes if m.working_set_bytes and m.limit_bytes else None
+    full = (
+        round(m.working_set_bytes / m.limit_bytes, 4)
+        if m.working_set_bytes and m.limit_bytes
+        else None
+    )
     return StormMember(
         ref=(m.ref.cluster, m.ref.namespace, m.ref.pod, m.ref.container),
         workload=m.workload,

@@ -216,3 +216,21 @@ def test_a_replica_crossing_later_joins_its_workloads_open_alert(slack: SlackSta
     assert len(slack.top_level("#alerts")) == 1
     lines = [m["text"] for m in slack.thread("#alerts", post["ts"]) if not m.get("files")]
     assert len(lines) == 2 and lines[1].startswith("`shop/api-7d9f-r1 · app`: ")
+
+
+def test_a_storm_of_two_thousand_alerts_fits_the_state_document() -> None:
+    """An HA state lives in one ConfigMap (1 MiB): 2 000 open alerts and their storm notice
+    must stay under the 900 KiB podmem allows itself, with nothing collapsed, and read back
+    the same (an alert's place comes back from its key)."""
+    from bot.lifecycle import MAX_STATE_BYTES
+    from bot.state.document import dump_state, load_state
+
+    state = State()
+    apply_check(state, fleet(2000, 100, T0), at=T0, settings=SETTINGS)
+    apply_check(state, fleet(2000, 215, T0 + 60), at=T0 + 60, settings=SETTINGS)
+    assert len(state.alerts) == 2000 and [n.kind for n in state.outbox] == ["storm"]
+    assert len(dump_state(state)) < MAX_STATE_BYTES
+    again = load_state(dump_state(state))
+    assert again.alerts == state.alerts
+    record = again.alerts["memory//shop/api-7d9f-1999/app"]
+    assert (record.namespace, record.pod, record.container) == ("shop", "api-7d9f-1999", "app")

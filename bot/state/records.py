@@ -3,13 +3,27 @@ digest summaries. Plain models, no behaviour."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+# Where a container is, as an alert's key spells it: "memory/{cluster}/{ns}/{pod}/{container}".
+PLACE = ("cluster", "namespace", "pod", "container")
 
 
 class AlertRecord(BaseModel):
-    """A memory alert that has fired and is not resolved yet."""
+    """A memory alert that has fired and is not resolved yet.
+
+    Stored small (an incident keeps thousands in one ConfigMap): the container's place is
+    read back from the key, defaults are left out, times kept to the millisecond."""
 
     key: str
     cluster: str
@@ -32,6 +46,35 @@ class AlertRecord(BaseModel):
     # Channel -> the storm (or lead replica's) thread it was told in, when it fired with
     # others there: its later notices in that channel are replies there (no message of its own).
     storms: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _place_from_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "key" in data and not all(k in data for k in PLACE):
+            prefix, namespace, pod, container = str(data["key"]).rsplit("/", 3)
+            cluster = prefix.partition("/")[2]
+            place = dict(zip(PLACE, (cluster, namespace, pod, container), strict=True))
+            data = {**place, **data}
+        return data
+
+    @model_serializer(mode="wrap")
+    def _small(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in PLACE:
+            data.pop(name, None)
+        for name, field in type(self).model_fields.items():
+            if name in data and _needless(field, data[name]):
+                del data[name]
+        for name in ("fired_at", "last_notified_at", "last_seen_at"):
+            data[name] = round(data[name], 3)
+        return data
+
+
+def _needless(field: FieldInfo, value: Any) -> bool:
+    """A default's value: loading fills it in again."""
+    if field.default_factory is not None:
+        return not value
+    return field.default is not PydanticUndefined and bool(value == field.default)
 
 
 class KillThread(BaseModel):
