@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from bot.model import (
     ContainerMemory,
     ContainerRef,
     History,
+    NamespaceCounts,
     PodName,
     Profile,
     Series,
@@ -48,7 +50,7 @@ from bot.promql import (
     range_step_seconds,
 )
 from bot.settings import Settings
-from bot.sources.base import NodeMemory
+from bot.sources.base import DigestAnswer, DigestAsk, NodeMemory
 from bot.sources.prometheus_http import prometheus_session, tls_problem
 from bot.workloads import guess_workload, workload_label
 
@@ -77,6 +79,13 @@ DETAIL_FIGURES = (
 DETAIL_BATCH = 400
 # A check's counts of every container: rows with no pod, one number each.
 COUNT_FIGURES = ("with_working_set", "without_limit", "without_working_set")
+# The digest's counts per (cluster, namespace): ContainerCounts' three, and the top list's.
+NAMESPACE_COUNT_FIGURES = (
+    "ns_with_working_set",
+    "ns_without_limit",
+    "ns_without_working_set",
+    "ns_above_floor",
+)
 # Candidates of a check: answers whose rows name containers (or pods) that may matter.
 CANDIDATE_FIGURES = (
     "near",
@@ -129,6 +138,10 @@ class PrometheusSource:
         # The queries of the last snapshot, round by round (diagnostics, the benchmark floor).
         self.last_rounds: list[list[str]] = []
         self.last_ranges: list[tuple[str, float, float, float]] = []
+        # Rows of every instant answer so far (diagnostics: what the bot parses grows with
+        # what it shows, not with the cluster).
+        self.rows_received = 0
+        self._counting = threading.Lock()
         # One quick retry on connection resets and 502/503/504 from proxies; the check's own
         # schedule is the real retry loop, so a dead Prometheus fails fast and clearly.
         retry = _bounded_retry(settings.prometheus_timeout_seconds)(
@@ -308,7 +321,13 @@ class PrometheusSource:
         return sorted(found)
 
     def _fetch_pods(
-        self, pods: list[PodName], at: datetime, *, events: bool
+        self,
+        pods: list[PodName],
+        at: datetime,
+        *,
+        events: bool,
+        oom_window_seconds: float | None = None,
+        replicas: bool = True,
     ) -> dict[str, dict[Key, Any]]:
         """Every figure of these pods, and their workloads' replica counts: one bundled query
         per DETAIL_BATCH pods, side by side."""
@@ -319,11 +338,124 @@ class PrometheusSource:
                     sorted({(p.namespace, p.pod) for p in pods[start : start + DETAIL_BATCH]})
                 )
             )
-            plan = self.plan(batch, events=events)
+            plan = self.plan(batch, events=events, oom_window_seconds=oom_window_seconds)
             del plan["kube_state_metrics"]
-            plan["replicas"] = self.queries.replica_counts(batch.namespaces())
+            if replicas:  # every workload of the namespaces: the check's "3 of 5 replicas"
+                plan["replicas"] = self.queries.replica_counts(batch.namespaces())
             plans.append(plan)
         return self._fetch_bundles(plans, at)
+
+    def digest_snapshot(self, at: datetime, ask: DigestAsk) -> DigestAnswer:
+        """The digest's two rounds. One: the check's candidates over the day, each
+        namespace's counts and top rows of the top and no-limit lists, and the pods of the
+        workloads right-sizing may have a finding for (side by side). Two: those pods' every
+        figure, and the right-sizing pods' profiles, a batch of pods per query."""
+        q = self.queries
+        plan = self.plan(
+            CLUSTER_WIDE, detail=False, events=False, oom_window_seconds=ask.window_seconds
+        )
+        plan |= {
+            "namespace_counts": q.namespace_counts(ask.floor),
+            "top_rows": q.top_by_namespace(ask.rows, ask.floor),
+            "no_limit_rows": q.no_limit_by_namespace(ask.rows),
+        }
+        self.last_rounds, self.last_ranges = [], []
+        sizing = self._pool.submit(
+            self._values,
+            "rightsizing",
+            q.rightsizing_pods(
+                headroom=ask.headroom,
+                min_freed_bytes=ask.min_freed_bytes,
+                window_seconds=ask.profile_window_seconds,
+                step_seconds=ask.profile_step_seconds,
+                killed_within_seconds=ask.window_seconds,
+            ),
+            at,
+        )
+        bundled = sorted(set(plan) - {"near", "counts", "namespace_counts"})
+        answers = self._fetch(plan, at, bundle=bundled)
+        namespaces = self._namespace_counts(answers.get("namespace_counts", {}))
+        if not any(n.containers.with_working_set for n in namespaces.values()):
+            raise self._no_working_set(at)
+        notes = () if answers["kube_state_metrics"] else (NO_KUBE_STATE_METRICS,)
+        try:
+            sized = {
+                PodName(c, ns, pod) for c, ns, pod, _ in sizing.result().get("rightsizing", {})
+            }
+            error = None
+        except SourceError as failure:
+            # Right-sizing is the heaviest query; without it the digest still says the rest.
+            sized, error = set(), str(failure)
+        pods = set(self._candidate_pods(answers, frozenset()))
+        for figure in ("top_rows", "no_limit_rows"):
+            pods |= {PodName(c, ns, pod) for c, ns, pod, _ in answers.get(figure, {})}
+        pods |= sized
+        profiling = self._pool.submit(self._pod_profiles, sorted(sized), at, ask)
+        detail = self._fetch_pods(
+            sorted(pods), at, events=False, oom_window_seconds=ask.window_seconds, replicas=False
+        )
+        wanted = {(p.namespace, p.pod) for p in pods}
+        keys = [key for key in self._keys(detail) if (key[1], key[2]) in wanted]
+        containers = self._assemble(detail, keys)
+        counts = ContainerCounts(
+            *(
+                sum(getattr(n.containers, name) for n in namespaces.values())
+                for name in COUNT_FIGURES
+            )
+        )
+        try:
+            profiles: dict[ContainerRef, Profile] | None = profiling.result()
+        except SourceError as failure:
+            profiles, error = None, str(failure)
+        return DigestAnswer(
+            snapshot=Snapshot(
+                evaluated_at=at, containers=tuple(containers.values()), notes=notes, counts=counts
+            ),
+            namespaces=namespaces,
+            profiles=None if error else profiles,
+            profile_error=error,
+        )
+
+    @staticmethod
+    def _namespace_counts(counted: dict[Key, Any]) -> dict[tuple[str, str], NamespaceCounts]:
+        found: dict[tuple[str, str], dict[str, int]] = {}
+        for (cluster, namespace, _, figure), n in counted.items():
+            found.setdefault((cluster, namespace), {})[figure.removeprefix("ns_")] = int(n)
+        return {
+            where: NamespaceCounts(
+                ContainerCounts(*(said.get(name, 0) for name in COUNT_FIGURES)),
+                above_floor=said.get("above_floor", 0),
+            )
+            for where, said in found.items()
+        }
+
+    def _pod_profiles(
+        self, pods: list[PodName], at: datetime, ask: DigestAsk
+    ) -> dict[ContainerRef, Profile]:
+        """The profiles of these pods alone, a batch of pods per query, side by side."""
+        q = self.queries
+        plans = []
+        for start in range(0, len(pods), DETAIL_BATCH):
+            batch = Scope(
+                pods=tuple(
+                    sorted({(p.namespace, p.pod) for p in pods[start : start + DETAIL_BATCH]})
+                )
+            )
+            window, step = ask.profile_window_seconds, ask.profile_step_seconds
+            plans.append(
+                {
+                    "p95": q.working_set_quantile(0.95, window, step, batch),
+                    "peak": q.working_set_peak(window, step, batch),
+                }
+            )
+        answers = self._fetch_bundles(plans, at)
+        peaks = answers.get("peak", {})
+        wanted = {(p.cluster, p.namespace, p.pod) for p in pods}
+        return {
+            ContainerRef(*key): Profile(p95_bytes=value, peak_bytes=peaks[key])
+            for key, value in answers.get("p95", {}).items()
+            if key in peaks and key[:3] in wanted
+        }
 
     def _no_working_set(self, at: datetime) -> SourceError:
         return SourceError(
@@ -499,6 +631,11 @@ class PrometheusSource:
                 count = whole_number(_number(row.get("value", (None, None))[1]) or 0.0)
                 found.setdefault("counts", {})[("", "", "", figure)] = count or 0
                 continue
+            if figure in NAMESPACE_COUNT_FIGURES:  # containers of one namespace, counted
+                count = whole_number(_number(row.get("value", (None, None))[1]) or 0.0)
+                where = (intern(labels.get(cluster_label, "")), intern(labels.get("namespace", "")))
+                found.setdefault("namespace_counts", {})[(*where, "", figure)] = count or 0
+                continue
             if figure == "replicas":  # pods of one workload: keyed by the workload
                 workload = _pod_fact("owner", labels)
                 count = whole_number(_number(row.get("value", (None, None))[1]) or 0.0)
@@ -625,9 +762,12 @@ class PrometheusSource:
     # --- transport -----------------------------------------------------------------------
 
     def _instant(self, query: str, at: datetime) -> list[Row]:
-        return self._call(
+        rows = self._call(
             lambda: self._client.custom_query(query, params={"time": f"{at.timestamp():.3f}"})
         )
+        with self._counting:
+            self.rows_received += len(rows)
+        return rows
 
     def _call(self, send: Callable[[], Any]) -> list[Row]:
         try:
