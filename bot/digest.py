@@ -18,6 +18,7 @@ from bot.errors import SourceError
 from bot.kills import find_kills, kill_counts, killed_by_node
 from bot.model import (
     ContainerCounts,
+    ContainerMemory,
     ContainerRef,
     NamespaceCounts,
     OomKill,
@@ -118,6 +119,8 @@ class Gathered:
     # Set when `assessments` are only what the digests may name (DigestSource): every
     # container of each (cluster, namespace), counted where it is.
     namespaces: dict[tuple[str, str], NamespaceCounts] | None = None
+    # Replicas only right-sizing reads (request, limit, owner): not judged, not named.
+    sizing: tuple[ContainerMemory, ...] = ()
 
 
 def rows_per_list(settings: Settings) -> int:
@@ -143,6 +146,9 @@ def gather(
         return _gather_everyone(source=source, kubernetes=kubernetes, settings=settings, at=at)
     ask = DigestAsk(
         rows=rows_per_list(settings),
+        # Without routes, one channel hears of every container: its top rows are the
+        # cluster's, not 25 per namespace.
+        per_namespace=bool(settings.routes),
         floor=settings.digest_floor_ratio,
         window_seconds=DAY,
         headroom=settings.rightsizing_headroom_ratio,
@@ -168,6 +174,7 @@ def gather(
         profiles=answer.profiles,
         profile_error=answer.profile_error,
         namespaces=answer.namespaces,
+        sizing=answer.sizing,
     )
 
 
@@ -267,6 +274,10 @@ def build(
         ).channels:
             counted[channel].append(n)
             by_channel.setdefault(channel, [])
+    sizing: dict[str, list[ContainerMemory]] = defaultdict(list)
+    for m in gathered.sizing:
+        for channel in destinations(m.ref, {}, settings).channels:
+            sizing[channel].append(m)
     if settings.slack_channel and settings.slack_channel not in by_channel:
         by_channel[settings.slack_channel] = []
     killed = frozenset(k.ref for k in gathered.kills if k.ref not in gathered.node_killed)
@@ -275,7 +286,7 @@ def build(
         refs = {a.memory.ref for a in assessments}
         findings = (
             right_size(
-                assessments,
+                [*(a.memory for a in assessments), *sizing[channel]],
                 gathered.profiles,
                 headroom=settings.rightsizing_headroom_ratio,
                 min_freed_bytes=settings.rightsizing_min_freed_bytes,

@@ -253,18 +253,23 @@ class QueryBuilder:
             }
         )
 
-    def top_by_namespace(self, rows: int, floor: float, scope: Scope = CLUSTER_WIDE) -> str:
+    def top_rows(
+        self, rows: int, floor: float, *, per_namespace: bool, scope: Scope = CLUSTER_WIDE
+    ) -> str:
         """The `rows` containers closest to their limit (working set / limit, at or above
-        `floor`) of each namespace."""
+        `floor`): of each namespace, or (one channel for all) of the whole cluster."""
         current = self.figure(CADVISOR_FIGURES["working_set"], scope)
         ratio = f"{current} / on({self.group}) ({self.limits(scope)})"
-        return f"topk by ({self.cluster_label}, namespace) ({rows}, {ratio} >= {floor:g})"
+        return f"topk{self._by_namespace(per_namespace)} ({rows}, {ratio} >= {floor:g})"
 
-    def no_limit_by_namespace(self, rows: int, scope: Scope = CLUSTER_WIDE) -> str:
-        """The `rows` largest working sets without a limit of each namespace."""
+    def no_limit_rows(self, rows: int, *, per_namespace: bool, scope: Scope = CLUSTER_WIDE) -> str:
+        """The `rows` largest working sets without a limit, of each namespace or of all."""
         current = self.figure(CADVISOR_FIGURES["working_set"], scope)
         unlimited = f"{current} unless on({self.group}) ({self.limits(scope)})"
-        return f"topk by ({self.cluster_label}, namespace) ({rows}, {unlimited})"
+        return f"topk{self._by_namespace(per_namespace)} ({rows}, {unlimited})"
+
+    def _by_namespace(self, per_namespace: bool) -> str:
+        return f" by ({self.cluster_label}, namespace)" if per_namespace else ""
 
     def rightsizing_pods(
         self,
@@ -281,7 +286,10 @@ class QueryBuilder:
         limit below peak × (1 + headroom), or a limit and a restart in the window (an OOM kill
         bumps the limit). Whole workloads, since a finding is sized by the highest p95 and peak
         of all replicas and counts them; a pod with no owner is its own workload. Each
-        profile is evaluated once here: the bot then asks for these pods' profiles alone."""
+        profile is evaluated once here: the bot then asks for these pods' profiles alone.
+        (Without `kube_replicaset_owner`, the bot guesses a Deployment from its ReplicaSets'
+        names while this groups by ReplicaSet: mid-rollout, the old ReplicaSet's pods may be
+        left out of a finding's replicas.)"""
         c, g = self.cluster_label, self.group
         grow = f"{1 + headroom:g}"
         p95 = self.working_set_quantile(0.95, window_seconds, step_seconds, scope)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from bot.cycle import digest_notice
 from bot.digest import DIGEST_ROWS, Digest, build, gather
 from bot.render.compose import SlackComposer
@@ -22,7 +24,7 @@ ROUTES: list[dict[str, Any]] = [
 
 def settings_for(url: str, **extra: Any) -> Settings:
     return load_settings(
-        prometheus_url=url, kubernetes="off", slack_channel="#all", routes=ROUTES, **extra
+        prometheus_url=url, kubernetes="off", slack_channel="#all", **({"routes": ROUTES} | extra)
     )
 
 
@@ -46,15 +48,18 @@ def posted(digest: Digest, settings: Settings) -> tuple[dict[str, Any], list[Any
     )
 
 
+@pytest.mark.parametrize("routed", [True, False], ids=["routes", "one-channel"])
 def test_the_digest_of_what_it_shows_is_the_digest_of_everyone(
-    prometheus_for: PrometheusFactory,
+    prometheus_for: PrometheusFactory, routed: bool
 ) -> None:
     # A low floor puts most containers on the top list: each namespace's outgrows its rows.
-    settings = settings_for(prometheus_for(d.DIGEST_MANY).url, digest_floor_ratio=0.1)
+    url = prometheus_for(d.DIGEST_MANY).url
+    settings = settings_for(url, digest_floor_ratio=0.1, routes=ROUTES if routed else [])
     source = PrometheusSource(settings)
     at = d.minutes(d.DIGEST_MANY, 35)
     shown, full = digests(source, at, everyone=False), digests(source, at, everyone=True)
-    assert [x.channel for x in shown] == [x.channel for x in full] == ["#all", "#teams", "#zero"]
+    channels = ["#all", "#teams", "#zero"] if routed else ["#all"]
+    assert [x.channel for x in shown] == [x.channel for x in full] == channels
     for new, old in zip(shown, full, strict=True):
         assert new.counts == old.counts and new.containers == old.containers
         assert new.kills == old.kills
@@ -62,12 +67,16 @@ def test_the_digest_of_what_it_shows_is_the_digest_of_everyone(
         assert new.left_out(DIGEST_ROWS) == old.left_out(DIGEST_ROWS)
         assert new.summary() == old.summary()
         assert posted(new, settings) == posted(old, settings)
-    teams = full[1]
+    many = 1 if routed else 0  # "#teams", or the one channel: every container
+    teams = full[many]
     # The case is not trivial: lists longer than a digest shows, findings of both kinds, kills.
-    assert teams.containers == 1000 and len(shown[1].assessments) < 300
+    assert teams.containers == 1000 and len(shown[many].assessments) < 300
     assert set(teams.left_out(DIGEST_ROWS)) == {"top", "no_limit"}
     assert {f.kind for f in teams.findings} == {"over_provisioned_request", "limit_below_peak"}
-    assert teams.kills and shown[2].containers < teams.containers
+    assert teams.kills and shown[-1].containers <= teams.containers
+    # Replicas right-sizing reads without the digest naming them: request, limit, owner only.
+    sizing = gather(source=source, kubernetes=None, settings=settings, at=at).sizing
+    assert sizing and all(m.working_set_bytes is None for m in sizing)
 
 
 def test_what_the_digest_fetches_does_not_grow_with_the_quiet_containers(

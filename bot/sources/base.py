@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bot.model import (
+    ContainerMemory,
     ContainerRef,
     History,
     NamespaceCounts,
@@ -79,6 +80,8 @@ class DigestAsk:
     """What a digest shows, for a source that can pick it out where the data is."""
 
     rows: int  # rows of each list per namespace (a channel shows at most this many)
+    # False when every container goes to one channel: the cluster's top rows are its.
+    per_namespace: bool
     floor: float  # working set / limit a container needs to be on the top list
     window_seconds: float  # the day: restarts and kills
     headroom: float  # right-sizing: the rules of `right_size`, asked server-side
@@ -97,6 +100,9 @@ class DigestAnswer:
     namespaces: dict[tuple[str, str], NamespaceCounts]
     profiles: dict[ContainerRef, Profile] | None
     profile_error: str | None = None
+    # Replicas right-sizing needs that the digest does not name: request, limit and owner
+    # only (not judged, not counted twice: `snapshot.counts` counts them).
+    sizing: tuple[ContainerMemory, ...] = ()
 
 
 @runtime_checkable

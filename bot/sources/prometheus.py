@@ -332,12 +332,7 @@ class PrometheusSource:
         """Every figure of these pods, and their workloads' replica counts: one bundled query
         per DETAIL_BATCH pods, side by side."""
         plans = []
-        for start in range(0, len(pods), DETAIL_BATCH):
-            batch = Scope(
-                pods=tuple(
-                    sorted({(p.namespace, p.pod) for p in pods[start : start + DETAIL_BATCH]})
-                )
-            )
+        for batch in _batches(pods):
             plan = self.plan(batch, events=events, oom_window_seconds=oom_window_seconds)
             del plan["kube_state_metrics"]
             if replicas:  # every workload of the namespaces: the check's "3 of 5 replicas"
@@ -356,11 +351,11 @@ class PrometheusSource:
         )
         plan |= {
             "namespace_counts": q.namespace_counts(ask.floor),
-            "top_rows": q.top_by_namespace(ask.rows, ask.floor),
-            "no_limit_rows": q.no_limit_by_namespace(ask.rows),
+            "top_rows": q.top_rows(ask.rows, ask.floor, per_namespace=ask.per_namespace),
+            "no_limit_rows": q.no_limit_rows(ask.rows, per_namespace=ask.per_namespace),
         }
         self.last_rounds, self.last_ranges = [], []
-        sizing = self._pool.submit(
+        asking = self._pool.submit(
             self._values,
             "rightsizing",
             q.rightsizing_pods(
@@ -380,7 +375,7 @@ class PrometheusSource:
         notes = () if answers["kube_state_metrics"] else (NO_KUBE_STATE_METRICS,)
         try:
             sized = {
-                PodName(c, ns, pod) for c, ns, pod, _ in sizing.result().get("rightsizing", {})
+                PodName(c, ns, pod) for c, ns, pod, _ in asking.result().get("rightsizing", {})
             }
             error = None
         except SourceError as failure:
@@ -389,24 +384,58 @@ class PrometheusSource:
         pods = set(self._candidate_pods(answers, frozenset()))
         for figure in ("top_rows", "no_limit_rows"):
             pods |= {PodName(c, ns, pod) for c, ns, pod, _ in answers.get(figure, {})}
-        pods |= sized
-        profiling = self._pool.submit(self._pod_profiles, sorted(sized), at, ask)
-        detail = self._fetch_pods(
-            sorted(pods), at, events=False, oom_window_seconds=ask.window_seconds, replicas=False
-        )
-        wanted = {(p.namespace, p.pod) for p in pods}
-        keys = [key for key in self._keys(detail) if (key[1], key[2]) in wanted]
-        containers = self._assemble(detail, keys)
+        # One round, side by side: every figure of the pods the digest may name; of the
+        # right-sizing pods, only what right-sizing reads (request, limit, owner) and their
+        # profiles. A finding's workload may have hundreds of replicas.
+        shown = sorted(pods)
+        sizing_only = sorted(sized - pods)
+        plans = []
+        for batch in _batches(shown):
+            plan = self.plan(batch, events=False, oom_window_seconds=ask.window_seconds)
+            del plan["kube_state_metrics"]
+            plans.append(plan)
+        window, step = ask.profile_window_seconds, ask.profile_step_seconds
+        for batch in _batches(sizing_only):
+            plans.append(
+                {
+                    "request": q.requests(batch),
+                    "limit": q.limits(batch),
+                    "owner": q.pod_owners(batch),
+                }
+            )
+        for batch in _batches(sorted(sized)):
+            plans.append(
+                {
+                    "p95": q.working_set_quantile(0.95, window, step, batch),
+                    "peak": q.working_set_peak(window, step, batch),
+                }
+            )
+        try:
+            detail = self._fetch_bundles(plans, at)
+        except SourceError as failure:
+            if not sized:
+                raise
+            # Right-sizing is the heaviest part; without it the digest still says the rest.
+            detail = self._fetch_bundles(plans[: len(_batches(shown))], at)
+            sized, sizing_only, error = set(), [], str(failure)
+        wanted = {(p.namespace, p.pod) for p in shown}
+        lean = {(p.namespace, p.pod) for p in sizing_only}
+        keys = self._keys(detail)
+        containers = self._assemble(detail, [k for k in keys if (k[1], k[2]) in wanted])
+        sizing = self._assemble(detail, [k for k in keys if (k[1], k[2]) in lean])
+        peaks = detail.get("peak", {})
+        in_sizing = {(p.cluster, p.namespace, p.pod) for p in sized}
+        profiles = {
+            ContainerRef(*key): Profile(p95_bytes=value, peak_bytes=peaks[key])
+            for key, value in detail.get("p95", {}).items()
+            if key in peaks and key[:3] in in_sizing
+        }
         counts = ContainerCounts(
             *(
                 sum(getattr(n.containers, name) for n in namespaces.values())
                 for name in COUNT_FIGURES
             )
         )
-        try:
-            profiles: dict[ContainerRef, Profile] | None = profiling.result()
-        except SourceError as failure:
-            profiles, error = None, str(failure)
         return DigestAnswer(
             snapshot=Snapshot(
                 evaluated_at=at, containers=tuple(containers.values()), notes=notes, counts=counts
@@ -414,6 +443,7 @@ class PrometheusSource:
             namespaces=namespaces,
             profiles=None if error else profiles,
             profile_error=error,
+            sizing=tuple(sizing.values()),
         )
 
     @staticmethod
@@ -427,34 +457,6 @@ class PrometheusSource:
                 above_floor=said.get("above_floor", 0),
             )
             for where, said in found.items()
-        }
-
-    def _pod_profiles(
-        self, pods: list[PodName], at: datetime, ask: DigestAsk
-    ) -> dict[ContainerRef, Profile]:
-        """The profiles of these pods alone, a batch of pods per query, side by side."""
-        q = self.queries
-        plans = []
-        for start in range(0, len(pods), DETAIL_BATCH):
-            batch = Scope(
-                pods=tuple(
-                    sorted({(p.namespace, p.pod) for p in pods[start : start + DETAIL_BATCH]})
-                )
-            )
-            window, step = ask.profile_window_seconds, ask.profile_step_seconds
-            plans.append(
-                {
-                    "p95": q.working_set_quantile(0.95, window, step, batch),
-                    "peak": q.working_set_peak(window, step, batch),
-                }
-            )
-        answers = self._fetch_bundles(plans, at)
-        peaks = answers.get("peak", {})
-        wanted = {(p.cluster, p.namespace, p.pod) for p in pods}
-        return {
-            ContainerRef(*key): Profile(p95_bytes=value, peak_bytes=peaks[key])
-            for key, value in answers.get("p95", {}).items()
-            if key in peaks and key[:3] in wanted
         }
 
     def _no_working_set(self, at: datetime) -> SourceError:
@@ -806,6 +808,14 @@ class PrometheusSource:
     def close(self) -> None:
         self._pool.shutdown(wait=False)
         self._client.close()
+
+
+def _batches(pods: list[PodName]) -> list[Scope]:
+    """DETAIL_BATCH pods per scope: a bounded regex, a bounded answer."""
+    return [
+        Scope(pods=tuple(sorted({(p.namespace, p.pod) for p in pods[i : i + DETAIL_BATCH]})))
+        for i in range(0, len(pods), DETAIL_BATCH)
+    ]
 
 
 def _shape_problem(result: Any) -> str | None:
