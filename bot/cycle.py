@@ -8,7 +8,7 @@ from datetime import datetime
 
 from bot.check import CheckResult, run_check
 from bot.delivery.outbox import DrainReport, Sender, drain
-from bot.digest import Digest, build, gather
+from bot.digest import DIGEST_ROWS, Digest, build, gather
 from bot.errors import SourceError
 from bot.lifecycle import apply_check, apply_failure, keep_under, notify
 from bot.model import ContainerRef
@@ -18,9 +18,6 @@ from bot.sources.base import MemorySource
 from bot.sources.kubernetes import KubernetesSource
 from bot.state.document import Bar, State
 from bot.state.store import StateStore, transact
-
-# Rows of each digest list a notice carries to the thread (the JSON output has them all).
-DIGEST_ROWS = 25
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,15 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class NamespaceCounts:
+    """One namespace's containers, counted in Prometheus for the digest: what a channel's
+    counts and "and 37 more" add up from when only its top rows are fetched."""
+
+    containers: ContainerCounts
+    above_floor: int  # working set at or above the digest's floor of the limit
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerCounts:
     """Every container of a cluster-wide check, counted where they are (Prometheus), so the
     bot receives only the few that may matter and still knows how many it checked."""

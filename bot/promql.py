@@ -240,6 +240,82 @@ class QueryBuilder:
         by = f"{self.cluster_label}, namespace, owner_kind, owner_name, {EXACT_LABEL}"
         return f"count by ({by}) ({self.pod_owners(scope)})"
 
+    # --- the digest's questions: its lists' top rows and counts per namespace ------------
+    # Routes choose channels by cluster and namespace, so per-namespace answers add up to any
+    # channel's exactly: the top rows of a channel are among its namespaces' top rows.
+
+    def namespace_counts(self, floor: float, scope: Scope = CLUSTER_WIDE) -> str:
+        """Per (cluster, namespace), tagged by figure: containers with a working set, of those
+        without a limit, with a limit but no working set, and at or above `floor` of it."""
+        current = self.figure(CADVISOR_FIGURES["working_set"], scope)
+        limits = f"({self.limits(scope)})"
+        by = f"count by ({self.cluster_label}, namespace)"
+        return self.bundle(
+            {
+                "ns_with_working_set": f"{by} ({current})",
+                "ns_without_limit": f"{by} ({current} unless on({self.group}) {limits})",
+                "ns_without_working_set": f"{by} ({limits} unless on({self.group}) {current})",
+                "ns_above_floor": f"{by} ({self.working_set_near_limit(floor, scope)})",
+            }
+        )
+
+    def top_rows(
+        self, rows: int, floor: float, *, per_namespace: bool, scope: Scope = CLUSTER_WIDE
+    ) -> str:
+        """The `rows` containers closest to their limit (working set / limit, at or above
+        `floor`): of each namespace, or (one channel for all) of the whole cluster."""
+        current = self.figure(CADVISOR_FIGURES["working_set"], scope)
+        ratio = f"{current} / on({self.group}) ({self.limits(scope)})"
+        return f"topk{self._by_namespace(per_namespace)} ({rows}, {ratio} >= {floor:g})"
+
+    def no_limit_rows(self, rows: int, *, per_namespace: bool, scope: Scope = CLUSTER_WIDE) -> str:
+        """The `rows` largest working sets without a limit, of each namespace or of all."""
+        current = self.figure(CADVISOR_FIGURES["working_set"], scope)
+        unlimited = f"{current} unless on({self.group}) ({self.limits(scope)})"
+        return f"topk{self._by_namespace(per_namespace)} ({rows}, {unlimited})"
+
+    def _by_namespace(self, per_namespace: bool) -> str:
+        return f" by ({self.cluster_label}, namespace)" if per_namespace else ""
+
+    def rightsizing_pods(
+        self,
+        *,
+        headroom: float,
+        min_freed_bytes: int,
+        window_seconds: float,
+        step_seconds: float,
+        killed_within_seconds: float,
+        scope: Scope = CLUSTER_WIDE,
+    ) -> str:
+        """Every pod of the workloads right-sizing may have a finding for: one of their
+        containers has a request at least `min_freed_bytes` above p95 × (1 + headroom), a
+        limit below peak × (1 + headroom), or a limit and a restart in the window (an OOM kill
+        bumps the limit). Whole workloads, since a finding is sized by the highest p95 and peak
+        of all replicas and counts them; a pod with no owner is its own workload. Each
+        profile is evaluated once here: the bot then asks for these pods' profiles alone.
+        (Without `kube_replicaset_owner`, the bot guesses a Deployment from its ReplicaSets'
+        names while this groups by ReplicaSet: mid-rollout, the old ReplicaSet's pods may be
+        left out of a finding's replicas.)"""
+        c, g = self.cluster_label, self.group
+        grow = f"{1 + headroom:g}"
+        p95 = self.working_set_quantile(0.95, window_seconds, step_seconds, scope)
+        peak = self.working_set_peak(window_seconds, step_seconds, scope)
+        restarted = self.restart_increase(killed_within_seconds, scope)
+        limits = f"({self.limits(scope)})"
+        fires = (
+            f"(({self.requests(scope)}) - on({g}) ({grow} * ({p95})) >= {min_freed_bytes:d})"
+            f" or on({g}) ({limits} < on({g}) ({grow} * ({peak})))"
+            f" or on({g}) ({limits} and on({g}) (({restarted}) > 0))"
+        )
+        ws = self.select(CADVISOR_FIGURES["working_set"], scope, CADVISOR_ONLY)
+        alone = (
+            f'label_replace(max by ({c}, namespace, pod) ({ws}), "owner_name", "$1", "pod", "(.+)")'
+        )
+        owners = f"({self.pod_owners(scope)} or on({c}, namespace, pod) {alone})"
+        workload = f"{c}, namespace, owner_kind, owner_name"
+        firing = f"max by ({workload}) ({owners} and on({c}, namespace, pod) ({fires}))"
+        return f"max by ({c}, namespace, pod) ({owners} and on({workload}) {firing})"
+
     def usage_where_full(self, ratio: float, scope: Scope = CLUSTER_WIDE) -> str:
         """Usage where it is at or above `ratio` of the limit (the cache-heavy test).
         Absent: usage is below it, so the container is not cache-heavy."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from bot.analysis import Assessment
-from bot.model import ContainerRef, Profile
+from bot.model import ContainerMemory, ContainerRef, Profile
 from bot.oom import MIN_BUMP_AFTER_OOM_BYTES
 from bot.units import round_up_quantity
 
@@ -33,7 +32,7 @@ class Finding:
 
 
 def right_size(
-    assessments: Iterable[Assessment],
+    containers: Iterable[ContainerMemory],
     profiles: Mapping[ContainerRef, Profile],
     *,
     headroom: float,
@@ -45,16 +44,17 @@ def right_size(
     the peak and p95 to size it by are the highest any replica reached. `oom_killed` were
     killed at their limit (the suggestion bumps it, as VPA does); `node_killed` were killed by
     their node, where a bigger limit cannot help, so no limit is suggested for them."""
-    groups: dict[tuple[str, str, str, str], list[Assessment]] = {}
-    for a in assessments:
-        r = a.memory.ref
-        if a.memory.ref in profiles:
-            owner = a.memory.workload or f"pod/{r.pod}"
-            groups.setdefault((r.cluster, r.namespace, owner, r.container), []).append(a)
+    groups: dict[tuple[str, str, str, str], list[ContainerMemory]] = {}
+    # By name: "the first replica" is the same whichever order the containers came in.
+    for m in sorted(containers, key=lambda m: m.ref):
+        r = m.ref
+        if r in profiles:
+            owner = m.workload or f"pod/{r.pod}"
+            groups.setdefault((r.cluster, r.namespace, owner, r.container), []).append(m)
     findings: list[Finding] = []
     for members in groups.values():
-        m = members[0].memory
-        refs = [a.memory.ref for a in members]
+        m = members[0]
+        refs = [member.ref for member in members]
         p95 = max(profiles[ref].p95_bytes for ref in refs)
         peak = max(profiles[ref].peak_bytes for ref in refs)
         workload, count = m.workload, len(members)

@@ -20,7 +20,7 @@ from bot.scenarios.behaviours import (
     WarmUp,
     WorkerOom,
 )
-from bot.scenarios.cluster import NodePressure
+from bot.scenarios.cluster import SCALE_MIX, NodePressure
 
 START = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 
@@ -59,6 +59,24 @@ MULTI = ClusterSpec(
 
 SMALL_FLEET = mixed_cluster(10, start=START, duration=timedelta(minutes=40))
 LARGE_FLEET = mixed_cluster(1000, start=START, duration=timedelta(minutes=40))
+
+
+def _in_three_namespaces(pods: tuple[PodSpec, ...]) -> tuple[PodSpec, ...]:
+    """Crowded namespaces: each one's lists outgrow the rows a digest shows."""
+    return tuple(replace(p, namespace=f"team-{i % 3}") for i, p in enumerate(pods))
+
+
+# The digest at scale: 100 containers that are each worth a line (leaks, kills, no limit,
+# over-provisioned requests, cache), then the same with 900 quiet ones (steady, sized right).
+_WORTH_A_LINE = mixed_cluster(
+    100,
+    start=START,
+    duration=timedelta(minutes=40),
+    mix=tuple((kind, share) for kind, share in SCALE_MIX if kind != "steady"),
+)
+_QUIET = mixed_cluster(900, start=START, duration=timedelta(minutes=40), mix=(("steady", 1.0),))
+DIGEST_FEW = replace(_WORTH_A_LINE, pods=_in_three_namespaces(_WORTH_A_LINE.pods))
+DIGEST_MANY = replace(DIGEST_FEW, pods=DIGEST_FEW.pods + _in_three_namespaces(_QUIET.pods))
 
 
 def minutes(cluster: ClusterSpec, value: float) -> datetime:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.model import (
+    ContainerMemory,
     ContainerRef,
     History,
+    NamespaceCounts,
     PodName,
     Profile,
     Snapshot,
@@ -75,4 +77,41 @@ class MemorySource(Protocol):
 
     def node_top_pods(self, node: str, at: float, count: int) -> tuple[tuple[str, int], ...]:
         """The `count` pods using the most working set on `node` at unix time `at`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DigestAsk:
+    """What a digest shows, for a source that can pick it out where the data is."""
+
+    rows: int  # rows of each list per namespace (a channel shows at most this many)
+    # False when every container goes to one channel: the cluster's top rows are its.
+    per_namespace: bool
+    floor: float  # working set / limit a container needs to be on the top list
+    window_seconds: float  # the day: restarts and kills
+    headroom: float  # right-sizing: the rules of `right_size`, asked server-side
+    min_freed_bytes: int
+    profile_window_seconds: float
+    profile_step_seconds: float
+
+
+@dataclass(frozen=True)
+class DigestAnswer:
+    """The containers a digest may name, with every figure: the check's candidates (anything
+    more than ok), each namespace's top rows of each list, and every replica of the workloads
+    right-sizing may have a finding for (with their profiles); the rest only counted."""
+
+    snapshot: Snapshot
+    namespaces: dict[tuple[str, str], NamespaceCounts]
+    profiles: dict[ContainerRef, Profile] | None
+    profile_error: str | None = None
+    # Replicas right-sizing needs that the digest does not name: request, limit and owner
+    # only (not judged, not counted twice: `snapshot.counts` counts them).
+    sizing: tuple[ContainerMemory, ...] = ()
+
+
+@runtime_checkable
+class DigestSource(Protocol):
+    def digest_snapshot(self, at: datetime, ask: DigestAsk) -> DigestAnswer:
+        """The digest's containers and counts (DigestAnswer), a few hundred rows at any size."""
         ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
@@ -31,6 +32,7 @@ from bot.model import (
     ContainerMemory,
     ContainerRef,
     History,
+    NamespaceCounts,
     PodName,
     Profile,
     Series,
@@ -51,7 +53,7 @@ from bot.promql import (
     range_step_seconds,
 )
 from bot.settings import Settings
-from bot.sources.base import NodeMemory
+from bot.sources.base import DigestAnswer, DigestAsk, NodeMemory
 from bot.sources.prometheus_http import prometheus_session, tls_problem
 from bot.workloads import guess_workload, workload_label
 
@@ -80,6 +82,13 @@ DETAIL_FIGURES = (
 DETAIL_BATCH = 400
 # A check's counts of every container: rows with no pod, one number each.
 COUNT_FIGURES = ("with_working_set", "without_limit", "without_working_set")
+# The digest's counts per (cluster, namespace): ContainerCounts' three, and the top list's.
+NAMESPACE_COUNT_FIGURES = (
+    "ns_with_working_set",
+    "ns_without_limit",
+    "ns_without_working_set",
+    "ns_above_floor",
+)
 # Candidates of a check: answers whose rows name containers (or pods) that may matter.
 CANDIDATE_FIGURES = (
     "near",
@@ -134,6 +143,10 @@ class PrometheusSource:
         # The queries of the last snapshot, round by round (diagnostics, the benchmark floor).
         self.last_rounds: list[list[str]] = []
         self.last_ranges: list[tuple[str, float, float, float]] = []
+        # Rows of every instant answer so far (diagnostics: what the bot parses grows with
+        # what it shows, not with the cluster).
+        self.rows_received = 0
+        self._counting = threading.Lock()
         # One quick retry on connection resets and 502/503/504 from proxies; the check's own
         # schedule is the real retry loop, so a dead Prometheus fails fast and clearly.
         retry = _bounded_retry(
@@ -316,22 +329,143 @@ class PrometheusSource:
         return sorted(found)
 
     def _fetch_pods(
-        self, pods: list[PodName], at: datetime, *, events: bool
+        self,
+        pods: list[PodName],
+        at: datetime,
+        *,
+        events: bool,
+        oom_window_seconds: float | None = None,
+        replicas: bool = True,
     ) -> dict[str, dict[Key, Any]]:
         """Every figure of these pods, and their workloads' replica counts: one bundled query
         per DETAIL_BATCH pods, side by side."""
         plans = []
-        for start in range(0, len(pods), DETAIL_BATCH):
-            batch = Scope(
-                pods=tuple(
-                    sorted({(p.namespace, p.pod) for p in pods[start : start + DETAIL_BATCH]})
-                )
-            )
-            plan = self.plan(batch, events=events)
+        for batch in _batches(pods):
+            plan = self.plan(batch, events=events, oom_window_seconds=oom_window_seconds)
             del plan["kube_state_metrics"]
-            plan["replicas"] = self.queries.replica_counts(batch.namespaces())
+            if replicas:  # every workload of the namespaces: the check's "3 of 5 replicas"
+                plan["replicas"] = self.queries.replica_counts(batch.namespaces())
             plans.append(plan)
         return self._fetch_bundles(plans, at)
+
+    def digest_snapshot(self, at: datetime, ask: DigestAsk) -> DigestAnswer:
+        """The digest's two rounds. One: the check's candidates over the day, each
+        namespace's counts and top rows of the top and no-limit lists, and the pods of the
+        workloads right-sizing may have a finding for (side by side). Two: those pods' every
+        figure, and the right-sizing pods' profiles, a batch of pods per query."""
+        q = self.queries
+        plan = self.plan(
+            CLUSTER_WIDE, detail=False, events=False, oom_window_seconds=ask.window_seconds
+        )
+        plan |= {
+            "namespace_counts": q.namespace_counts(ask.floor),
+            "top_rows": q.top_rows(ask.rows, ask.floor, per_namespace=ask.per_namespace),
+            "no_limit_rows": q.no_limit_rows(ask.rows, per_namespace=ask.per_namespace),
+        }
+        self.last_rounds, self.last_ranges = [], []
+        asking = self._pool.submit(
+            self._values,
+            "rightsizing",
+            q.rightsizing_pods(
+                headroom=ask.headroom,
+                min_freed_bytes=ask.min_freed_bytes,
+                window_seconds=ask.profile_window_seconds,
+                step_seconds=ask.profile_step_seconds,
+                killed_within_seconds=ask.window_seconds,
+            ),
+            at,
+        )
+        bundled = sorted(set(plan) - {"near", "counts", "namespace_counts"})
+        answers = self._fetch(plan, at, bundle=bundled)
+        namespaces = self._namespace_counts(answers.get("namespace_counts", {}))
+        if not any(n.containers.with_working_set for n in namespaces.values()):
+            raise self._no_working_set(at)
+        notes = () if answers["kube_state_metrics"] else (NO_KUBE_STATE_METRICS,)
+        try:
+            sized = {
+                PodName(c, ns, pod) for c, ns, pod, _ in asking.result().get("rightsizing", {})
+            }
+            error = None
+        except SourceError as failure:
+            # Right-sizing is the heaviest query; without it the digest still says the rest.
+            sized, error = set(), str(failure)
+        pods = set(self._candidate_pods(answers, frozenset()))
+        for figure in ("top_rows", "no_limit_rows"):
+            pods |= {PodName(c, ns, pod) for c, ns, pod, _ in answers.get(figure, {})}
+        # One round, side by side: every figure of the pods the digest may name; of the
+        # right-sizing pods, only what right-sizing reads (request, limit, owner) and their
+        # profiles. A finding's workload may have hundreds of replicas.
+        shown = sorted(pods)
+        sizing_only = sorted(sized - pods)
+        plans = []
+        for batch in _batches(shown):
+            plan = self.plan(batch, events=False, oom_window_seconds=ask.window_seconds)
+            del plan["kube_state_metrics"]
+            plans.append(plan)
+        window, step = ask.profile_window_seconds, ask.profile_step_seconds
+        for batch in _batches(sizing_only):
+            plans.append(
+                {
+                    "request": q.requests(batch),
+                    "limit": q.limits(batch),
+                    "owner": q.pod_owners(batch),
+                }
+            )
+        for batch in _batches(sorted(sized)):
+            plans.append(
+                {
+                    "p95": q.working_set_quantile(0.95, window, step, batch),
+                    "peak": q.working_set_peak(window, step, batch),
+                }
+            )
+        try:
+            detail = self._fetch_bundles(plans, at)
+        except SourceError as failure:
+            if not sized:
+                raise
+            # Right-sizing is the heaviest part; without it the digest still says the rest.
+            detail = self._fetch_bundles(plans[: len(_batches(shown))], at)
+            sized, sizing_only, error = set(), [], str(failure)
+        wanted = {(p.namespace, p.pod) for p in shown}
+        lean = {(p.namespace, p.pod) for p in sizing_only}
+        keys = self._keys(detail)
+        containers = self._assemble(detail, [k for k in keys if (k[1], k[2]) in wanted])
+        sizing = self._assemble(detail, [k for k in keys if (k[1], k[2]) in lean])
+        peaks = detail.get("peak", {})
+        in_sizing = {(p.cluster, p.namespace, p.pod) for p in sized}
+        profiles = {
+            ContainerRef(*key): Profile(p95_bytes=value, peak_bytes=peaks[key])
+            for key, value in detail.get("p95", {}).items()
+            if key in peaks and key[:3] in in_sizing
+        }
+        counts = ContainerCounts(
+            *(
+                sum(getattr(n.containers, name) for n in namespaces.values())
+                for name in COUNT_FIGURES
+            )
+        )
+        return DigestAnswer(
+            snapshot=Snapshot(
+                evaluated_at=at, containers=tuple(containers.values()), notes=notes, counts=counts
+            ),
+            namespaces=namespaces,
+            profiles=None if error else profiles,
+            profile_error=error,
+            sizing=tuple(sizing.values()),
+        )
+
+    @staticmethod
+    def _namespace_counts(counted: dict[Key, Any]) -> dict[tuple[str, str], NamespaceCounts]:
+        found: dict[tuple[str, str], dict[str, int]] = {}
+        for (cluster, namespace, _, figure), n in counted.items():
+            found.setdefault((cluster, namespace), {})[figure.removeprefix("ns_")] = int(n)
+        return {
+            where: NamespaceCounts(
+                ContainerCounts(*(said.get(name, 0) for name in COUNT_FIGURES)),
+                above_floor=said.get("above_floor", 0),
+            )
+            for where, said in found.items()
+        }
 
     def _no_working_set(self, at: datetime) -> SourceError:
         return SourceError(
@@ -516,6 +650,11 @@ class PrometheusSource:
                 count = whole_number(_number(row.get("value", (None, None))[1]) or 0.0)
                 found.setdefault("counts", {})[("", "", "", figure)] = count or 0
                 continue
+            if figure in NAMESPACE_COUNT_FIGURES:  # containers of one namespace, counted
+                count = whole_number(_number(row.get("value", (None, None))[1]) or 0.0)
+                where = (intern(labels.get(cluster_label, "")), intern(labels.get("namespace", "")))
+                found.setdefault("namespace_counts", {})[(*where, "", figure)] = count or 0
+                continue
             if figure == "replicas":  # pods of one workload: keyed by the workload
                 workload = _pod_fact("owner", labels)
                 count = whole_number(_number(row.get("value", (None, None))[1]) or 0.0)
@@ -642,7 +781,10 @@ class PrometheusSource:
     # --- transport -----------------------------------------------------------------------
 
     def _instant(self, query: str, at: datetime) -> list[Row]:
-        return self._call(lambda: self._post("query", query, time=at))
+        rows = self._call(lambda: self._post("query", query, time=at))
+        with self._counting:
+            self.rows_received += len(rows)
+        return rows
 
     def _post(self, path: str, query: str, **when: datetime | float) -> Any:
         """One PromQL API call with the query in the POST body, as the API allows (the
@@ -735,6 +877,14 @@ def _pieces(response: requests.Response) -> Iterator[bytes]:
         return
     while piece := read1(CHUNK_BYTES, decode_content=True):
         yield piece
+
+
+def _batches(pods: list[PodName]) -> list[Scope]:
+    """DETAIL_BATCH pods per scope: a bounded regex, a bounded answer."""
+    return [
+        Scope(pods=tuple(sorted({(p.namespace, p.pod) for p in pods[i : i + DETAIL_BATCH]})))
+        for i in range(0, len(pods), DETAIL_BATCH)
+    ]
 
 
 def _shape_problem(result: Any) -> str | None:
