@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import numpy.typing as npt
 from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
@@ -59,6 +60,15 @@ def time_zone(name: str) -> ZoneInfo:
         raise ValueError(
             f"unknown time zone {name!r}: use an IANA name like Europe/Berlin"
         ) from None
+
+
+def figure_of(axes: Axes) -> Figure:
+    """The figure the axes are drawn on (this module's figures have no sub-figures).
+    `axes.figure`, not `get_figure(root=True)`: that argument is matplotlib 3.10's, and
+    pyproject allows 3.8."""
+    fig = axes.figure
+    assert isinstance(fig, Figure)
+    return fig
 
 
 def new_figure(width_px: int, height_px: int) -> Figure:

@@ -33,6 +33,7 @@ from bot.render.canvas import (
     WIDTH_PX,
     FloatArray,
     figure_height_px,
+    figure_of,
     figure_width_px,
     fit_legend,
     footnote,
@@ -260,7 +261,7 @@ def _draw_digest(
 def _digest_thresholds(axes: Axes, warning_ratio: float, critical_ratio: float) -> list[Text]:
     """Dashed lines at the thresholds, labelled above the plot away from each other: the
     warning label ends at its line, the critical one starts at its line. Returns the labels."""
-    fig = axes.get_figure(root=True)
+    fig = figure_of(axes)
     assert isinstance(fig, Figure)
     labels: list[Text] = []
     for ratio, name, colour, align in (
@@ -289,7 +290,7 @@ def _digest_thresholds(axes: Axes, warning_ratio: float, critical_ratio: float) 
 def _digest_axes(axes: Axes, labels: list[str], x_max: float) -> list[Text]:
     """Percent x axis, container names above their bars; returns the names."""
     # Names as plain texts, not tick labels: 15 ticks cost ~25 ms of tick machinery.
-    fig = axes.get_figure(root=True)
+    fig = figure_of(axes)
     assert isinstance(fig, Figure)
     axes.set_yticks([])
     names: list[Text] = [

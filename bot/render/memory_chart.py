@@ -43,6 +43,7 @@ from bot.render.canvas import (
     FloatArray,
     Unit,
     figure_height_px,
+    figure_of,
     fit_legend,
     footnote,
     fx,
@@ -140,7 +141,7 @@ def _level_labels(
 ) -> list[Text]:
     """Labels for horizontal lines, in the right margin at the line's end: never over data.
     `levels` are (y, text, colour); labels closer than a line of text are pushed apart."""
-    fig = axes.get_figure(root=True)
+    fig = figure_of(axes)
     assert isinstance(fig, Figure)
     transform = blended_transform_factory(axes.transAxes, axes.transData)
     per_px = y_top / max(height_px, 1.0)
@@ -279,7 +280,7 @@ def _style_axes(frame: _Frame, unit: Unit, history: History, timezone: str) -> N
     )
     axes.xaxis.set_major_locator(locator)
     axes.xaxis.set_major_formatter(formatter)
-    fig = axes.get_figure(root=True)
+    fig = figure_of(axes)
     assert isinstance(fig, Figure)
     axes.set_xlabel(
         zone_label(timezone, history.start, history.end, zone),
@@ -366,7 +367,7 @@ def _plot_kills(
     apart = len(xs) < 2 or float(np.min(np.diff(xs))) > (frame.x_end - frame.x_start) / 30
     if many or not apart:
         return
-    fig = axes.get_figure(root=True)
+    fig = figure_of(axes)
     assert isinstance(fig, Figure)
     for x in xs:
         drawing.kill_labels.append(

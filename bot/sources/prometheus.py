@@ -865,7 +865,7 @@ class PrometheusSource:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
-        self._client.close()
+        self._session.close()
 
 
 def _pieces(response: requests.Response) -> Iterator[bytes]:
