@@ -9,23 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-
-def kubeconfig(path: Path, url: str) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "b",
-                "clusters": [{"name": "b", "cluster": {"server": url}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "b", "context": {"cluster": "b", "user": "u"}}],
-            }
-        )
-    )
-    return path
+from tests.k8s_standin import kubeconfig
 
 
 def run_worker(config: dict[str, Any], *, kube_url: str, work: Path) -> dict[str, Any]:

@@ -137,6 +137,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, NamedTuple, TypedDict, Unpack
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -1469,3 +1470,22 @@ def make_configmap(namespace: str, name: str, data: dict[str, str] | None = None
         "metadata": _meta("ConfigMap", namespace, name, None, None, None),
         "data": dict(data or {}),
     }
+
+
+def kubeconfig(path: Path, url: str) -> Path:
+    """A kubeconfig file pointing the real client at a stand-in's URL (token auth)."""
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "standin",
+                "clusters": [{"name": "standin", "cluster": {"server": url}}],
+                "users": [{"name": "podmem", "user": {"token": "standin"}}],
+                "contexts": [
+                    {"name": "standin", "context": {"cluster": "standin", "user": "podmem"}}
+                ],
+            }
+        )
+    )
+    return path

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
 from tests import datasets as d
 from tests.conftest import PrometheusFactory
-from tests.k8s_standin import KubeStandIn
+from tests.k8s_standin import KubeStandIn, kubeconfig
 from tests.prometheus_harness import free_port
 from tests.slack_standin import SlackStandIn
 
@@ -37,24 +36,6 @@ def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-
-
-def kubeconfig(path: Path, url: str) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "standin",
-                "clusters": [{"name": "standin", "cluster": {"server": url}}],
-                "users": [{"name": "podmem", "user": {"token": "standin"}}],
-                "contexts": [
-                    {"name": "standin", "context": {"cluster": "standin", "user": "podmem"}}
-                ],
-            }
-        )
-    )
-    return path
 
 
 @pytest.fixture

@@ -10,11 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 from tests import datasets as d
 from tests.conftest import PrometheusFactory
-from tests.k8s_standin import KubeStandIn
+from tests.k8s_standin import KubeStandIn, kubeconfig
 from tests.prometheus_harness import free_port
 from tests.slack_standin import SlackStandIn
 
@@ -25,22 +23,9 @@ def test_run_posts_edits_charts_and_the_digest(
     prometheus_for: PrometheusFactory, tmp_path: Path
 ) -> None:
     with KubeStandIn() as kube, SlackStandIn() as slack:
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(
-            yaml.safe_dump(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "current-context": "s",
-                    "clusters": [{"name": "s", "cluster": {"server": kube.url}}],
-                    "users": [{"name": "u", "user": {"token": "t"}}],
-                    "contexts": [{"name": "s", "context": {"cluster": "s", "user": "u"}}],
-                }
-            )
-        )
         env = {
             **os.environ,
-            "KUBECONFIG": str(kubeconfig),
+            "KUBECONFIG": str(kubeconfig(tmp_path / "kubeconfig", kube.url)),
             "SLACK_BOT_TOKEN": "xoxb-test",
             "SLACK_SIGNING_SECRET": "secret",
             "PODMEM_SLACK_MODE": "http",

@@ -357,6 +357,7 @@ class PrometheusSource:
         plan = self.plan(
             CLUSTER_WIDE, detail=False, events=False, oom_window_seconds=ask.window_seconds
         )
+        del plan["counts"]  # the per-namespace counts below say it, channel by channel
         plan |= {
             "namespace_counts": q.namespace_counts(ask.floor),
             "top_rows": q.top_rows(ask.rows, ask.floor, per_namespace=ask.per_namespace),
@@ -375,7 +376,7 @@ class PrometheusSource:
             ),
             at,
         )
-        bundled = sorted(set(plan) - {"near", "counts", "namespace_counts"})
+        bundled = sorted(set(plan) - {"near", "namespace_counts"})
         answers = self._fetch(plan, at, bundle=bundled)
         namespaces = self._namespace_counts(answers.get("namespace_counts", {}))
         if not any(n.containers.with_working_set for n in namespaces.values()):
