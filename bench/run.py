@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import socket
 import statistics
 import subprocess
@@ -29,12 +28,13 @@ from slack_sdk.signature import SignatureVerifier
 
 from bench.baselines import floor_seconds, naive_seconds
 from bench.bot_process import run_worker
-from bench.cluster import START, make_spec, mirror_pods
+from bench.cluster import START, DataDir, make_spec, mirror_pods
 from bench.engines import measure_victoria
 from bench.report import write_markdown
 from bench.rules import group_rules, rules_seconds
 from bench.startup import measure_startup
 from bench.storm import measure_storm
+from bot.scenarios import write_openmetrics
 from tests.k8s_standin import KubeStandIn
 from tests.prometheus_harness import PrometheusServer, free_port
 from tests.slack_requests import signed_post, slash_form
@@ -62,25 +62,36 @@ def measure_size(
     naive: bool,
     slash_requests: int,
     victoria: bool = False,
+    keep_in: Path | None = None,
 ) -> dict[str, Any]:
     print(
         f"== {containers} containers: generating and backfilling {history} min of data", flush=True
     )
     spec = make_spec(containers, history_minutes=history, scrape_seconds=60)
+    data = DataDir.of(
+        f"prom-{containers}", work=work, keep_in=keep_in, containers=containers, history=history
+    )
+    reused = data.reusable
     started = time.monotonic()
     # Past 20 000 containers the text would be tens of GB: backfilled a slice at a time
     # (VictoriaMetrics, which imports the whole text, is then not measured at that size).
     chunk = None if victoria else 20000
-    prometheus = PrometheusServer(spec, work / f"prom-{containers}", chunk_pods=chunk)
+    prometheus = PrometheusServer(spec, data.path, chunk_pods=chunk, reuse=reused)
+    data.done()
     backfill_s = time.monotonic() - started
-    openmetrics = work / f"prom-{containers}" / "data.om"
-    if not victoria:
-        openmetrics.unlink(missing_ok=True)  # GBs, no longer needed
-    print(f"   backfilled in {backfill_s:.0f} s", flush=True)
+    openmetrics = data.path / "data.om"
+    openmetrics.unlink(missing_ok=True)  # GBs; VictoriaMetrics gets its own copy below
+    print(
+        f"   {'served kept blocks' if reused else 'backfilled'} in {backfill_s:.0f} s", flush=True
+    )
     last = history - 2
     # Steady cycles 10 s of data apart, as a bot checking every few seconds would see them.
     times = [START + timedelta(minutes=last - 1, seconds=-10 * r) for r in range(repeats + 1)][::-1]
-    result: dict[str, Any] = {"containers": containers, "backfill_s": round(backfill_s, 1)}
+    result: dict[str, Any] = {
+        "containers": containers,
+        "backfill_s": round(backfill_s, 1),
+        "data_reused": reused,
+    }
     try:
         with KubeStandIn() as kube, SlackStandIn() as slack:
             mirror_pods(kube, spec, times[0])
@@ -143,12 +154,15 @@ def measure_size(
             # The same data, cycles, floor and digest; Prometheus idle meanwhile (not stopped:
             # the answers of the last cycle's queries are compared with it).
             print("   the same on VictoriaMetrics", flush=True)
+            with openmetrics.open("w", encoding="utf-8") as out:
+                write_openmetrics(spec, out)
             result["victoriametrics"] = measure_victoria(
                 spec, openmetrics, times, repeats=repeats, work=work, compare_with=prometheus.url
             )
     finally:
         prometheus.stop()
-        shutil.rmtree(work / f"prom-{containers}", ignore_errors=True)
+        openmetrics.unlink(missing_ok=True)
+        data.release()
     print(
         f"   {json.dumps({k: v for k, v in result.items() if k not in ('cycles', 'slash')})}",
         flush=True,
@@ -309,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
         "--storm", type=int, default=20000, help="containers of the alert storm; 0: no storm"
     )
     parser.add_argument(
+        "--data",
+        type=Path,
+        help="keep the backfilled Prometheus data here and serve it again in later runs "
+        "that generate the same data (100 000 containers take half an hour to backfill)",
+    )
+    parser.add_argument(
         "--startup-only",
         action="store_true",
         help="measure only `podmem --help`; update that part of results.json",
@@ -341,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
                     naive=size == 1000,
                     slash_requests=200 if size == max(sizes) else 0,
                     victoria=size in victoria_sizes,
+                    keep_in=args.data,
                 )
             )
         if args.storm:
@@ -350,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                 history=history,
                 repeats=repeats,
                 work=Path(tmp),
+                keep_in=args.data,
             )
     slash = next((s.pop("slash") for s in results["sizes"] if "slash" in s), None)
     results["slash"] = slash

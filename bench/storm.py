@@ -15,7 +15,6 @@ cost); the delivery time is computed from the posts per channel x the default in
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bot_process import run_worker
-from bench.cluster import START, make_spec, mirror_pods
+from bench.cluster import START, DataDir, make_spec, mirror_pods
 from bot.scenarios import ClusterSpec
 from bot.scenarios.behaviours import MIB, Behaviour, Sample, Steady, _wobble
 from bot.settings import load_settings
@@ -94,13 +93,30 @@ def storm_spec(
 
 
 def measure_storm(
-    *, containers: int, crossing: int, history: int, repeats: int, work: Path
+    *,
+    containers: int,
+    crossing: int,
+    history: int,
+    repeats: int,
+    work: Path,
+    keep_in: Path | None = None,
 ) -> dict[str, Any]:
     jump = history - 12  # minutes after the start: the storm's checks end before the data does
     print(f"== storm: {crossing} of {containers} containers surge at minute {jump}", flush=True)
     spec, nodes = storm_spec(containers, crossing, history_minutes=history, jump_minute=jump)
-    prometheus = PrometheusServer(spec, work / "prom-storm")
-    (work / "prom-storm" / "data.om").unlink(missing_ok=True)
+    data = DataDir.of(
+        "prom-storm",
+        work=work,
+        keep_in=keep_in,
+        shapers=(storm_spec, Surge),
+        containers=containers,
+        crossing=crossing,
+        history=history,
+        jump=jump,
+    )
+    prometheus = PrometheusServer(spec, data.path, reuse=data.reusable)
+    data.done()
+    (data.path / "data.om").unlink(missing_ok=True)
 
     def at(minutes: float) -> str:
         return (START + timedelta(minutes=minutes)).isoformat()
@@ -124,7 +140,7 @@ def measure_storm(
             calls = slack.calls
     finally:
         prometheus.stop()
-        shutil.rmtree(work / "prom-storm", ignore_errors=True)
+        data.release()
     cycles = worker["cycles"]
     ends = [c["began"] for c in cycles[1:]] + [float("inf")]
     for cycle, end in zip(cycles, ends, strict=True):
