@@ -49,6 +49,30 @@ def floor_seconds(
     return time.perf_counter() - started
 
 
+def all_at_once_seconds(
+    url: str, at: datetime, rounds: list[list[str]], ranges: list[list[Any]]
+) -> float:
+    """The digest's floor: every query it sent (instant and range), by a bare client, 4 at a
+    time with no round waiting for another: what Prometheus needs to answer them all."""
+    session = requests.Session()
+
+    def send(query: str, range_: list[Any] | None) -> None:
+        if range_ is None:
+            form = {"query": query, "time": f"{at.timestamp():.3f}"}
+            session.post(f"{url}/api/v1/query", data=form, timeout=300).close()
+            return
+        start, end, step = range_
+        form = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step}"}
+        session.post(f"{url}/api/v1/query_range", data=form, timeout=300).close()
+
+    work = [(q, None) for queries in rounds for q in queries]
+    work += [(query, [start, end, step]) for query, start, end, step in ranges]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(PARALLEL_QUERIES) as pool:
+        list(pool.map(lambda item: send(*item), work))
+    return time.perf_counter() - started
+
+
 def naive_seconds(url: str, spec: ClusterSpec, at: datetime) -> tuple[float, int]:
     """Per pod, per figure (working set, usage, RSS, cache, limit), one query each, in turn,
     through prometheus-api-client as a per-object script would: the pattern podmem avoids."""

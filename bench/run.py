@@ -26,7 +26,7 @@ from urllib.parse import urlencode, urlsplit
 
 from slack_sdk.signature import SignatureVerifier
 
-from bench.baselines import floor_seconds, naive_seconds
+from bench.baselines import all_at_once_seconds, floor_seconds, naive_seconds
 from bench.bot_process import run_worker
 from bench.cluster import START, DataDir, make_spec, mirror_pods
 from bench.engines import measure_victoria
@@ -110,6 +110,11 @@ def measure_size(
                 floor_seconds(prometheus.url, times[-1], rounds, ranges) for _ in range(repeats)
             ]
             cycle_s, floor_s = median([c["wall_s"] for c in cycles]), median(floors)
+            asked = worker["digest"]
+            digest_floors = [
+                all_at_once_seconds(prometheus.url, times[-1], asked["queries"], asked["ranges"])
+                for _ in range(repeats)
+            ]
             group = group_rules()
             peer = [rules_seconds(prometheus.url, times[-1], group) for _ in range(repeats)]
             rules_s, rules_base_s = median([p[0] for p in peer]), median([p[1] for p in peer])
@@ -126,6 +131,8 @@ def measure_size(
                 "peak_rss_with_digest_mb": round(worker["peak_rss_with_digest_mb"], 1),
                 "digest_s": round(worker["digest"]["wall_s"], 3),
                 "digest_cpu_s": round(worker["digest"]["cpu_s"], 3),
+                "digest_floor_s": round(median(digest_floors), 3),
+                "digest_to_floor": round(worker["digest"]["wall_s"] / median(digest_floors), 3),
                 "warm_cycle_s": round(worker["warm"]["wall_s"], 3),
                 "warm_cycle_posts": worker["warm"]["sent"],
                 "cycles": cycles,

@@ -103,7 +103,12 @@ def main() -> int:
             settings=settings,
             at=datetime.fromisoformat(config["digest_time"]),
         )
-        digest = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+        digest = {
+            "wall_s": time.perf_counter() - wall,
+            "cpu_s": time.process_time() - cpu,
+            "queries": source.last_rounds,
+            "ranges": source.last_ranges,
+        }
     print(
         json.dumps(
             {

@@ -156,19 +156,15 @@ def gather(
         profile_window_seconds=settings.rightsizing_window_seconds,
         profile_step_seconds=settings.rightsizing_step_seconds,
     )
-    with ThreadPoolExecutor(1, thread_name_prefix="digest") as side:
-        terminations = side.submit(
-            source.terminations, CLUSTER_WIDE, at - timedelta(seconds=DAY), at
-        )
-        answer = source.digest_snapshot(at, ask)
-        judged = _judged(
-            answer.snapshot,
-            terminations.result(),
-            source=source,
-            kubernetes=kubernetes,
-            settings=settings,
-            at=at,
-        )
+    answer = source.digest_snapshot(at, ask)
+    judged = _judged(
+        answer.snapshot,
+        list(answer.terminations),
+        source=source,
+        kubernetes=kubernetes,
+        settings=settings,
+        at=at,
+    )
     return replace(
         judged,
         profiles=answer.profiles,

@@ -75,6 +75,8 @@ ANNOTATION_LABELS = {
 OWNER_POD_LABEL = "label_podmem_io_owner"
 PSI_STALLED = "container_pressure_memory_stalled_seconds_total"
 SOURCE_LABEL = "podmem_source"
+# count_values' label in the digest's namespace counts: "1" at or above the floor, "0" below.
+ABOVE_FLOOR_LABEL = "podmem_above_floor"
 # Tags the rows of a bundle (several figures answered by one query) with their figure.
 FIGURE_LABEL = "podmem_figure"
 # Marks an owner answer that kube-state-metrics resolved to the workload (no name guessing).
@@ -187,21 +189,32 @@ class QueryBuilder:
         selector = self.select(CADVISOR_FIGURES["working_set"], scope, CADVISOR_ONLY)
         return self.per_container(f"deriv({selector}[{promql_duration(window_seconds)}])")
 
-    def first_available(self, sources: tuple[Source, ...], scope: Scope = CLUSTER_WIDE) -> str:
-        """Per container, the value of the first source that has one, tagged with its name."""
-        tagged = [
-            f"label_replace("
-            f"{self.per_container(self.select(s.metric, scope, s.matchers) + self._filter(s))}, "
-            f'"{SOURCE_LABEL}", "{s.name}", "", "")'
+    def first_available(
+        self, sources: tuple[Source, ...], scope: Scope = CLUSTER_WIDE, *, tagged: bool = True
+    ) -> str:
+        """Per container, the value of the first source that has one, tagged with its name
+        (untagged where only the value is compared: the tag is a new label set per row)."""
+        values = [
+            self.per_container(self.select(s.metric, scope, s.matchers) + self._filter(s))
             for s in sources
         ]
-        return f" or on({self.group}) ".join(tagged)
+        if tagged:
+            values = [
+                f'label_replace({value}, "{SOURCE_LABEL}", "{s.name}", "", "")'
+                for value, s in zip(values, sources, strict=True)
+            ]
+        return f" or on({self.group}) ".join(values)
 
     def _filter(self, source: Source) -> str:
         return source.value_filter.replace("{group}", self.group)
 
     def limits(self, scope: Scope = CLUSTER_WIDE) -> str:
+        """Each container's limit, tagged with where it came from (a report says so)."""
         return self.first_available(LIMIT_SOURCES, scope)
+
+    def limit_values(self, scope: Scope = CLUSTER_WIDE) -> str:
+        """Each container's limit, untagged: for the questions that compare with it."""
+        return self.first_available(LIMIT_SOURCES, scope, tagged=False)
 
     # --- "only where it matters" variants for the cluster-wide check -----------------------
     # Each returns the figure only for the containers whose verdict can depend on it, so a
@@ -213,13 +226,13 @@ class QueryBuilder:
         """The working set where it is at or above `ratio` of the limit: the containers whose
         figures may make them more than ok. Absent: below it, or no limit."""
         current = self.figure(CADVISOR_FIGURES["working_set"], scope)
-        return f"{current} >= on({self.group}) ({ratio:g} * ({self.limits(scope)}))"
+        return f"{current} >= on({self.group}) ({ratio:g} * ({self.limit_values(scope)}))"
 
     def container_counts(self, scope: Scope = CLUSTER_WIDE) -> str:
         """Every container counted where it is, in one query of three rows tagged by figure:
         with a working set, of those without a limit, and with a limit but no working set."""
         current = self.figure(CADVISOR_FIGURES["working_set"], scope)
-        limits = f"({self.limits(scope)})"
+        limits = f"({self.limit_values(scope)})"
         return self.bundle(
             {
                 "with_working_set": f"count({current})",
@@ -232,7 +245,7 @@ class QueryBuilder:
         """The `count` containers with the highest working set / limit: `/podmem top` names
         them without fetching every container."""
         current = self.figure(CADVISOR_FIGURES["working_set"], scope)
-        return f"topk({count}, {current} / on({self.group}) ({self.limits(scope)}))"
+        return f"topk({count}, {current} / on({self.group}) ({self.limit_values(scope)}))"
 
     def replica_counts(self, scope: Scope = CLUSTER_WIDE) -> str:
         """Pods per workload (the owner chain of `pod_owners`): "3 of 5 replicas" without
@@ -245,17 +258,20 @@ class QueryBuilder:
     # channel's exactly: the top rows of a channel are among its namespaces' top rows.
 
     def namespace_counts(self, floor: float, scope: Scope = CLUSTER_WIDE) -> str:
-        """Per (cluster, namespace), tagged by figure: containers with a working set, of those
-        without a limit, with a limit but no working set, and at or above `floor` of it."""
+        """Per (cluster, namespace), tagged by figure: containers with a working set, with a
+        limit, and of those with both, how many are below and at or above `floor` of it
+        (count_values by ABOVE_FLOOR_LABEL, "0" and "1"). The rest is arithmetic: without a
+        limit = with a working set - both, and so on. Each of the working set and the limit
+        chain is evaluated twice, not four times."""
         current = self.figure(CADVISOR_FIGURES["working_set"], scope)
-        limits = f"({self.limits(scope)})"
-        by = f"count by ({self.cluster_label}, namespace)"
+        limits = f"({self.limit_values(scope)})"
+        where = f"{self.cluster_label}, namespace"
+        compared = f"{current} >= bool on({self.group}) ({floor:g} * {limits})"
         return self.bundle(
             {
-                "ns_with_working_set": f"{by} ({current})",
-                "ns_without_limit": f"{by} ({current} unless on({self.group}) {limits})",
-                "ns_without_working_set": f"{by} ({limits} unless on({self.group}) {current})",
-                "ns_above_floor": f"{by} ({self.working_set_near_limit(floor, scope)})",
+                "ns_with_working_set": f"count by ({where}) ({current})",
+                "ns_with_limit": f"count by ({where}) ({limits})",
+                "ns_compared": f'count_values by ({where}) ("{ABOVE_FLOOR_LABEL}", {compared})',
             }
         )
 
@@ -265,13 +281,13 @@ class QueryBuilder:
         """The `rows` containers closest to their limit (working set / limit, at or above
         `floor`): of each namespace, or (one channel for all) of the whole cluster."""
         current = self.figure(CADVISOR_FIGURES["working_set"], scope)
-        ratio = f"{current} / on({self.group}) ({self.limits(scope)})"
+        ratio = f"{current} / on({self.group}) ({self.limit_values(scope)})"
         return f"topk{self._by_namespace(per_namespace)} ({rows}, {ratio} >= {floor:g})"
 
     def no_limit_rows(self, rows: int, *, per_namespace: bool, scope: Scope = CLUSTER_WIDE) -> str:
         """The `rows` largest working sets without a limit, of each namespace or of all."""
         current = self.figure(CADVISOR_FIGURES["working_set"], scope)
-        unlimited = f"{current} unless on({self.group}) ({self.limits(scope)})"
+        unlimited = f"{current} unless on({self.group}) ({self.limit_values(scope)})"
         return f"topk{self._by_namespace(per_namespace)} ({rows}, {unlimited})"
 
     def _by_namespace(self, per_namespace: bool) -> str:
@@ -299,13 +315,14 @@ class QueryBuilder:
         c, g = self.cluster_label, self.group
         grow = f"{1 + headroom:g}"
         p95 = self.working_set_quantile(0.95, window_seconds, step_seconds, scope)
-        peak = self.working_set_peak(window_seconds, step_seconds, scope)
+        peak = self.working_set_peak(window_seconds, scope)
         restarted = self.restart_increase(killed_within_seconds, scope)
-        limits = f"({self.limits(scope)})"
+        # One limit below which a container fires: peak x (1 + headroom), or any limit at
+        # all (+Inf) if it restarted; the limit chain is then evaluated once, not twice.
+        bound = f"(({restarted}) > 0) * 0 + Inf or on({g}) ({grow} * ({peak}))"
         fires = (
             f"(({self.requests(scope)}) - on({g}) ({grow} * ({p95})) >= {min_freed_bytes:d})"
-            f" or on({g}) ({limits} < on({g}) ({grow} * ({peak})))"
-            f" or on({g}) ({limits} and on({g}) (({restarted}) > 0))"
+            f" or on({g}) (({self.limit_values(scope)}) < on({g}) ({bound}))"
         )
         ws = self.select(CADVISOR_FIGURES["working_set"], scope, CADVISOR_ONLY)
         alone = (
@@ -320,7 +337,7 @@ class QueryBuilder:
         """Usage where it is at or above `ratio` of the limit (the cache-heavy test).
         Absent: usage is below it, so the container is not cache-heavy."""
         usage = self.figure(CADVISOR_FIGURES["usage"], scope)
-        return f"{usage} >= on({self.group}) ({ratio:g} * ({self.limits(scope)}))"
+        return f"{usage} >= on({self.group}) ({ratio:g} * ({self.limit_values(scope)}))"
 
     def time_to_limit_where_racing(
         self, window_seconds: float, seconds: float, scope: Scope = CLUSTER_WIDE
@@ -331,7 +348,7 @@ class QueryBuilder:
         growth = self.working_set_growth(window_seconds, scope)
         current = self.figure(CADVISOR_FIGURES["working_set"], scope)
         return (
-            f"(({self.limits(scope)}) - on({self.group}) {current}) / on({self.group}) "
+            f"(({self.limit_values(scope)}) - on({self.group}) {current}) / on({self.group}) "
             f"({growth}) < {seconds:g} > 0"
         )
 
@@ -443,11 +460,14 @@ class QueryBuilder:
         inner = self._step_peaks(step_seconds, scope)
         return f"quantile_over_time({quantile:g}, ({inner}){window})"
 
-    def working_set_peak(
-        self, window_seconds: float, step_seconds: float, scope: Scope = CLUSTER_WIDE
-    ) -> str:
-        window = f"[{promql_duration(window_seconds)}:{promql_duration(step_seconds)}]"
-        return f"max_over_time(({self._step_peaks(step_seconds, scope)}){window})"
+    def working_set_peak(self, window_seconds: float, scope: Scope = CLUSTER_WIDE) -> str:
+        """The highest raw sample of the window. The highest of the steps' peaks would be
+        the same figure, but a subquery first holds every container's every step in memory
+        (at 100 000 containers and 672 steps, past Prometheus's default 50 million samples
+        a query) and costs five times the time; a plain range is read one series at a
+        time, and the highest of each series' peaks is the container's (max commutes)."""
+        selector = self.select(CADVISOR_FIGURES["working_set"], scope, CADVISOR_ONLY)
+        return self.per_container(f"max_over_time({selector}[{promql_duration(window_seconds)}])")
 
     def pod_annotations(self, scope: Scope = CLUSTER_WIDE) -> str:
         """Pods with any podmem.io annotation (ignore, warning, critical, owner), one row each

@@ -108,6 +108,8 @@ class DigestAnswer:
     # Replicas right-sizing needs that the digest does not name: request, limit and owner
     # only (not judged, not counted twice: `snapshot.counts` counts them).
     sizing: tuple[ContainerMemory, ...] = ()
+    # Every termination in the window of the containers that restarted in it.
+    terminations: tuple[Termination, ...] = ()
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
@@ -41,6 +41,7 @@ from bot.model import (
 )
 from bot.oom import terminations_in
 from bot.promql import (
+    ABOVE_FLOOR_LABEL,
     ANNOTATION_LABELS,
     CADVISOR_FIGURES,
     CLUSTER_WIDE,
@@ -82,13 +83,9 @@ DETAIL_FIGURES = (
 DETAIL_BATCH = 400
 # A check's counts of every container: rows with no pod, one number each.
 COUNT_FIGURES = ("with_working_set", "without_limit", "without_working_set")
-# The digest's counts per (cluster, namespace): ContainerCounts' three, and the top list's.
-NAMESPACE_COUNT_FIGURES = (
-    "ns_with_working_set",
-    "ns_without_limit",
-    "ns_without_working_set",
-    "ns_above_floor",
-)
+# The digest's counts per (cluster, namespace), from which ContainerCounts' three and the
+# top list's are worked out (QueryBuilder.namespace_counts).
+NAMESPACE_COUNT_FIGURES = ("ns_with_working_set", "ns_with_limit", "ns_compared")
 # Candidates of a check: answers whose rows name containers (or pods) that may matter.
 CANDIDATE_FIGURES = (
     "near",
@@ -189,7 +186,6 @@ class PrometheusSource:
         q, s = self.queries, self.settings
         oom_window = oom_window_seconds or s.oom_lookback_seconds
         sparse = {
-            "restarted": q.restarted_within(s.trend_window_seconds, scope),
             "restart_increase": q.restart_increase(oom_window, scope),
             "annotations": q.pod_annotations(scope),
             "kube_state_metrics": q.kube_state_metrics_present(),
@@ -199,6 +195,10 @@ class PrometheusSource:
                 "oom_events": q.oom_events(oom_window, scope),
                 "evicted": q.evicted_pods(oom_window, scope),
             }
+        if detail:
+            # A restart in the trend window makes a trend unreliable: it softens a verdict,
+            # never makes a candidate, so the cluster-wide round does not ask.
+            sparse["restarted"] = q.restarted_within(s.trend_window_seconds, scope)
         if not detail:
             # The check's question, asked where the data is: which containers may be more
             # than ok (near the limit by the default thresholds, usage pinned there, racing
@@ -364,16 +364,18 @@ class PrometheusSource:
             "no_limit_rows": q.no_limit_rows(ask.rows, per_namespace=ask.per_namespace),
         }
         self.last_rounds, self.last_ranges = [], []
+        sizing_pods = q.rightsizing_pods(
+            headroom=ask.headroom,
+            min_freed_bytes=ask.min_freed_bytes,
+            window_seconds=ask.profile_window_seconds,
+            step_seconds=ask.profile_step_seconds,
+            killed_within_seconds=ask.window_seconds,
+        )
+        self.last_rounds.append([sizing_pods])
         asking = self._pool.submit(
             self._values,
             "rightsizing",
-            q.rightsizing_pods(
-                headroom=ask.headroom,
-                min_freed_bytes=ask.min_freed_bytes,
-                window_seconds=ask.profile_window_seconds,
-                step_seconds=ask.profile_step_seconds,
-                killed_within_seconds=ask.window_seconds,
-            ),
+            sizing_pods,
             at,
         )
         bundled = sorted(set(plan) - {"near", "namespace_counts"})
@@ -398,6 +400,14 @@ class PrometheusSource:
         # profiles. A finding's workload may have hundreds of replicas.
         shown = sorted(pods)
         sizing_only = sorted(sized - pods)
+        # The day's terminations, of the containers round one saw restart in it: asked of
+        # every container, the range query would select them all at each of its 720 steps.
+        restarted = sorted({PodName(c, ns, pod) for c, ns, pod, _ in answers["restart_increase"]})
+        since = at - timedelta(seconds=ask.window_seconds)
+        ended = [
+            self._pool.submit(copy_context().run, self.terminations, batch, since, at)
+            for batch in _batches(restarted)
+        ]
         plans = []
         for batch in _batches(shown):
             plan = self.plan(batch, events=False, oom_window_seconds=ask.window_seconds)
@@ -416,7 +426,7 @@ class PrometheusSource:
             plans.append(
                 {
                     "p95": q.working_set_quantile(0.95, window, step, batch),
-                    "peak": q.working_set_peak(window, step, batch),
+                    "peak": q.working_set_peak(window, batch),
                 }
             )
         try:
@@ -453,20 +463,28 @@ class PrometheusSource:
             profiles=None if error else profiles,
             profile_error=error,
             sizing=tuple(sizing.values()),
+            terminations=tuple(t for future in ended for t in future.result()),
         )
 
     @staticmethod
     def _namespace_counts(counted: dict[Key, Any]) -> dict[tuple[str, str], NamespaceCounts]:
         found: dict[tuple[str, str], dict[str, int]] = {}
         for (cluster, namespace, _, figure), n in counted.items():
-            found.setdefault((cluster, namespace), {})[figure.removeprefix("ns_")] = int(n)
-        return {
-            where: NamespaceCounts(
-                ContainerCounts(*(said.get(name, 0) for name in COUNT_FIGURES)),
-                above_floor=said.get("above_floor", 0),
+            found.setdefault((cluster, namespace), {})[figure] = int(n)
+        counts = {}
+        for where, said in found.items():
+            above = said.get("ns_compared_1", 0)
+            both = above + said.get("ns_compared_0", 0)  # a working set and a limit
+            with_working_set = said.get("ns_with_working_set", 0)
+            counts[where] = NamespaceCounts(
+                ContainerCounts(
+                    with_working_set=with_working_set,
+                    without_limit=with_working_set - both,
+                    without_working_set=said.get("ns_with_limit", 0) - both,
+                ),
+                above_floor=above,
             )
-            for where, said in found.items()
-        }
+        return counts
 
     def _no_working_set(self, at: datetime) -> SourceError:
         return SourceError(
@@ -538,7 +556,7 @@ class PrometheusSource:
         answers = self._fetch(
             {
                 "p95": q.working_set_quantile(0.95, window_seconds, step_seconds, scope),
-                "peak": q.working_set_peak(window_seconds, step_seconds, scope),
+                "peak": q.working_set_peak(window_seconds, scope),
             },
             at,
         )
@@ -654,6 +672,8 @@ class PrometheusSource:
             if figure in NAMESPACE_COUNT_FIGURES:  # containers of one namespace, counted
                 count = whole_number(_number(row.get("value", (None, None))[1]) or 0.0)
                 where = (intern(labels.get(cluster_label, "")), intern(labels.get("namespace", "")))
+                if figure == "ns_compared":  # two rows: below the floor ("0") and at or above
+                    figure = f"{figure}_{labels.get(ABOVE_FLOOR_LABEL, '')}"
                 found.setdefault("namespace_counts", {})[(*where, "", figure)] = count or 0
                 continue
             if figure == "replicas":  # pods of one workload: keyed by the workload
