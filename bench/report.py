@@ -63,7 +63,8 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
     if slash:
         lines += [
             "",
-            f"`/podmem NS/POD --share` over HTTP mode, {slash['requests']} signed requests "
+            f"`/podmem NS/POD --share` over HTTP mode at {slash.get('containers', '?')} "
+            f"containers, {slash['requests']} signed requests one after another "
             "(report-ready = the chart upload completed in the channel thread):",
             "",
             "| ack p50 ms | ack p99 ms | report p50 ms | report p99 ms |",
@@ -71,7 +72,7 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             f"| {slash['ack_p50_ms']} | {slash['ack_p99_ms']}"
             f"{' ✅' if slash['ack_p99_ms'] < 100 else ' ❌ (target < 100)'} | "
             f"{slash['report_p50_ms']}"
-            f"{' ✅' if slash['report_p50_ms'] < 1500 else ' ❌ (target < 1500)'} | "
+            f"{_report_mark(slash['report_p50_ms'])} | "
             f"{slash['report_p99_ms']} |",
         ]
         burst = slash.get("burst")
@@ -79,13 +80,16 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
             lines += [
                 "",
                 f"The same, {burst['requests']} signed requests at once (acks while the "
-                "others' reports run):",
+                "others' reports run; a report's time is from the burst to its upload):",
                 "",
-                "| acked | ack p50 ms | ack p99 ms | ack max ms | reports shared |",
-                "|---|---|---|---|---|",
+                "| acked | ack p50 ms | ack p99 ms | ack max ms | reports shared "
+                "| report p50 ms | report p99 ms |",
+                "|---|---|---|---|---|---|---|",
                 f"| {burst['acked']} | {burst['ack_p50_ms']} | {burst['ack_p99_ms']}"
                 f"{' ✅' if burst['ack_p99_ms'] < 100 else ' ❌ (target < 100)'} | "
-                f"{burst['ack_max_ms']} | {burst['reports_shared']} |",
+                f"{burst['ack_max_ms']} | {burst['reports_shared']} | "
+                f"{burst.get('report_p50_ms', '—')}{_report_mark(burst.get('report_p50_ms'))} | "
+                f"{burst.get('report_p99_ms', '—')} |",
             ]
     startup = results.get("startup")
     if startup:
@@ -120,6 +124,12 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "",
     ]
     path.write_text("\n".join(lines))
+
+
+def _report_mark(p50_ms: float | None) -> str:
+    if p50_ms is None:
+        return ""
+    return " ✅" if p50_ms < 1000 else " ❌ (target < 1000)"
 
 
 def _ok(value: float, limit: float) -> str:
