@@ -518,7 +518,8 @@ def _join_open(
     message of its own there) become lines in its thread. They leave `groups`."""
     fresh = {note.thread for members in groups.values() for note, _ in members}
     open_alerts: dict[WorkloadKey, str] = {}
-    for r in state.alerts.values():
+    # Of two such alerts (rare), the one that fired last, whatever order the state keeps.
+    for r in sorted(state.alerts.values(), key=lambda r: (r.fired_at, r.key)):
         if r.workload and r.key not in fresh:
             for channel in r.channels:
                 if channel not in r.storms:
