@@ -336,6 +336,18 @@ class Rendered(BaseModel):
     chart: ChartRequest | None = None
 
 
+def observations(notice: BaseModel) -> list[Observation]:
+    """The containers a notice tells with their figures (a storm's lines carry a ratio, not
+    an observation)."""
+    found: list[Observation] = []
+    for _, value in notice:
+        if isinstance(value, Observation):
+            found.append(value)
+        elif isinstance(value, list):
+            found += [item for item in value if isinstance(item, Observation)]
+    return found
+
+
 def natural_thread(notice: BaseModel) -> str | None:
     """The thread a notice belongs to when its own figures name it (a container's alert):
     the outbox then need not store it twice."""

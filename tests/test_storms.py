@@ -18,7 +18,7 @@ from bot.check import CheckResult, MemoryAlert
 from bot.delivery.outbox import drain
 from bot.delivery.slack import SlackSender
 from bot.errors import StateError
-from bot.lifecycle import apply_check
+from bot.lifecycle import apply_check, shown_in_notices
 from bot.model import ContainerMemory, ContainerRef
 from bot.notices import AlertEscalated, AlertFired, Storm
 from bot.settings import Settings, load_settings
@@ -396,3 +396,26 @@ def test_a_member_resolves_fires_again_and_is_snoozed_as_it_would_in_memory(
     # escalated since (their clocks started later) and the snoozed one.
     reminded = {n["notice"]["seen"]["ref"][2] for n in told[4]}  # type: ignore[index]
     assert reminded == {incident_pod(i) for i in range(3, n)}
+
+
+def test_a_cycle_asks_for_the_breakdown_of_what_its_notices_show_only() -> None:
+    """The figures beyond judging (cache, request, the trend...) are fetched for the
+    containers a notice carries: none of a storm's members (a line each, a ratio), the
+    worst replica of a workload's alert, and each alert a webhook hears of on its own."""
+    storm = fleet(50, 215, T0 + 60)
+    assert shown_in_notices(State(), storm, at=T0 + 60, settings=SETTINGS) == set()
+    crossed = replicas([100, 100, 214, 216, 230], T0 + 60)
+    (lead,) = shown_in_notices(State(), crossed, at=T0 + 60, settings=SETTINGS)
+    assert lead.pod == "api-7d9f-r4"
+    hooked = load_settings(
+        slack_channel="#alerts",
+        storm_threshold=10,
+        webhook_secret="s",
+        routes=[{"channel": "#alerts", "webhook_url": "https://pager.example/hook"}],
+    )
+    told = shown_in_notices(State(), storm, at=T0 + 60, settings=hooked)
+    assert len(told) == 50
+    # A trial: the state it was given changed, a fresh one would not have.
+    trial = State()
+    shown_in_notices(trial, storm, at=T0 + 60, settings=SETTINGS)
+    assert len(trial.alerts) == 50
