@@ -120,9 +120,10 @@ class Observation(BaseModel):
 
 
 class StormMember(NamedTuple):
-    """One alert of a storm: which container, how bad. A tuple, stored as a JSON array: a
-    storm's thousands wait in the state while the drain reads it twice per message (as a
-    model each cost 150 bytes and its own validation; an old object form still reads)."""
+    """One alert of a storm: which container, how bad. A tuple (a row of a storm's table, a
+    JSON array elsewhere): a storm's thousands wait in the state while the drain reads it
+    once per message, and as models each cost 150 bytes and a validation of its own. The
+    object form stored before still reads."""
 
     ref: tuple[str, str, str, str]  # cluster, namespace, pod, container
     severity: Literal["warning", "critical"]

@@ -40,7 +40,7 @@ __all__ = ["AlertRecord", "Bar", "ChartRequest", "DigestSummary", "KillThread", 
 SCHEMA_VERSION = 5
 Target = Literal["slack", "webhook"]
 # Built once: building it costs a millisecond, and every load of the state read every waiting
-# alert notice through it (a storm's drain loads the state twice per message sent).
+# alert notice through it (a storm's drain loads the state once per message sent).
 NOTICE = TypeAdapter[Notice](Notice)
 
 

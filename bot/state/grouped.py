@@ -10,7 +10,7 @@ AlertRecord per alert, each with its own lifecycle.
     {"namespace": "shop", "workload": "deployment/api", "severity": "warning", ...,
      "containers": {"app": ["api-7d9f-000", "api-7d9f-001", ...]}}
 
-A drain reads and writes the document twice per message it sends and never looks at the
+A drain reads and writes the document once per message it sends and never looks at the
 alerts: their groups are checked when read (the first member of each is validated), made into
 records only when used, and written back as they were read when they were not.
 """
