@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
-from bot.analysis import Assessment, Thresholds
+from bot.analysis import Assessment, Thresholds, assess
 from bot.deadline import within
 from bot.kills import (
     EvictedAlert,
@@ -25,6 +25,9 @@ from bot.promql import CLUSTER_WIDE
 from bot.settings import Settings
 from bot.sources.base import MemorySource
 from bot.sources.kubernetes import KubernetesSource
+
+# A container's figures that a breakdown may fill in (where the check had none).
+MEMORY_FIELDS = tuple(f.name for f in fields(ContainerMemory) if f.name != "ref")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,9 @@ class CheckResult:
     counts: Counter[Verdict] = field(default_factory=Counter)
     # Pods per (cluster, namespace, workload), for "3 of 5 replicas".
     replicas: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    # The assessments carry only the figures judging needs (Snapshot.partial): what a
+    # notice or a printout shows of a container comes from `with_breakdown`.
+    partial: bool = False
 
     @property
     def verdicts(self) -> Counter[Verdict]:
@@ -99,12 +105,15 @@ def run_check(
     kubernetes: KubernetesSource | None = None,
     known_kills: frozenset[str] = frozenset(),
     watched: frozenset[ContainerRef] = frozenset(),
+    shown: Callable[[CheckResult], Iterable[ContainerRef]] | None = None,
 ) -> CheckResult:
     """`known_kills` (OomKill.key) were explained before: their stories are not fetched again.
     `watched` containers (open alerts) are judged whatever their figures: an alert resolves
-    only on figures seen. The whole check ends within `check_timeout_seconds`."""
+    only on figures seen. `shown` names, from the judged result, the containers whose whole
+    breakdown is wanted (those the caller will tell or print); the others may carry only
+    what judging needs. The whole check ends within `check_timeout_seconds`."""
     with within(settings.check_timeout_seconds):
-        return _check(
+        result = _check(
             source=source,
             settings=settings,
             at=at,
@@ -112,6 +121,15 @@ def run_check(
             known_kills=known_kills,
             watched=watched,
         )
+        if shown is not None and result.partial:
+            result = with_breakdown(result, source=source, refs=shown(result))
+        return result
+
+
+def alerting(result: CheckResult) -> list[ContainerRef]:
+    """The containers of the result's memory alerts: what a printout of the check shows with
+    every figure (pods with news, a kill or an eviction, have theirs already)."""
+    return [x.assessment.memory.ref for x in result.alerts]
 
 
 def _check(
@@ -149,4 +167,50 @@ def _check(
         notes=snapshot.notes + problems,
         evictions=find_evictions(snapshot, source=source, settings=settings, at=at),
         process_ooms=find_process_ooms(assessments),
+        partial=snapshot.partial,
+    )
+
+
+def with_breakdown(
+    result: CheckResult, *, source: MemorySource, refs: Iterable[ContainerRef]
+) -> CheckResult:
+    """The result with the whole breakdown of the containers `refs` names (those a notice or
+    a printout shows), asked for their pods at the check's instant. Only figures the check
+    did not have are filled in, and a container whose verdict would come out otherwise (its
+    data changed in between) keeps the figures it was judged by: what was decided stays."""
+    judged = {a.memory.ref: a for a in result.assessments}
+    wanted = sorted({ref for ref in refs if ref in judged})
+    if not result.partial or not wanted:
+        return result
+    at = result.evaluated_at
+    pods = sorted({(ref.namespace, ref.pod) for ref in wanted})
+    full = {m.ref: m for m in source.breakdown(at, pods)}
+    better: dict[int, Assessment] = {}
+    for ref in wanted:
+        a, more = judged[ref], full.get(ref)
+        if more is None:
+            continue
+        filled = {
+            name: getattr(more, name)
+            for name in MEMORY_FIELDS
+            if getattr(a.memory, name) is None and getattr(more, name) is not None
+        }
+        again = assess(replace(a.memory, **filled), a.thresholds, at=at, oom_kills=a.oom_kills)
+        if again.verdict is a.verdict:
+            better[id(a)] = again
+    if not better:
+        return result
+
+    def new(a: Assessment) -> Assessment:
+        return better.get(id(a), a)
+
+    return replace(
+        result,
+        assessments=tuple(new(a) for a in result.assessments),
+        alerts=tuple(MemoryAlert(new(x.assessment)) for x in result.alerts),
+        oom_alerts=tuple(
+            replace(x, assessment=new(x.assessment)) if x.assessment else x
+            for x in result.oom_alerts
+        ),
+        process_ooms=tuple(replace(x, assessment=new(x.assessment)) for x in result.process_ooms),
     )

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.check import CheckResult, run_check
+from bot.check import CheckResult, alerting, run_check
 from bot.delivery.outbox import DrainReport, Sender, drain
 from bot.digest import DIGEST_ROWS, Digest, build, gather
 from bot.errors import SourceError
-from bot.lifecycle import apply_check, apply_failure, keep_under, notify
+from bot.lifecycle import apply_check, apply_failure, keep_under, notify, shown_in_notices
 from bot.model import ContainerRef
 from bot.notices import DigestReady, Observation
 from bot.settings import Settings
@@ -41,13 +41,22 @@ def run_cycle(
     settings: Settings,
     at: datetime,
     stop: Callable[[], bool] = lambda: False,
+    every_alert_in_full: bool = False,
 ) -> CycleReport:
-    """A source failure is not an exception here: it becomes the degraded notice, once."""
+    """A source failure is not an exception here: it becomes the degraded notice, once.
+    The breakdown is fetched for the containers the cycle's notices tell (and, with
+    `every_alert_in_full`, for every alert: the CLI prints them all)."""
     stamp = at.timestamp()
     state, _ = store.read()
     watched = frozenset(
         ContainerRef(a.cluster, a.namespace, a.pod, a.container) for a in state.alerts.values()
     )
+
+    def shown(judged: CheckResult) -> set[ContainerRef]:
+        # A trial on this copy of the state: the real run below starts from a fresh read.
+        told = shown_in_notices(state, judged, at=stamp, settings=settings)
+        return told | set(alerting(judged)) if every_alert_in_full else told
+
     try:
         result = run_check(
             source=source,
@@ -56,6 +65,7 @@ def run_cycle(
             kubernetes=kubernetes,
             known_kills=frozenset(state.kills_seen),
             watched=watched,
+            shown=shown,
         )
     except SourceError as error:
         message = str(error)

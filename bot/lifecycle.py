@@ -45,6 +45,7 @@ from bot.notices import (
     Storm,
     StormMember,
     alert_key,
+    observations,
 )
 from bot.routing import Destinations, Severity, active_silence, destinations, every_destination
 from bot.settings import Settings
@@ -120,6 +121,23 @@ def apply_check(state: State, result: CheckResult, *, at: float, settings: Setti
         if k in live or at - m.posted_at < MESSAGE_MEMORY_SECONDS
     }
     keep_under(state)
+
+
+def shown_in_notices(
+    state: State, result: CheckResult, *, at: float, settings: Settings
+) -> set[ContainerRef]:
+    """The containers whose figures the notices of this check would carry: apply_check tried
+    on `state` (a copy the caller throws away), its new notices read. So a check fetches the
+    whole breakdown of those alone: a storm's members are lines of one notice (a ratio each),
+    not observations, unless a notice of their own goes somewhere (a webhook's)."""
+    before = {note.id for note in state.outbox}
+    apply_check(state, result, at=at, settings=settings)
+    return {
+        seen.memory.ref
+        for note in state.outbox
+        if note.id not in before
+        for seen in observations(note.notice)
+    }
 
 
 def apply_failure(state: State, error: str, *, at: float, settings: Settings) -> None:
@@ -518,7 +536,8 @@ def _join_open(
     message of its own there) become lines in its thread. They leave `groups`."""
     fresh = {note.thread for members in groups.values() for note, _ in members}
     open_alerts: dict[WorkloadKey, str] = {}
-    for r in state.alerts.values():
+    # Of two such alerts (rare), the one that fired last, whatever order the state keeps.
+    for r in sorted(state.alerts.values(), key=lambda r: (r.fired_at, r.key)):
         if r.workload and r.key not in fresh:
             for channel in r.channels:
                 if channel not in r.storms:

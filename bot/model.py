@@ -96,6 +96,9 @@ class Snapshot:
     # Pods per (cluster, namespace, workload) of the containers' workloads; None: count them
     # from `containers`, which are all of them.
     replicas: dict[tuple[str, str, str], int] | None = None
+    # Set when the containers carry only what judging them needs (a cluster-wide check's
+    # candidates): the rest of their breakdown is None until asked for by their pods.
+    partial: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,15 +12,23 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, Field, model_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    field_serializer,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from bot.analysis import Assessment, Thresholds, assess
 from bot.model import ContainerMemory, ContainerRef, OomKill, PodName
 from bot.oom import KillContext
 from bot.policy import thresholds_for
 from bot.rightsizing import Finding
+from bot.state import records
 from bot.state.records import AlertRecord, Bar, ChartRequest, DigestSummary, Silence
 
 # A container's numbers, stored as one list in this order: an incident's 500 waiting notices
@@ -53,7 +61,7 @@ NAMED = tuple(
 
 def alert_key(ref: ContainerRef) -> str:
     """A container's memory alert: its key in the state and its thread in the outbox."""
-    return f"memory/{ref.cluster}/{ref.namespace}/{ref.pod}/{ref.container}"
+    return records.alert_key(ref.cluster, ref.namespace, ref.pod, ref.container)
 
 
 class Observation(BaseModel):
@@ -111,13 +119,16 @@ class Observation(BaseModel):
         return cls(memory=memory, at=at, oom_kills=a.oom_kills)
 
 
-class StormMember(BaseModel):
-    """One alert of a storm: which container, how bad."""
+class StormMember(NamedTuple):
+    """One alert of a storm: which container, how bad. A tuple (a row of a storm's table, a
+    JSON array elsewhere): a storm's thousands wait in the state while the drain reads it
+    once per message, and as models each cost 150 bytes and a validation of its own. The
+    object form stored before still reads."""
 
     ref: tuple[str, str, str, str]  # cluster, namespace, pod, container
+    severity: Literal["warning", "critical"]
     workload: str | None = None
     node: str | None = None
-    severity: Literal["warning", "critical"]
     working_set_to_limit: float | None = None
 
 
@@ -175,13 +186,59 @@ class AlertStale(BaseModel):
 
 
 class Storm(BaseModel):
-    """Many alerts that fired together in one namespace or on one node: one message."""
+    """Many alerts that fired together in one namespace or on one node: one message.
+
+    Its members are stored as a table: every name but the pod's once, in `names`, and a row
+    per member of indexes into it, the pod and the ratio. The notice waits in the state while
+    Slack is told, and a storm of 2 000 shares its namespaces, workloads and nodes."""
 
     kind: Literal["storm"] = "storm"
     scope: Literal["namespace", "node"]
     name: str
     at: float
     alerts: list[StormMember]
+
+    @field_serializer("alerts")
+    def _table(self, alerts: list[StormMember]) -> dict[str, Any]:
+        names: dict[str | None, int | None] = {None: None}
+
+        def index(name: str | None) -> int | None:
+            return names.setdefault(name, len(names) - 1)
+
+        rows = [
+            [
+                index(m.ref[0]),
+                index(m.ref[1]),
+                m.ref[2],
+                index(m.ref[3]),
+                index(m.severity),
+                index(m.workload),
+                index(m.node),
+                m.working_set_to_limit,
+            ]
+            for m in alerts
+        ]
+        return {"names": [name for name in names if name is not None], "rows": rows}
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _from_table(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value  # members (a storm queued before the table: objects, checked as such)
+        try:
+            names = value["names"]
+
+            def name(i: int | None) -> str | None:
+                return None if i is None else names[i]
+
+            return [
+                StormMember(
+                    (names[c], names[ns], pod, names[ct]), names[sev], name(wl), name(node), ratio
+                )
+                for c, ns, pod, ct, sev, wl, node, ratio in value["rows"]
+            ]
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise ValueError(f"a storm's members that do not read ({error!r})") from None
 
 
 class KilledContainer(BaseModel):
@@ -278,6 +335,18 @@ class Rendered(BaseModel):
     text: str
     blocks: list[dict[str, object]] | None = None
     chart: ChartRequest | None = None
+
+
+def observations(notice: BaseModel) -> list[Observation]:
+    """The containers a notice tells with their figures (a storm's lines carry a ratio, not
+    an observation)."""
+    found: list[Observation] = []
+    for _, value in notice:
+        if isinstance(value, Observation):
+            found.append(value)
+        elif isinstance(value, list):
+            found += [item for item in value if isinstance(item, Observation)]
+    return found
 
 
 def natural_thread(notice: BaseModel) -> str | None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from datetime import datetime
 
 import pytest
 
 from bot.analysis import Thresholds, assess
-from bot.check import run_check
+from bot.check import MEMORY_FIELDS, run_check, with_breakdown
 from bot.kills import kill_counts
 from bot.model import ContainerMemory, Snapshot, Verdict
 from bot.policy import assess_all
@@ -211,13 +210,45 @@ def test_the_check_asks_for_candidates_and_judges_as_if_it_saw_everyone(
     }
     full = {a.memory.ref: a for a in everyone}
     # Figures only a shown pod gets (a cluster-wide snapshot leaves them out) aside, each
-    # candidate is what everyone's snapshot says it is.
-    shown_only = dict.fromkeys(
-        ("started_at", "memory_stalled_ratio", "oom_events_total", "last_working_set_bytes")
+    # candidate's figures are what everyone's snapshot says; it carries those judging needs
+    # (the rest of its breakdown is None), and the breakdown of the containers shown is all
+    # of it.
+    shown_only = (
+        "started_at",
+        "memory_stalled_ratio",
+        "oom_events_total",
+        "last_working_set_bytes",
     )
+    assert result.partial
+    assert any(a.memory.cache_bytes is None for a in result.assessments)
     for a in result.assessments:
-        assert replace(a.memory, **shown_only) == replace(full[a.memory.ref].memory, **shown_only)
         assert a.verdict is full[a.memory.ref].verdict
+        assert_figures(a.memory, full[a.memory.ref].memory, skip=shown_only, known_only=True)
+    refs = [a.memory.ref for a in result.assessments]
+    shown = with_breakdown(result, source=source, refs=refs)
+    assert [a.verdict for a in shown.assessments] == [a.verdict for a in result.assessments]
+    for a in shown.assessments:
+        assert_figures(a.memory, full[a.memory.ref].memory, skip=shown_only)
+    assert all(a.memory.cache_bytes is not None for a in shown.assessments)
+
+
+def assert_figures(
+    mine: ContainerMemory,
+    theirs: ContainerMemory,
+    *,
+    skip: tuple[str, ...],
+    known_only: bool = False,
+) -> None:
+    """Each figure as the other snapshot has it (a slope to float precision: a check may
+    derive it from the time to the limit); with `known_only`, those `mine` has."""
+    for name in MEMORY_FIELDS:
+        value, expected = getattr(mine, name), getattr(theirs, name)
+        if name in skip or (known_only and value is None):
+            continue
+        if isinstance(value, float):
+            assert value == pytest.approx(expected), (mine.ref, name)
+        else:
+            assert value == expected, (mine.ref, name)
 
 
 def test_the_closest_to_their_limit_are_ranked_by_prometheus(

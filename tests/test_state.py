@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,11 +10,16 @@ from pathlib import Path
 import pytest
 
 from bot.errors import StateError
-from bot.state.document import Conflict, State
+from bot.lifecycle import apply_check
+from bot.notices import Storm
+from bot.state.document import SCHEMA_VERSION, Conflict, State, dump_state, load_state
 from bot.state.kubernetes import ConfigMapStore
 from bot.state.sqlite import SqliteStore
 from bot.state.store import StateStore, transact
 from tests.k8s_standin import KubeStandIn
+from tests.test_storms import SETTINGS, T0, incident, incident_key, storm_of
+
+SCHEMA_4 = Path(__file__).parent / "fixtures" / "state-schema-4.json"
 
 
 @pytest.fixture(params=["sqlite", "configmap"])
@@ -95,3 +101,54 @@ def test_forbidden_configmap_names_the_permission() -> None:
         )
         with pytest.raises(StateError, match="needs get/create/update on configmaps"):
             store.read()
+
+
+def test_a_storm_of_two_thousand_round_trips_under_256_kib(store: StateStore) -> None:
+    """2 000 storm members and their storm notices, written and read back whole, in under
+    256 KiB of either store; a member read back lives on (it resolves in its storm's thread)."""
+    storm = storm_of(2000)
+    _, version = store.read()
+    store.write(storm, version)
+    again, _ = store.read()
+    assert again == storm
+    assert len(dump_state(again)) < 256 * 1024
+    again.outbox.clear()
+    levels: list[float | None] = [0.4, *[0.85] * 1999]
+    apply_check(again, incident(levels, T0 + 120), at=T0 + 120, settings=SETTINGS)
+    (note,) = again.outbox
+    assert note.kind == "alert_resolved" and note.thread == f"storm/namespace/team-00/{T0 + 60:.0f}"
+    assert incident_key(0) not in again.alerts and len(again.alerts) == 1999
+
+
+def test_a_schema_4_state_loads_and_is_written_grouped() -> None:
+    """A document the previous version wrote (one record per alert, storm members as
+    objects) reads as it was meant, and is written as schema 5: alerts grouped, the storm's
+    members a table."""
+    old = json.loads(SCHEMA_4.read_text())
+    assert old["schema_version"] == 4
+    state = load_state(SCHEMA_4.read_text())
+    assert state.schema_version == SCHEMA_VERSION == 5
+    assert len(state.alerts) == 12
+    for key, record in old["alerts"].items():
+        loaded = state.alerts[key]
+        assert loaded.model_dump() == record  # the same record, in the same small form
+        assert (loaded.namespace, loaded.pod) == ("shop", key.split("/")[3])
+    widened = state.alerts["memory//shop/api-7d9f-000/app"]
+    assert widened.channels == ["#alerts", "#oncall"] and widened.severity == "critical"
+    (storm,) = [n.notice for n in state.outbox if isinstance(n.notice, Storm)]
+    members = old["outbox"][0]["notice"]["alerts"]
+    assert len(storm.alerts) == len(members) == 12
+    for member, was in zip(storm.alerts, members, strict=True):
+        assert member._asdict() == {
+            "ref": tuple(was["ref"]),
+            "severity": was["severity"],
+            "workload": was.get("workload"),
+            "node": was.get("node"),
+            "working_set_to_limit": was.get("working_set_to_limit"),
+        }
+    written = json.loads(dump_state(state))
+    assert written["schema_version"] == 5
+    # The storm's 11 warnings are one group; the one escalated since (and widened) its own.
+    assert [len(g["containers"]["app"]) for g in written["alerts"]] == [1, 11]
+    assert set(written["outbox"][0]["notice"]["alerts"]) == {"names", "rows"}
+    assert load_state(dump_state(state)) == state

@@ -4,10 +4,12 @@ message per second per channel; what happens to each alert next is said in that 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -15,12 +17,15 @@ from bot.analysis import Assessment, Thresholds, assess
 from bot.check import CheckResult, MemoryAlert
 from bot.delivery.outbox import drain
 from bot.delivery.slack import SlackSender
-from bot.lifecycle import apply_check
+from bot.errors import StateError
+from bot.lifecycle import apply_check, shown_in_notices
 from bot.model import ContainerMemory, ContainerRef
 from bot.notices import AlertEscalated, AlertFired, Storm
 from bot.settings import Settings, load_settings
-from bot.state.document import State
+from bot.silences import add_silence
+from bot.state.document import State, dump_state, load_state
 from bot.state.memory import MemoryStore
+from bot.state.sqlite import SqliteStore
 from bot.state.store import transact
 from tests.slack_standin import SlackStandIn
 
@@ -234,3 +239,183 @@ def test_a_storm_of_two_thousand_alerts_fits_the_state_document() -> None:
     assert again.alerts == state.alerts
     record = again.alerts["memory//shop/api-7d9f-1999/app"]
     assert (record.namespace, record.pod, record.container) == ("shop", "api-7d9f-1999", "app")
+
+
+LIMIT = 512 * MIB
+
+
+def incident_pod(i: int) -> str:
+    return f"checkout-{i // 20 % 5}-7c9f8d6b5-{i:05x}"
+
+
+def incident_key(i: int) -> str:
+    return f"memory//team-{i % 20:02d}/{incident_pod(i)}/app"
+
+
+def incident(levels: Sequence[float | None], at: float) -> CheckResult:
+    """A pod per level, as a real incident spreads them: 20 namespaces of 5 workloads each,
+    12 nodes, named as Kubernetes names them; pod i at levels[i] of its limit (None: no
+    data)."""
+    base = Thresholds.from_settings(SETTINGS)
+    rows = []
+    for i, level in enumerate(levels):
+        workload = f"checkout-{i // 20 % 5}"
+        ws = None if level is None else round(level * LIMIT)
+        memory = ContainerMemory(
+            ContainerRef("", f"team-{i % 20:02d}", incident_pod(i), "app"),
+            working_set_bytes=ws,
+            working_set_floor_bytes=ws,
+            rss_bytes=ws,
+            usage_bytes=ws,
+            limit_bytes=LIMIT,
+            growth_bytes_per_second=0.0,
+            node=f"ip-10-0-{i % 12}-17.eu-west-1.compute.internal",
+            workload=f"deployment/{workload}",
+        )
+        rows.append(assess(memory, base))
+    alerts = tuple(MemoryAlert(a) for a in rows if a.verdict.is_alert)
+    return CheckResult(datetime.fromtimestamp(at, UTC), tuple(rows), alerts)
+
+
+def storm_of(count: int) -> State:
+    """The state once `count` containers crossed together, the storm notices waiting."""
+    state = State()
+    apply_check(state, incident([0.4] * count, T0), at=T0, settings=SETTINGS)
+    apply_check(state, incident([0.85] * count, T0 + 60), at=T0 + 60, settings=SETTINGS)
+    return state
+
+
+def test_a_storm_of_two_thousand_costs_the_state_under_256_kib() -> None:
+    """The members of a storm share everything but their pod: the document stores that once
+    (per group of alerts, per storm notice), so 2 000 of them cost their names, not 2 000
+    records. Under 256 KiB with the storm notices waiting, and far under once they went."""
+    state = storm_of(2000)
+    assert len(state.alerts) == 2000
+    assert {n.kind for n in state.outbox} == {"storm"} and len(state.outbox) == 20
+    waiting = dump_state(state)
+    assert len(waiting) < 256 * 1024
+    again = load_state(waiting)
+    assert again.alerts == state.alerts and again.outbox == state.outbox
+    state.outbox.clear()
+    assert len(dump_state(state)) < 100 * 1024
+
+
+def test_stored_alerts_are_written_back_as_read_when_nothing_looked_at_them() -> None:
+    """A drain never looks at the alerts: they go back to the document as they came, and are
+    records again as soon as something asks."""
+    text = dump_state(storm_of(2000))
+    state = load_state(text)
+    state.outbox.pop()
+    assert json.loads(dump_state(state))["alerts"] == json.loads(text)["alerts"]
+    record = state.alerts[incident_key(7)]
+    assert record.storms == {"#alerts": f"storm/namespace/team-07/{T0 + 60:.0f}"}
+
+
+def test_a_damaged_alert_group_is_damage_not_a_crash_later() -> None:
+    data = json.loads(dump_state(storm_of(50)))
+    data["alerts"][0]["containers"] = {"app": [None]}
+    with pytest.raises(StateError, match="not podmem's state schema"):
+        load_state(json.dumps(data))
+    data["alerts"][0] = {"namespace": "shop", "severity": "warning"}
+    with pytest.raises(StateError, match="not podmem's state schema"):
+        load_state(json.dumps(data))
+
+
+def test_a_member_resolves_fires_again_and_is_snoozed_as_it_would_in_memory(
+    tmp_path: Path,
+) -> None:
+    """The same storm, once with the state kept in memory and once written to the SQLite
+    store and read back between checks: the same notices at every step, the same alerts. And
+    what they say is what a storm's member does: it resolves, escalates and is reminded in
+    the storm's thread; it fires again on its own; a snoozed one says nothing new."""
+    store = SqliteStore(tmp_path / "state.db")
+    memory = State()
+    n = 240
+    # The on-call hears of criticals too: an escalation widens that one alert's channels.
+    oncall = [{"channel": "#oncall", "severities": ["critical"], "continue": True}]
+    settings = load_settings(slack_channel="#alerts", storm_threshold=10, routes=oncall)
+    steps: list[tuple[float, list[float | None], bool]] = [
+        (T0, [0.4] * n, False),
+        (T0 + 60, [0.85] * n, False),
+        # 0 resolves, 1 escalates, 2 is snoozed and escalates, 3 has no data
+        (T0 + 120, [0.4, 0.95, 0.95, None, *[0.85] * (n - 4)], True),
+        # 0 fires again, on its own
+        (T0 + 180, [0.85, 0.95, 0.95, None, *[0.85] * (n - 4)], False),
+        # reminders, four hours on
+        (T0 + 60 + 4 * 3600, [0.85, 0.95, 0.95, 0.85, *[0.85] * (n - 4)], False),
+    ]
+    told: list[list[dict[str, object]]] = []
+    for at, levels, snooze in steps:
+        result = incident(levels, at)
+
+        def step(
+            state: State, at: float = at, snooze: bool = snooze, result: CheckResult = result
+        ) -> list[dict[str, object]]:
+            if snooze:
+                add_silence(
+                    state,
+                    scope="container",
+                    namespace="team-02",
+                    name="checkout-0-7c9f8d6b5-00002/app",
+                    cluster="",
+                    until=at + 86400,
+                    by="U1",
+                    reason="",
+                    at=at,
+                )
+            apply_check(state, result, at=at, settings=settings)
+            said = [note.model_dump(mode="json") for note in state.outbox]
+            state.outbox.clear()  # delivered
+            return said
+
+        in_memory = step(memory)
+        stored = transact(store, step)
+        assert stored == in_memory
+        assert store.read()[0].alerts == memory.alerts
+        told.append(in_memory)
+    storm = f"storm/namespace/team-00/{T0 + 60:.0f}"
+    escalated = f"storm/namespace/team-01/{T0 + 60:.0f}"
+    assert {n["notice"]["kind"] for n in told[1]} == {"storm"}  # type: ignore[index]
+    by_pod = {
+        (note["notice"]["kind"], note["notice"]["seen"]["ref"][2]): note  # type: ignore[index]
+        for note in told[2]
+        if "seen" in note["notice"]  # type: ignore[operator]
+    }
+    resolved = by_pod[("alert_resolved", "checkout-0-7c9f8d6b5-00000")]
+    assert resolved["thread"] == storm and resolved["notice"]["in_storm"]  # type: ignore[index]
+    assert by_pod[("alert_escalated", "checkout-0-7c9f8d6b5-00001")]["thread"] == escalated
+    # Widened, alone: its neighbour in the namespace, the workload and the storm is not.
+    assert memory.alerts[incident_key(1)].channels == ["#alerts", "#oncall"]
+    assert memory.alerts[incident_key(21)].channels == ["#alerts"]
+    snoozed = by_pod[("alert_escalated", "checkout-0-7c9f8d6b5-00002")]
+    assert snoozed["notice"]["silence"]["created_by"] == "U1"  # type: ignore[index]
+    (again,) = [n for n in told[3] if n["notice"]["kind"] == "alert_fired"]  # type: ignore[index]
+    assert again["notice"]["seen"]["ref"][2] == "checkout-0-7c9f8d6b5-00000"  # type: ignore[index]
+    assert "thread" not in again  # its own thread: no storm
+    # Four hours after the storm: a reminder each, but for the one fired again and the one
+    # escalated since (their clocks started later) and the snoozed one.
+    reminded = {n["notice"]["seen"]["ref"][2] for n in told[4]}  # type: ignore[index]
+    assert reminded == {incident_pod(i) for i in range(3, n)}
+
+
+def test_a_cycle_asks_for_the_breakdown_of_what_its_notices_show_only() -> None:
+    """The figures beyond judging (cache, request, the trend...) are fetched for the
+    containers a notice carries: none of a storm's members (a line each, a ratio), the
+    worst replica of a workload's alert, and each alert a webhook hears of on its own."""
+    storm = fleet(50, 215, T0 + 60)
+    assert shown_in_notices(State(), storm, at=T0 + 60, settings=SETTINGS) == set()
+    crossed = replicas([100, 100, 214, 216, 230], T0 + 60)
+    (lead,) = shown_in_notices(State(), crossed, at=T0 + 60, settings=SETTINGS)
+    assert lead.pod == "api-7d9f-r4"
+    hooked = load_settings(
+        slack_channel="#alerts",
+        storm_threshold=10,
+        webhook_secret="s",
+        routes=[{"channel": "#alerts", "webhook_url": "https://pager.example/hook"}],
+    )
+    told = shown_in_notices(State(), storm, at=T0 + 60, settings=hooked)
+    assert len(told) == 50
+    # A trial: the state it was given changed, a fresh one would not have.
+    trial = State()
+    shown_in_notices(trial, storm, at=T0 + 60, settings=SETTINGS)
+    assert len(trial.alerts) == 50

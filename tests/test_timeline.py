@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.cycle import run_cycle
+from bot.settings import load_settings
+from bot.wiring import build
 from tests import datasets as d
 from tests.conftest import PrometheusFactory
 from tests.slack_standin import SlackStandIn
@@ -121,3 +124,35 @@ def test_the_warning_carries_the_figures(
     ]
     assert "+1.0 MiB/min · limit in" in figures[-1]["text"]
     assert not any(b["type"] == "section" and "usage" in str(b).lower() for b in message["blocks"])
+
+
+def test_a_scheduled_cycle_tells_the_figures_check_once_tells(
+    bot_env: Path,
+    slack: SlackStandIn,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`podmem run` fetches of every candidate what judging it needs, and the rest of the
+    breakdown for the containers its notices tell; `check --once` prints every alert, so
+    it asks for every alert's. The warning reads the same either way."""
+    settings = load_settings()
+    parts = build(settings)
+    for minute in (100, 180):
+        run_cycle(
+            source=parts.source,
+            kubernetes=parts.kubernetes,
+            store=parts.store,
+            sender=parts.sender,
+            settings=settings,
+            at=d.minutes(d.TIMELINE, minute),
+        )
+    (scheduled,) = [m for m in slack.messages(CHANNEL) if m["thread_ts"] in (None, m["ts"])]
+    # The same incident told again by the CLI, from a state of its own.
+    monkeypatch.setenv("PODMEM_STATE_PATH", str(bot_env.with_name("cli.db")))
+    step(100, capsys)
+    step(180, capsys)
+    told = [m for m in slack.messages(CHANNEL) if m["thread_ts"] in (None, m["ts"])]
+    assert len(told) == 2 and told[0]["ts"] == scheduled["ts"]
+    assert told[1]["text"] == scheduled["text"] and told[1]["blocks"] == scheduled["blocks"]
+    (figures,) = [b["fields"] for b in scheduled["blocks"] if b.get("fields")]
+    assert "n/a" not in str(figures) and "+1.0 MiB/min" in figures[-1]["text"]

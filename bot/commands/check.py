@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bot.check import run_check
+from bot.check import alerting, run_check
 from bot.commands.common import (
     EXIT_SOURCE,
     emit,
@@ -26,7 +26,9 @@ def check_command(args: argparse.Namespace) -> int:
     parts = build(settings)
     source, kubernetes = parts.source, parts.kubernetes
     if args.dry_run:
-        result = run_check(source=source, settings=settings, at=at, kubernetes=kubernetes)
+        result = run_check(
+            source=source, settings=settings, at=at, kubernetes=kubernetes, shown=alerting
+        )
         say_notes(result.notes)
         emit(args, render_check(result), check_json(result))
         return 0
@@ -39,6 +41,7 @@ def check_command(args: argparse.Namespace) -> int:
         sender=parts.sender,
         settings=settings,
         at=at,
+        every_alert_in_full=True,
     )
     delivery = report.delivery
     if report.result:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.analysis import Thresholds
-from bot.notices import Observation
+from bot.notices import Observation, StormMember
 from bot.render.json_output import container_fields
 from bot.state.document import Notification
 
@@ -24,6 +24,8 @@ def payload(note: Notification, base: Thresholds) -> dict[str, Any]:
             body[name] = _container(value, base)
         elif isinstance(value, list) and value and isinstance(value[0], Observation):
             body[name] = [_container(seen, base) for seen in value]
+        elif isinstance(value, list) and value and isinstance(value[0], StormMember):
+            body[name] = [_member(member) for member in value]  # objects, as they always were
     return {
         "podmem": PAYLOAD_VERSION,
         "id": note.id,
@@ -31,6 +33,14 @@ def payload(note: Notification, base: Thresholds) -> dict[str, Any]:
         "thread": note.thread,
         "created_at": _instant(note.created_at),
         "notice": body,
+    }
+
+
+def _member(member: StormMember) -> dict[str, Any]:
+    return {
+        name: list(value) if name == "ref" else value
+        for name, value in member._asdict().items()
+        if value is not None
     }
 
 

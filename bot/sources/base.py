@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -42,8 +43,17 @@ class MemorySource(Protocol):
         (default: the configured look-back). With `candidates` (a cluster-wide check), a
         source may return only the containers that may be more than ok (near their limit,
         racing, stalled, restarted, killed, evicted, with thresholds of their own) and the
-        `watched` pods', with `Snapshot.counts` of them all. Without `events`, evictions and
-        worker-process kills (news for a check, not for the digest) may be left out."""
+        `watched` pods', with `Snapshot.counts` of them all, and of those only the figures
+        judging them needs (`Snapshot.partial`: the rest comes from `breakdown`). Without
+        `events`, evictions and worker-process kills (news for a check, not for the digest)
+        may be left out."""
+        ...
+
+    def breakdown(
+        self, at: datetime, pods: Sequence[tuple[str, str]]
+    ) -> tuple[ContainerMemory, ...]:
+        """Every figure of the containers of these (namespace, pod)s at `at`: what a partial
+        check snapshot left out of the containers it will show. Part of that check's work."""
         ...
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:

@@ -12,7 +12,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
 from datetime import UTC, datetime, timedelta
@@ -60,24 +60,48 @@ from bot.workloads import guess_workload, workload_label
 
 Row = dict[str, Any]
 POD_LEVEL_ANSWERS = ("node", "owner", "labels", "annotations", "evicted")
-# Figures a check needs only for the containers it will show; fetched for those alone.
-DETAIL_FIGURES = (
+# What a check fetches of every candidate pod: what a verdict, a route, a storm and the
+# replica count are decided from. Usage, stalling and the trend come from the first round,
+# where they can change a verdict (usage pinned near the limit, stalled past the thrashing
+# ratio, racing to the limit); elsewhere they change only what a message says.
+JUDGING_FIGURES = (
+    "working_set",
+    "limit",
     "working_set_floor",
-    "usage",
-    "growth",
-    "request",
-    "rss",
-    "cache",
+    "rss",  # with swap: a full container whose memory is mostly cache is warning, not critical
     "swap",
-    "restarts",
+    "started",  # a trend needs an established container
     "node",
     "owner",
     "labels",
-    "started",
+)
+# The rest of the breakdown: fetched with the judging figures for the pods with news (a
+# kill, an eviction, a worker process killed: their notices are decided from these), and
+# later for the containers a cycle's notices show (CheckResult.partial).
+BREAKDOWN_FIGURES = (
+    "usage",
+    "growth",
+    "request",
+    "cache",
+    "restarts",
     "stalled",
     "oom_events_total",
     "last_working_set",
 )
+# Answers of a check's first round that hold for its candidates as they are (cluster-wide,
+# or exactly where they matter): not asked again per pod.
+FIRST_ROUND_FIGURES = (
+    "restarted",
+    "restart_increase",
+    "annotations",
+    "oom_events",
+    "evicted",
+    "usage",
+    "stalled",
+    "time_to_limit",
+)
+# Pods with news: every figure of theirs is fetched with the judging ones.
+NEWS_FIGURES = ("restart_increase", "oom_events", "evicted")
 # Candidate pods per query of a check's detail round: a bounded regex, a bounded answer,
 # and several such queries side by side when an incident makes many pods candidates.
 DETAIL_BATCH = 400
@@ -298,7 +322,10 @@ class PrometheusSource:
             raise self._no_working_set(at)
         notes = () if answers["kube_state_metrics"] else (NO_KUBE_STATE_METRICS,)
         pods = self._candidate_pods(answers, watched)
-        detail = self._fetch_pods(pods, at, events=events)
+        news = {(c, ns, pod) for f in NEWS_FIGURES for c, ns, pod, _ in answers.get(f, {})}
+        detail = self._fetch_pods(pods, at, events=events, news=news)
+        for figure in FIRST_ROUND_FIGURES:  # the pods with news have theirs in full
+            detail[figure] = answers.get(figure, {}) | detail.get(figure, {})
         wanted = {(p.namespace, p.pod) for p in pods}
         keys = [key for key in self._keys(detail) if (key[1], key[2]) in wanted]
         containers = self._assemble(detail, keys)
@@ -312,6 +339,7 @@ class PrometheusSource:
             notes=notes,
             counts=counts,
             replicas=replicas,
+            partial=True,
         )
 
     @staticmethod
@@ -328,23 +356,39 @@ class PrometheusSource:
                 found.add(PodName(c, ns, pod))
         return sorted(found)
 
+    def breakdown(
+        self, at: datetime, pods: Sequence[tuple[str, str]]
+    ) -> tuple[ContainerMemory, ...]:
+        """Every figure of these (namespace, pod)s' containers, a bundled query per
+        DETAIL_BATCH pods side by side: the rest of a check's work (its rounds go on)."""
+        plans = []
+        for i in range(0, len(pods), DETAIL_BATCH):
+            plan = self.plan(Scope(pods=tuple(pods[i : i + DETAIL_BATCH])), events=False)
+            del plan["kube_state_metrics"]
+            plans.append(plan)
+        answers = self._fetch_bundles(plans, at)
+        wanted = set(pods)
+        keys = [key for key in self._keys(answers) if (key[1], key[2]) in wanted]
+        return tuple(self._assemble(answers, keys).values())
+
     def _fetch_pods(
-        self,
-        pods: list[PodName],
-        at: datetime,
-        *,
-        events: bool,
-        oom_window_seconds: float | None = None,
-        replicas: bool = True,
+        self, pods: list[PodName], at: datetime, *, events: bool, news: set[tuple[str, str, str]]
     ) -> dict[str, dict[Key, Any]]:
-        """Every figure of these pods, and their workloads' replica counts: one bundled query
+        """The judging figures of these pods, the whole breakdown of those with `news`
+        ((cluster, namespace, pod)), and their workloads' replica counts: one bundled query
         per DETAIL_BATCH pods, side by side."""
         plans = []
-        for batch in _batches(pods):
-            plan = self.plan(batch, events=events, oom_window_seconds=oom_window_seconds)
-            del plan["kube_state_metrics"]
-            if replicas:  # every workload of the namespaces: the check's "3 of 5 replicas"
-                plan["replicas"] = self.queries.replica_counts(batch.namespaces())
+        for i in range(0, len(pods), DETAIL_BATCH):
+            chunk = pods[i : i + DETAIL_BATCH]
+            batch = _scope(chunk)
+            every = self.plan(batch, events=events)
+            plan = {name: every[name] for name in JUDGING_FIGURES if name in every}
+            eventful = [p for p in chunk if (p.cluster, p.namespace, p.pod) in news]
+            if eventful:
+                more = self.plan(_scope(eventful), events=events)
+                plan |= {name: more[name] for name in BREAKDOWN_FIGURES if name in more}
+            # Every workload of the namespaces: the check's "3 of 5 replicas".
+            plan["replicas"] = self.queries.replica_counts(batch.namespaces())
             plans.append(plan)
         return self._fetch_bundles(plans, at)
 
@@ -902,10 +946,11 @@ def _pieces(response: requests.Response) -> Iterator[bytes]:
 
 def _batches(pods: list[PodName]) -> list[Scope]:
     """DETAIL_BATCH pods per scope: a bounded regex, a bounded answer."""
-    return [
-        Scope(pods=tuple(sorted({(p.namespace, p.pod) for p in pods[i : i + DETAIL_BATCH]})))
-        for i in range(0, len(pods), DETAIL_BATCH)
-    ]
+    return [_scope(pods[i : i + DETAIL_BATCH]) for i in range(0, len(pods), DETAIL_BATCH)]
+
+
+def _scope(pods: list[PodName]) -> Scope:
+    return Scope(pods=tuple(sorted({(p.namespace, p.pod) for p in pods})))
 
 
 def _shape_problem(result: Any) -> str | None:

@@ -8,6 +8,7 @@ the trend window (what `deriv` computes), kube-state-metrics limits and requests
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.model import (
@@ -135,6 +136,11 @@ class SimulatedSource:
         ]
         limited.sort(key=lambda m: -(m.working_set_bytes or 0) / (m.limit_bytes or 1))
         return [m.ref for m in limited[:count]]
+
+    def breakdown(
+        self, at: datetime, pods: Sequence[tuple[str, str]]
+    ) -> tuple[ContainerMemory, ...]:
+        return self.snapshot(at, Scope(pods=tuple(pods))).containers
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:
         now = (at - self.cluster.start).total_seconds()

@@ -25,6 +25,7 @@ from pydantic import (
 
 from bot.errors import StateError
 from bot.notices import Notice, natural_thread
+from bot.state.grouped import Alerts
 from bot.state.records import (
     AlertRecord,
     Bar,
@@ -36,8 +37,11 @@ from bot.state.records import (
 
 __all__ = ["AlertRecord", "Bar", "ChartRequest", "DigestSummary", "KillThread", "Silence"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 Target = Literal["slack", "webhook"]
+# Built once: building it costs a millisecond, and every load of the state read every waiting
+# alert notice through it (a storm's drain loads the state once per message sent).
+NOTICE = TypeAdapter[Notice](Notice)
 
 
 class Notification(BaseModel):
@@ -92,7 +96,7 @@ class Notification(BaseModel):
     @classmethod
     def _with_thread(cls, data: Any) -> Any:
         if isinstance(data, dict) and "thread" not in data and "notice" in data:
-            notice = TypeAdapter(Notice).validate_python(data["notice"])
+            notice = NOTICE.validate_python(data["notice"])
             data = {**data, "notice": notice, "thread": natural_thread(notice)}
         return data
 
@@ -126,7 +130,8 @@ class State(BaseModel):
     schema_version: int = SCHEMA_VERSION
     watching_since: float | None = None
     next_id: int = 1
-    alerts: dict[str, AlertRecord] = Field(default_factory=dict)
+    # Open memory alerts by key, stored grouped (bot.state.grouped).
+    alerts: Alerts = Field(default_factory=Alerts)
     # Kill identity ("cluster/ns/pod/container#restart") -> when it was first seen.
     kills_seen: dict[str, float] = Field(default_factory=dict)
     # Workload ("cluster/namespace/owner") -> the thread its recent kills are told in.
@@ -200,11 +205,19 @@ def _leases(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _grouped_alerts(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 5 stores open alerts grouped (bot.state.grouped); schema 4's, one record per
+    key, load as they are and are written grouped. The version moves so that an older
+    replica refuses a document whose alerts it cannot read, rather than call it damaged."""
+    return data
+
+
 # Migrations from each older schema version to the next, applied on load.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _rendered_notices,
     2: _fan_out,
     3: _leases,
+    4: _grouped_alerts,
 }
 
 

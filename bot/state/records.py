@@ -19,6 +19,11 @@ from pydantic_core import PydanticUndefined
 PLACE = ("cluster", "namespace", "pod", "container")
 
 
+def alert_key(cluster: str, namespace: str, pod: str, container: str) -> str:
+    """A container's memory alert: its key in the state and its thread in the outbox."""
+    return f"memory/{cluster}/{namespace}/{pod}/{container}"
+
+
 class AlertRecord(BaseModel):
     """A memory alert that has fired and is not resolved yet.
 
