@@ -71,6 +71,7 @@ JUDGING_FIGURES = (
     "rss",  # with swap: a full container whose memory is mostly cache is warning, not critical
     "swap",
     "started",  # a trend needs an established container
+    "restarted",  # ... and one that did not restart within the trend window
     "node",
     "owner",
     "labels",
@@ -91,7 +92,6 @@ BREAKDOWN_FIGURES = (
 # Answers of a check's first round that hold for its candidates as they are (cluster-wide,
 # or exactly where they matter): not asked again per pod.
 FIRST_ROUND_FIGURES = (
-    "restarted",
     "restart_increase",
     "annotations",
     "oom_events",
