@@ -247,11 +247,14 @@ class QueryBuilder:
         current = self.figure(CADVISOR_FIGURES["working_set"], scope)
         return f"topk({count}, {current} / on({self.group}) ({self.limit_values(scope)}))"
 
-    def replica_counts(self, scope: Scope = CLUSTER_WIDE) -> str:
-        """Pods per workload (the owner chain of `pod_owners`): "3 of 5 replicas" without
-        fetching every pod. Scope it by namespace: every workload there is counted."""
+    def replica_counts(self, pods: Scope) -> str:
+        """Pods per workload of these pods (the owner chain of `pod_owners`): "3 of 5
+        replicas" without fetching every pod. Every pod of their namespaces is counted, in
+        Prometheus; only the workloads of these pods answer (a namespace of 2 000 pods in
+        their own workloads would otherwise answer 2 000 rows per batch)."""
         by = f"{self.cluster_label}, namespace, owner_kind, owner_name, {EXACT_LABEL}"
-        return f"count by ({by}) ({self.pod_owners(scope)})"
+        counted = f"count by ({by}) ({self.pod_owners(pods.namespaces())})"
+        return f"{counted} and on({by}) group by ({by}) ({self.pod_owners(pods)})"
 
     # --- the digest's questions: its lists' top rows and counts per namespace ------------
     # Routes choose channels by cluster and namespace, so per-namespace answers add up to any

@@ -232,6 +232,25 @@ def test_the_check_asks_for_candidates_and_judges_as_if_it_saw_everyone(
     assert all(a.memory.cache_bytes is not None for a in shown.assessments)
 
 
+def test_replica_counts_are_of_the_candidates_workloads_counting_every_pod(
+    prometheus_for: PrometheusFactory,
+) -> None:
+    """"3 of 5 replicas": every pod of a candidate's workload is counted, in Prometheus, and
+    only the candidates' workloads answer (not every workload of their namespaces)."""
+    fleet = d.LARGE_FLEET
+    source = PrometheusSource(load_settings(prometheus_url=prometheus_for(fleet).url))
+    at = d.minutes(fleet, 35)
+    candidates = source.snapshot(at, CLUSTER_WIDE, candidates=True)
+    pods = {
+        (m.ref.cluster, m.ref.namespace, m.ref.pod): m.workload
+        for m in source.snapshot(at, CLUSTER_WIDE).containers
+    }
+    every = Counter((c, ns, workload) for (c, ns, _), workload in pods.items())
+    theirs = {(m.ref.cluster, m.ref.namespace, m.workload) for m in candidates.containers}
+    assert candidates.replicas == {w: every[w] for w in theirs}
+    assert len(theirs) < len({(c, ns, w) for c, ns, w in every if ns in {n for _, n, _ in theirs}})
+
+
 def assert_figures(
     mine: ContainerMemory,
     theirs: ContainerMemory,

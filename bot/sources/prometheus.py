@@ -387,8 +387,8 @@ class PrometheusSource:
             if eventful:
                 more = self.plan(_scope(eventful), events=events)
                 plan |= {name: more[name] for name in BREAKDOWN_FIGURES if name in more}
-            # Every workload of the namespaces: the check's "3 of 5 replicas".
-            plan["replicas"] = self.queries.replica_counts(batch.namespaces())
+            # Their workloads, counted over their namespaces: the check's "3 of 5 replicas".
+            plan["replicas"] = self.queries.replica_counts(batch)
             plans.append(plan)
         return self._fetch_bundles(plans, at)
 
