@@ -235,7 +235,7 @@ def test_the_check_asks_for_candidates_and_judges_as_if_it_saw_everyone(
 def test_replica_counts_are_of_the_candidates_workloads_counting_every_pod(
     prometheus_for: PrometheusFactory,
 ) -> None:
-    """"3 of 5 replicas": every pod of a candidate's workload is counted, in Prometheus, and
+    """ "3 of 5 replicas": every pod of a candidate's workload is counted, in Prometheus, and
     only the candidates' workloads answer (not every workload of their namespaces)."""
     fleet = d.LARGE_FLEET
     source = PrometheusSource(load_settings(prometheus_url=prometheus_for(fleet).url))
