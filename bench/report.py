@@ -39,6 +39,10 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         f"{results['date']}: {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
         f"{m['prometheus']}. Medians over repeated cycles; every ratio is measured in the same "
         "run. Targets (at 20 000 and 100 000 containers) are marked.",
+        *(
+            f"Rerun on {r['date']} at {r['commit']}: {r['what']}; {r['why']}."
+            for r in results.get("reruns", [])
+        ),
         "",
         "| containers | prometheus queries | k8s requests | cycle s | floor s | ratio to floor "
         "| bot CPU s | peak RSS MB | digest s | digest floor s | digest / floor | naive ratio |",
