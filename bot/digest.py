@@ -137,8 +137,8 @@ def gather(
     everyone: bool = False,
 ) -> Gathered:
     """Everything the digests need: the containers they may name with their counts, the
-    day's terminations and the right-sizing profiles, asked side by side (each is mostly
-    Prometheus's time). A source that can (DigestSource) picks out what the digests show and
+    day's terminations of the containers that restarted and the right-sizing profiles (each
+    mostly Prometheus's time). A source that can (DigestSource) picks out what the digests show and
     counts the rest per namespace; routes that select pods by label need every pod's labels,
     so with one of those (or `everyone`) every container is fetched and judged, as before."""
     by_labels = any(route.pod_labels for route in settings.routes)
