@@ -410,36 +410,30 @@ class QueryBuilder:
             f"label_replace({self._owned_through(scope, kind, label, metric)}, {exact})"
             for kind, label, metric in CONTROLLER_OWNERS
         ]
-        # A standalone ReplicaSet is its own workload: not a Deployment's, whatever its name.
-        standalone = self._owned_through(
-            scope, "ReplicaSet", "replicaset", "kube_replicaset_owner", alone=True
-        )
-        chained.append(
-            f'label_replace(label_replace(label_replace({standalone}, "owner_kind", '
-            f'"ReplicaSet", "", ""), "owner_name", "$1", "replicaset", "(.+)"), {exact})'
-        )
         direct = f"max by ({c}, namespace, pod, owner_kind, owner_name) " + (
             f"({self.select('kube_pod_owner', scope)})"
         )
         either = f" or on({c}, namespace, pod) ".join([*chained, direct])
         return f"max by ({c}, namespace, pod, owner_kind, owner_name, {EXACT_LABEL}) ({either})"
 
-    def _owned_through(
-        self, scope: Scope, kind: str, label: str, metric: str, *, alone: bool = False
-    ) -> str:
-        """Pods owned by a `kind` object, with that object's own owner (or, `alone`, those
-        whose object has none)."""
+    def _owned_through(self, scope: Scope, kind: str, label: str, metric: str) -> str:
+        """Pods owned by a `kind` object, with that object's own owner. A standalone
+        ReplicaSet (owner "<none>") is its own workload, whatever its name: its owner row is
+        rewritten to itself on the owner side, a few hundred series, so the pods' side (every
+        pod of the cluster) is relabelled and joined once."""
         c = self.cluster_label
         pods = self.select("kube_pod_owner", scope, f'owner_kind="{kind}"')
         left = (
             f"max by ({c}, namespace, pod, {label}) "
             f'(label_replace({pods}, "{label}", "$1", "owner_name", "(.+)"))'
         )
-        which = 'owner_kind="<none>"' if alone else 'owner_kind!="<none>", owner_kind!=""'
-        owners = self.select(metric, scope.namespaces(), which)
-        if alone:
-            right = f"max by ({c}, namespace, {label}) ({owners})"
-            return f"{left} * on({c}, namespace, {label}) group_left() {right}"
+        owners = self.select(metric, scope.namespaces(), 'owner_kind!="<none>", owner_kind!=""')
+        if kind == "ReplicaSet":
+            alone = self.select(metric, scope.namespaces(), 'owner_kind="<none>"')
+            owners += (
+                f' or label_replace(label_replace({alone}, "owner_kind", "{kind}", "", ""), '
+                f'"owner_name", "$1", "{label}", "(.+)")'
+            )
         right = f"max by ({c}, namespace, {label}, owner_kind, owner_name) ({owners})"
         return f"{left} * on({c}, namespace, {label}) group_left(owner_kind, owner_name) {right}"
 
