@@ -171,13 +171,18 @@ def _storm(results: dict[str, Any]) -> list[str]:
         f"Alert storm: {storm['crossing']} of {storm['containers']} containers (every steady "
         f"pod of {storm['nodes']} nodes) jump over the warning ratio at one instant. Delivery "
         f"is computed, not waited for: {storm['delivered_how']} "
-        f"({storm['channel_interval_s']} s).",
+        f"({storm['channel_interval_s']} s). The storm's Slack posts: "
+        f"{storm.get('slack_posts_how', 'every post of the storm cycle')}; all of that "
+        "cycle's posts, and those of the same check without the surge, beside them.",
         "",
-        "| storm cycle s | steady cycle s | ratio | Slack posts | state bytes | delivered s |",
-        "|---|---|---|---|---|---|",
+        "| storm cycle s | steady cycle s | ratio | storm's Slack posts | the cycle's posts "
+        "(without the surge) | state bytes | delivered s |",
+        "|---|---|---|---|---|---|---|",
         f"| {storm['cycle_s']} | {storm['steady_cycle_s']} | "
         f"{storm['cycle_ratio']}{_ok(storm['cycle_ratio'], 2.0)} | "
         f"{storm['slack_posts']}{_ok(storm['slack_posts'], 30)} | "
+        f"{storm.get('slack_posts_total', storm['slack_posts'])} "
+        f"({storm.get('calm_posts', '—')}) | "
         f"{storm['state_bytes']}{_ok(storm['state_bytes'], 256 * 1024)} | "
         f"{storm['delivered_s']}{_ok(storm['delivered_s'], 120)} |",
     ]

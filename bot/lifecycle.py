@@ -64,8 +64,12 @@ from bot.state.document import (
 KILL_MEMORY_SECONDS = 86400
 # Message locations are kept this long after their alert is gone (buttons, late replies).
 MESSAGE_MEMORY_SECONDS = 7 * 86400
-StormScope = Literal["namespace", "node"]
+# A storm is of one namespace or one node; several storms for one channel in one check are one
+# "channel" storm (every alert that channel hears of this check).
+StormScope = Literal["namespace", "node", "channel"]
 STORM_SCOPES: tuple[StormScope, ...] = ("namespace", "node")
+# A storm being gathered: (scope, channel, its namespace or node, the alerts it takes).
+StormGroup = tuple[StormScope, str, str, list[tuple[Notification, AlertFired]]]
 # The state document never grows past this (a ConfigMap holds 1 MiB); when waiting notices
 # would push it there, the oldest collapse until it is back to COLLAPSE_TO of it.
 MAX_STATE_BYTES = 900 * 1024
@@ -473,7 +477,7 @@ def _gather_storms(state: State, since: int, *, at: float, settings: Settings) -
     post each. Their later notices go to that thread. Webhooks still get each alert."""
     fired = _fired_since(state, since)
     taken: set[str] = set()
-    storms: list[tuple[StormScope, str, str, list[tuple[Notification, AlertFired]]]] = []
+    storms: list[StormGroup] = []
     for scope in STORM_SCOPES:
         groups: dict[tuple[str, str], list[tuple[Notification, AlertFired]]] = defaultdict(list)
         for note, told in fired:
@@ -488,13 +492,30 @@ def _gather_storms(state: State, since: int, *, at: float, settings: Settings) -
     if not storms:
         return
     state.outbox = [n for n in state.outbox if n.id not in taken]
-    for scope, channel, name, members in storms:
-        thread = f"storm/{scope}/{name}/{at:.0f}"
+    for scope, channel, name, members in _one_per_channel(storms):
+        thread = f"storm/{scope}/{name or channel}/{at:.0f}"
         for note, _ in members:
             state.alerts[note.thread].storms[channel] = thread
         listed = sorted((_storm_member(alert) for _, alert in members), key=_worst_first)
         storm = Storm(scope=scope, name=name, at=at, alerts=listed)
         notify(state, storm, thread=thread, at=at, channels=[channel])
+
+
+def _one_per_channel(storms: list[StormGroup]) -> list[StormGroup]:
+    """Several storms for one channel in one check (a sick node pool hits many namespaces at
+    once) are one storm of everything the channel hears: one message, not one per namespace,
+    each at Slack's one message per second, for what the on-call reads as one incident."""
+    by_channel: dict[str, list[StormGroup]] = defaultdict(list)
+    for storm in storms:
+        by_channel[storm[1]].append(storm)
+    folded: list[StormGroup] = []
+    for channel, found in by_channel.items():
+        if len(found) == 1:
+            folded += found
+            continue
+        members = [member for _, _, _, part in found for member in part]
+        folded.append(("channel", channel, "", members))
+    return folded
 
 
 WorkloadKey = tuple[str, str, str, str, str]  # channel, cluster, namespace, workload, container

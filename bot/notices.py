@@ -186,14 +186,15 @@ class AlertStale(BaseModel):
 
 
 class Storm(BaseModel):
-    """Many alerts that fired together in one namespace or on one node: one message.
+    """Many alerts that fired together in one namespace or on one node: one message. Scope
+    "channel" (no name): several such storms for one channel in one check, as one.
 
     Its members are stored as a table: every name but the pod's once, in `names`, and a row
     per member of indexes into it, the pod and the ratio. The notice waits in the state while
     Slack is told, and a storm of 2 000 shares its namespaces, workloads and nodes."""
 
     kind: Literal["storm"] = "storm"
-    scope: Literal["namespace", "node"]
+    scope: Literal["namespace", "node", "channel"]
     name: str
     at: float
     alerts: list[StormMember]

@@ -116,18 +116,18 @@ def test_a_storm_of_two_thousand_round_trips_under_256_kib(store: StateStore) ->
     levels: list[float | None] = [0.4, *[0.85] * 1999]
     apply_check(again, incident(levels, T0 + 120), at=T0 + 120, settings=SETTINGS)
     (note,) = again.outbox
-    assert note.kind == "alert_resolved" and note.thread == f"storm/namespace/team-00/{T0 + 60:.0f}"
+    assert note.kind == "alert_resolved" and note.thread == f"storm/channel/#alerts/{T0 + 60:.0f}"
     assert incident_key(0) not in again.alerts and len(again.alerts) == 1999
 
 
 def test_a_schema_4_state_loads_and_is_written_grouped() -> None:
     """A document the previous version wrote (one record per alert, storm members as
-    objects) reads as it was meant, and is written as schema 5: alerts grouped, the storm's
-    members a table."""
+    objects) reads as it was meant, and is written in today's schema (5 on): alerts grouped,
+    the storm's members a table."""
     old = json.loads(SCHEMA_4.read_text())
     assert old["schema_version"] == 4
     state = load_state(SCHEMA_4.read_text())
-    assert state.schema_version == SCHEMA_VERSION == 5
+    assert state.schema_version == SCHEMA_VERSION == 6
     assert len(state.alerts) == 12
     for key, record in old["alerts"].items():
         loaded = state.alerts[key]
@@ -147,7 +147,7 @@ def test_a_schema_4_state_loads_and_is_written_grouped() -> None:
             "working_set_to_limit": was.get("working_set_to_limit"),
         }
     written = json.loads(dump_state(state))
-    assert written["schema_version"] == 5
+    assert written["schema_version"] == SCHEMA_VERSION
     # The storm's 11 warnings are one group; the one escalated since (and widened) its own.
     assert [len(g["containers"]["app"]) for g in written["alerts"]] == [1, 11]
     assert set(written["outbox"][0]["notice"]["alerts"]) == {"names", "rows"}

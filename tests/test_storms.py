@@ -99,6 +99,52 @@ def test_a_sick_node_is_a_storm_across_namespaces() -> None:
     assert (note.notice.scope, note.notice.name, len(note.notice.alerts)) == ("node", "sick-1", 12)
 
 
+def many_namespaces(ws: float, at: float, spread: dict[str, int]) -> CheckResult:
+    """`spread[ns]` replicas in each namespace, on two nodes."""
+    parts = [fleet(n, ws, at, namespace=ns) for ns, n in spread.items()]
+    rows = tuple(a for part in parts for a in part.assessments)
+    alerts = tuple(alert for part in parts for alert in part.alerts)
+    return CheckResult(datetime.fromtimestamp(at, UTC), rows, alerts)
+
+
+def test_storms_of_several_namespaces_in_one_channel_are_one_storm() -> None:
+    """A node pool goes bad: three namespaces storm in one check. The channel gets one storm
+    of all 45, not three messages; each alert's news goes to that one thread."""
+    state = State()
+    spread = {"shop": 15, "cart": 15, "search": 15}
+    apply_check(state, many_namespaces(100, T0, spread), at=T0, settings=SETTINGS)
+    apply_check(state, many_namespaces(215, T0 + 60, spread), at=T0 + 60, settings=SETTINGS)
+    (note,) = state.outbox
+    storm = note.notice
+    assert isinstance(storm, Storm)
+    assert (storm.scope, storm.name, len(storm.alerts)) == ("channel", "", 45)
+    assert {m.ref[1] for m in storm.alerts} == set(spread)
+    assert {a.storms[note.channel] for a in state.alerts.values()} == {note.thread}
+    apply_check(state, many_namespaces(245, T0 + 120, spread), at=T0 + 120, settings=SETTINGS)
+    assert {n.thread for n in state.outbox[1:]} == {note.thread}
+
+
+def test_each_channel_gets_its_own_storm_when_routes_split_them() -> None:
+    """Folding is per channel: a team routed to its own channel keeps its namespace's storm
+    there; the default channel gets one storm of the other two namespaces."""
+    settings = load_settings(
+        slack_channel="#alerts",
+        storm_threshold=10,
+        routes=[{"channel": "#shop", "namespaces": ["shop"]}],
+    )
+    state = State()
+    spread = {"shop": 15, "cart": 15, "search": 15}
+    apply_check(state, many_namespaces(100, T0, spread), at=T0, settings=settings)
+    apply_check(state, many_namespaces(215, T0 + 60, spread), at=T0 + 60, settings=settings)
+    storms = {n.channel: n.notice for n in state.outbox}
+    assert set(storms) == {"#shop", "#alerts"}
+    shop, rest = storms["#shop"], storms["#alerts"]
+    assert isinstance(shop, Storm) and isinstance(rest, Storm)
+    assert (shop.scope, shop.name, len(shop.alerts)) == ("namespace", "shop", 15)
+    assert (rest.scope, len(rest.alerts)) == ("channel", 30)
+    assert {m.ref[1] for m in rest.alerts} == {"cart", "search"}
+
+
 @pytest.fixture
 def slack() -> Iterator[SlackStandIn]:
     with SlackStandIn() as standin:
@@ -141,6 +187,29 @@ def test_slack_gets_one_storm_message_and_the_list_and_news_in_its_thread(
     assert len(notes) == 50
     assert notes[0]["text"].startswith("`shop/api-7d9f-")
     assert "Escalated to *CRITICAL*" in notes[0]["text"]
+
+
+def test_slack_gets_one_message_for_storms_across_namespaces(slack: SlackStandIn) -> None:
+    """What the on-call reads: one post saying how many namespaces, which ones and which nodes
+    (the biggest first), the worst ten, and every alert in its thread."""
+    settings = settings_for(slack)
+    store = MemoryStore()
+    sender = SlackSender(settings)
+    spread = {f"team-{i}": 12 + i for i in range(7)}  # 12..18 alerts each: 105 in all
+    for ws, at in ((100, T0), (215, T0 + 60)):
+        result = many_namespaces(ws, at, spread)
+        transact(store, partial(apply_check, result=result, at=at, settings=settings))
+    drain(store, sender)
+    (storm,) = slack.top_level("#alerts")
+    text = storm["text"]
+    assert text.startswith(":thunder_cloud_and_rain: *MEMORY STORM · 105 alerts in 7 namespaces*")
+    assert "Namespaces: team-6 18 · team-5 17 · team-4 16 · team-3 15 · team-2 14 · +2 more" in text
+    assert "Nodes: node-0 54 · node-1 51" in text
+    assert text.count("`team-") == 10  # the worst ten; the rest in the thread
+    (listing,) = slack.thread("#alerts", storm["ts"])
+    assert listing["text"].startswith("All 105 alerts:")  # the notification: its start
+    listed = "".join(b["text"]["text"] for b in listing["blocks"])
+    assert listed.count("`team-") == 105
 
 
 def replicas(levels: list[float], at: float) -> CheckResult:
@@ -291,7 +360,8 @@ def test_a_storm_of_two_thousand_costs_the_state_under_256_kib() -> None:
     records. Under 256 KiB with the storm notices waiting, and far under once they went."""
     state = storm_of(2000)
     assert len(state.alerts) == 2000
-    assert {n.kind for n in state.outbox} == {"storm"} and len(state.outbox) == 20
+    (note,) = state.outbox  # 20 namespaces' storms in one channel: one storm
+    assert note.notice.kind == "storm" and len(note.notice.alerts) == 2000
     waiting = dump_state(state)
     assert len(waiting) < 256 * 1024
     again = load_state(waiting)
@@ -308,7 +378,7 @@ def test_stored_alerts_are_written_back_as_read_when_nothing_looked_at_them() ->
     state.outbox.pop()
     assert json.loads(dump_state(state))["alerts"] == json.loads(text)["alerts"]
     record = state.alerts[incident_key(7)]
-    assert record.storms == {"#alerts": f"storm/namespace/team-07/{T0 + 60:.0f}"}
+    assert record.storms == {"#alerts": f"storm/channel/#alerts/{T0 + 60:.0f}"}
 
 
 def test_a_damaged_alert_group_is_damage_not_a_crash_later() -> None:
@@ -373,8 +443,7 @@ def test_a_member_resolves_fires_again_and_is_snoozed_as_it_would_in_memory(
         assert stored == in_memory
         assert store.read()[0].alerts == memory.alerts
         told.append(in_memory)
-    storm = f"storm/namespace/team-00/{T0 + 60:.0f}"
-    escalated = f"storm/namespace/team-01/{T0 + 60:.0f}"
+    storm = escalated = f"storm/channel/#alerts/{T0 + 60:.0f}"  # 24 namespaces' storms, as one
     assert {n["notice"]["kind"] for n in told[1]} == {"storm"}  # type: ignore[index]
     by_pod = {
         (note["notice"]["kind"], note["notice"]["seen"]["ref"][2]): note  # type: ignore[index]

@@ -401,15 +401,14 @@ class Renderer:
     def storm(self, storm: Storm) -> Message:
         """Many alerts at once: how many, how bad, what they share, the worst few."""
         alerts = storm.alerts
-        place = (
-            f"in namespace {storm.name}" if storm.scope == "namespace" else f"on node {storm.name}"
-        )
         critical = sum(1 for s in alerts if s.severity == "critical")
-        title = f"MEMORY STORM · {len(alerts)} alerts {place}"
+        title = f"MEMORY STORM · {len(alerts)} alerts {_storm_place(storm)}"
         shared = _common_factors(storm)
         summary = f"{critical} critical, {len(alerts) - critical} warning" + (
             f" · {shared}" if shared else ""
         )
+        if storm.scope == "channel":
+            summary += "\n" + _spread(storm)
         lines = [_storm_line(s) for s in alerts[:STORM_SHOWN]]
         more = len(alerts) - len(lines)
         tail = f"\n_…and {more} more in the thread._" if more > 0 else ""
@@ -497,14 +496,45 @@ def _storm_line(s: StormMember, *, icon: bool = True) -> str:
     return f"{'🚨' if s.severity == 'critical' else '⚠️'} {line}"
 
 
+def _storm_place(storm: Storm) -> str:
+    if storm.scope == "namespace":
+        return f"in namespace {storm.name}"
+    if storm.scope == "node":
+        return f"on node {storm.name}"
+    namespaces = len({s.ref[:2] for s in storm.alerts})
+    return f"in {namespaces} namespace{'s' if namespaces != 1 else ''}"
+
+
+# Namespaces or nodes a channel's storm names in its summary; the list in its thread has all.
+SPREAD_SHOWN = 5
+
+
+def _spread(storm: Storm) -> str:
+    """Where a channel's storm is, the biggest first: its namespaces and its nodes, with how
+    many alerts each (a sick node shows as the node most of them share)."""
+    lines = []
+    for label, values in (
+        ("Namespaces", [s.ref[1] for s in storm.alerts]),
+        ("Nodes", [s.node for s in storm.alerts if s.node]),
+    ):
+        counted = Counter(values).most_common()
+        if not counted:
+            continue
+        shown = " · ".join(f"{name} {n}" for name, n in counted[:SPREAD_SHOWN])
+        more = len(counted) - SPREAD_SHOWN
+        lines.append(f"{label}: {shown}" + (f" · +{more} more" if more > 0 else ""))
+    return "\n".join(lines)
+
+
 def _common_factors(storm: Storm) -> str:
     """What most of a storm's alerts share, beyond its namespace or node: the thing to look at."""
     found = []
     count = len(storm.alerts)
     for phrase, values in (
         ("{}", [s.workload for s in storm.alerts]),
-        ("on node {}", [s.node for s in storm.alerts] if storm.scope != "node" else []),
-        ("in namespace {}", [s.ref[1] for s in storm.alerts] if storm.scope != "namespace" else []),
+        # A channel's storm lists its nodes and namespaces in a line of their own.
+        ("on node {}", [s.node for s in storm.alerts] if storm.scope == "namespace" else []),
+        ("in namespace {}", [s.ref[1] for s in storm.alerts] if storm.scope == "node" else []),
     ):
         known = [v for v in values if v]
         if not known:

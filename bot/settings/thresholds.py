@@ -144,8 +144,9 @@ class ThresholdFields(BaseModel):
         10,
         ge=2,
         description="More new alerts than this in one namespace, or on one node, in one check "
-        "are told as one storm message with the list in its thread, not one post each: a bad "
-        "rollout must not cost minutes of Slack's one message per second per channel.",
+        "are told as one storm message with the list in its thread, not one post each (several "
+        "storms for one channel in one check are one message): a bad rollout must not cost "
+        "minutes of Slack's one message per second per channel.",
     )
     mute_seconds: float = Field(
         7 * 86400,

@@ -37,7 +37,7 @@ from bot.state.records import (
 
 __all__ = ["AlertRecord", "Bar", "ChartRequest", "DigestSummary", "KillThread", "Silence"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 Target = Literal["slack", "webhook"]
 # Built once: building it costs a millisecond, and every load of the state read every waiting
 # alert notice through it (a storm's drain loads the state once per message sent).
@@ -212,12 +212,21 @@ def _grouped_alerts(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _channel_storms(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 6 adds storms of a whole channel (scope "channel": several namespaces' or
+    nodes' storms of one check, as one message). Schema 5's storms load as they are; the
+    version moves so that an older replica refuses a document holding one, rather than call
+    it damaged."""
+    return data
+
+
 # Migrations from each older schema version to the next, applied on load.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
     1: _rendered_notices,
     2: _fan_out,
     3: _leases,
     4: _grouped_alerts,
+    5: _channel_storms,
 }
 
 
