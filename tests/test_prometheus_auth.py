@@ -50,8 +50,9 @@ def test_bearer_token_and_tenant_header(
     with pytest.raises(SourceError, match="no cAdvisor working-set series"):
         source.snapshot(datetime(2026, 11, 1, tzinfo=UTC), CLUSTER_WIDE)
     seen = recorder.seen  # type: ignore[attr-defined]
-    # 12 figures one query each; the sparse restart, OOM and annotation signals in one bundle.
-    assert len(seen) == 13  # (a cluster-wide snapshot: the digest's)
+    # Which clusters' kube-state-metrics export limits; then 12 figures one query each; the
+    # sparse restart, OOM and annotation signals in one bundle.
+    assert len(seen) == 14  # (a cluster-wide snapshot: the digest's)
     for path, headers in seen:
         assert path == "/prometheus/api/v1/query"  # the PromQL in the body
         assert headers["Authorization"] == "Bearer t0ken"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
+from typing import TextIO
 
 import pytest
 
@@ -13,12 +17,13 @@ from bot.kills import kill_counts
 from bot.model import ContainerMemory, Snapshot, Verdict
 from bot.policy import assess_all
 from bot.promql import CLUSTER_WIDE
-from bot.scenarios import ClusterSpec, PodSpec
+from bot.scenarios import ClusterSpec, PodSpec, write_openmetrics
 from bot.scenarios.behaviours import MIB
 from bot.settings import load_settings
 from bot.sources.prometheus import PrometheusSource
 from tests import datasets as d
 from tests.conftest import PrometheusFactory
+from tests.prometheus_harness import PrometheusServer
 
 
 def source_for(prometheus_for: PrometheusFactory, cluster: ClusterSpec) -> PrometheusSource:
@@ -158,8 +163,41 @@ def test_two_clusters_stay_apart(prometheus_for: PrometheusFactory) -> None:
     assert east.limit_bytes == 512 * MIB and west.limit_bytes == 256 * MIB
 
 
+def _east_with_ksm_west_without(out: TextIO) -> None:
+    """d.MULTI's two clusters in one Prometheus; only east runs kube-state-metrics."""
+    east, west = d.MULTI.pods
+    for spec in (replace(d.MULTI, pods=(east,)), replace(d.MULTI, pods=(west,), ksm="none")):
+        text = io.StringIO()
+        write_openmetrics(spec, text)
+        out.write(text.getvalue().removesuffix("# EOF\n"))
+    out.write("# EOF\n")
+
+
+def test_cadvisor_limits_are_asked_only_of_clusters_without_ksm_limits(tmp_path: Path) -> None:
+    """Where kube-state-metrics exports limits, a container it gives none has none: the
+    cAdvisor fallback (every container's cgroup limit, in every comparison with the limit)
+    is asked of the other clusters only. West, without kube-state-metrics, still has its
+    limit from cAdvisor; east's comes from kube-state-metrics and cAdvisor is not asked."""
+    server = PrometheusServer(_east_with_ksm_west_without, tmp_path)
+    try:
+        source = PrometheusSource(load_settings(prometheus_url=server.url))
+        at = d.minutes(d.MULTI, 200)
+        for candidates in (False, True):
+            snapshot = source.snapshot(at, CLUSTER_WIDE, candidates=candidates)
+            east, west = (row(snapshot, pod, cluster=pod.cluster) for pod in d.MULTI.pods)
+            assert (east.limit_bytes, east.limit_source) == (512 * MIB, "kube-state-metrics v2")
+            assert (west.limit_bytes, west.limit_source) == (256 * MIB, "cAdvisor")
+            assert source.queries.ksm_limit_clusters == {"east"}
+            asked = " ".join(q for round_ in source.last_rounds for q in round_)
+            fallback = 'container_spec_memory_limit_bytes{container!="", container!="POD"'
+            assert f'{fallback}, cluster!~"east"}}' in asked and f"{fallback}}}" not in asked
+    finally:
+        server.stop()
+
+
 def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFactory) -> None:
-    """3 cluster-wide queries at any size (the candidates near their limit, the counts of
+    """1 question (which clusters' kube-state-metrics export limits, one row each), then
+    3 cluster-wide queries at any size (the candidates near their limit, the counts of
     every container, and one bundle of the other candidates: racing, stalled, restarted,
     killed, evicted, annotated); then one query per 400 candidate pods for their breakdown;
     then range queries only for what happened: one for the termination history of every
@@ -184,8 +222,8 @@ def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFa
         assert len(source.last_ranges) == ranges
         assert server.query_requests_served() - before == instant + ranges
         rounds.append([len(r) for r in source.last_rounds])
-    assert rounds[0][0] == rounds[1][0] == 3
-    assert all(len_ <= 1 for sizes in rounds for len_ in sizes[1:])
+    assert rounds[0][:2] == rounds[1][:2] == [1, 3]
+    assert all(len_ <= 1 for sizes in rounds for len_ in sizes[2:])
 
 
 def test_the_check_asks_for_candidates_and_judges_as_if_it_saw_everyone(

@@ -293,8 +293,10 @@ class PrometheusSource:
         check), only those that may matter and the `watched` pods', with counts of all."""
         if candidates:
             return self._candidates(at, scope, watched=watched, events=events)
-        plan = self.plan(scope, oom_window_seconds=oom_window_seconds, events=events)
         self.last_rounds, self.last_ranges = [], []
+        if scope == CLUSTER_WIDE:
+            self._learn_limit_sources(at)
+        plan = self.plan(scope, oom_window_seconds=oom_window_seconds, events=events)
         # Big answers go one per query, parsed in parallel; small ones share a query.
         small = set(plan) if scope != CLUSTER_WIDE else SPARSE_FIGURES & set(plan)
         answers = self._fetch(plan, at, bundle=sorted(small))
@@ -307,11 +309,11 @@ class PrometheusSource:
     def _candidates(
         self, at: datetime, scope: Scope, *, watched: frozenset[PodName], events: bool
     ) -> Snapshot:
-        """A check's two rounds: which containers may matter, and how many there are (a few
-        hundred rows and three numbers at any size); then those pods' every figure, a batch
-        of pods per query."""
+        """A check's two rounds (after the one-row question of `_learn_limit_sources`):
+        which containers may matter, and how many there are (a few hundred rows and three
+        numbers at any size); then those pods' every figure, a batch of pods per query."""
+        self._learn_limit_sources(at, first=True)
         plan = self.plan(scope, detail=False, events=events)
-        self.last_rounds, self.last_ranges = [], []
         bundled = sorted(set(plan) - {"near", "counts"})
         answers = self._fetch(plan, at, bundle=bundled)
         counted = answers.get("counts", {})
@@ -393,11 +395,13 @@ class PrometheusSource:
         return self._fetch_bundles(plans, at)
 
     def digest_snapshot(self, at: datetime, ask: DigestAsk) -> DigestAnswer:
-        """The digest's two rounds. One: the check's candidates over the day, each
-        namespace's counts and top rows of the top and no-limit lists, and the pods of the
-        workloads right-sizing may have a finding for (side by side). Two: those pods' every
-        figure, and the right-sizing pods' profiles, a batch of pods per query."""
+        """The digest's two rounds (after `_learn_limit_sources`). One: the check's
+        candidates over the day, each namespace's counts and top rows of the top and no-limit
+        lists, and the pods of the workloads right-sizing may have a finding for (side by
+        side). Two: those pods' every figure, and the right-sizing pods' profiles, a batch of
+        pods per query."""
         q = self.queries
+        self._learn_limit_sources(at, first=True)
         plan = self.plan(
             CLUSTER_WIDE, detail=False, events=False, oom_window_seconds=ask.window_seconds
         )
@@ -407,7 +411,6 @@ class PrometheusSource:
             "top_rows": q.top_rows(ask.rows, ask.floor, per_namespace=ask.per_namespace),
             "no_limit_rows": q.no_limit_rows(ask.rows, per_namespace=ask.per_namespace),
         }
-        self.last_rounds, self.last_ranges = [], []
         sizing_pods = q.rightsizing_pods(
             headroom=ask.headroom,
             min_freed_bytes=ask.min_freed_bytes,
@@ -587,6 +590,20 @@ class PrometheusSource:
             and (value := _number(row.get("value", (None, None))[1])) is not None
         )
         return [ref for _, ref in ranked]
+
+    def _learn_limit_sources(self, at: datetime, *, first: bool = False) -> None:
+        """Before a cluster-wide round: which clusters' kube-state-metrics export limits, so
+        that every comparison with the limit asks cAdvisor's of the others only. A round of
+        its own, one row per cluster; asked each time, so a kube-state-metrics that comes or
+        goes changes the next check, not a cached belief. `first`: the snapshot's first
+        round (the rounds recorded start afresh)."""
+        query = self.queries.ksm_limit_clusters_query()
+        if first:
+            self.last_rounds, self.last_ranges = [], []
+        self.last_rounds.append([query])
+        label = self.settings.cluster_label
+        found = {str((row.get("metric") or {}).get(label, "")) for row in self._instant(query, at)}
+        self.queries.ksm_limit_clusters = frozenset(found)
 
     def pods(self, at: datetime, scope: Scope) -> list[PodName]:
         rows = self._instant(self.queries.pods(scope), at)
