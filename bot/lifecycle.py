@@ -474,7 +474,8 @@ def _follow_up(
 def _gather_storms(state: State, since: int, *, at: float, settings: Settings) -> None:
     """More than storm_threshold new alerts for one channel in one namespace (then, of those
     left, on one node) this cycle: one storm message, the list in its thread, instead of a
-    post each. Their later notices go to that thread. Webhooks still get each alert."""
+    post each; several for one channel, one storm of them all. Their later notices go to
+    that thread. Webhooks still get each alert."""
     fired = _fired_since(state, since)
     taken: set[str] = set()
     storms: list[StormGroup] = []
