@@ -13,7 +13,7 @@ import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -131,6 +131,8 @@ SPARSE_FIGURES = {
 # Figures that stay floats (a rate, a Unix time); the rest are bytes or counts.
 FRACTIONAL_FIGURES = ("growth", "time_to_limit", "stalled")
 Key = tuple[str, str, str, str]
+# One answer on its way: {figure: {key: value}}.
+Answer = Future[dict[str, dict[Key, Any]]]
 IGNORE = "podmem.io/ignore"
 OWNER = "podmem.io/owner"
 OWNER_BY_LABEL = "label:podmem.io/owner"  # the same, from a pod label: the annotation wins
@@ -431,59 +433,38 @@ class PrometheusSource:
         if not any(n.containers.with_working_set for n in namespaces.values()):
             raise self._no_working_set(at)
         notes = () if answers["kube_state_metrics"] else (NO_KUBE_STATE_METRICS,)
-        try:
-            sized = {
-                PodName(c, ns, pod) for c, ns, pod, _ in asking.result().get("rightsizing", {})
-            }
-            error = None
-        except SourceError as failure:
-            # Right-sizing is the heaviest query; without it the digest still says the rest.
-            sized, error = set(), str(failure)
         pods = set(self._candidate_pods(answers, frozenset()))
         for figure in ("top_rows", "no_limit_rows"):
             pods |= {PodName(c, ns, pod) for c, ns, pod, _ in answers.get(figure, {})}
-        # One round, side by side: every figure of the pods the digest may name; of the
-        # right-sizing pods, only what right-sizing reads (request, limit, owner) and their
-        # profiles. A finding's workload may have hundreds of replicas.
         shown = sorted(pods)
-        sizing_only = sorted(sized - pods)
-        # The day's terminations, of the containers round one saw restart in it: asked of
-        # every container, the range query would select them all at each of its 720 steps.
+        # Round two starts with what round one's quick answers name, while right-sizing's
+        # question (the longest) is still evaluated: every figure of the pods the digest may
+        # name, and the day's terminations of the containers round one saw restart (asked of
+        # every container, the range query would select them all at each of its 720 steps).
+        named = self._submit_bundles(self._shown_plans(shown, ask), at)
         restarted = sorted({PodName(c, ns, pod) for c, ns, pod, _ in answers["restart_increase"]})
         since = at - timedelta(seconds=ask.window_seconds)
         ended = [
             self._pool.submit(copy_context().run, self.terminations, batch, since, at)
             for batch in _batches(restarted)
         ]
-        plans = []
-        for batch in _batches(shown):
-            plan = self.plan(batch, events=False, oom_window_seconds=ask.window_seconds)
-            del plan["kube_state_metrics"]
-            plans.append(plan)
-        window, step = ask.profile_window_seconds, ask.profile_step_seconds
-        for batch in _batches(sizing_only):
-            plans.append(
-                {
-                    "request": q.requests(batch),
-                    "limit": q.limits(batch),
-                    "owner": q.pod_owners(batch),
-                }
-            )
-        for batch in _batches(sorted(sized)):
-            plans.append(
-                {
-                    "p95": q.working_set_quantile(0.95, window, step, batch),
-                    "peak": q.working_set_peak(window, batch),
-                }
-            )
+        # Then, of the right-sizing pods, only what right-sizing reads (request, limit, owner)
+        # and their profiles. A finding's workload may have hundreds of replicas.
         try:
-            detail = self._fetch_bundles(plans, at)
+            sized = {
+                PodName(c, ns, pod) for c, ns, pod, _ in asking.result().get("rightsizing", {})
+            }
+            sizing_only = sorted(sized - pods)
+            sizing_detail = _merged(
+                self._submit_bundles(self._sizing_plans(sizing_only, sorted(sized), ask), at)
+            )
+            error = None
         except SourceError as failure:
-            if not sized:
-                raise
             # Right-sizing is the heaviest part; without it the digest still says the rest.
-            detail = self._fetch_bundles(plans[: len(_batches(shown))], at)
-            sized, sizing_only, error = set(), [], str(failure)
+            sized, sizing_only, sizing_detail, error = set(), [], {}, str(failure)
+        detail = _merged(named)
+        for name, values in sizing_detail.items():
+            detail.setdefault(name, {}).update(values)
         wanted = {(p.namespace, p.pod) for p in shown}
         lean = {(p.namespace, p.pod) for p in sizing_only}
         keys = self._keys(detail)
@@ -545,18 +526,45 @@ class PrometheusSource:
         self, plans: list[dict[str, str]], at: datetime
     ) -> dict[str, dict[Key, Any]]:
         """Each plan as one bundled query, all side by side; the answers merged by figure."""
+        return _merged(self._submit_bundles(plans, at))
+
+    def _submit_bundles(self, plans: list[dict[str, str]], at: datetime) -> list[Answer]:
+        """Each plan as one bundled query, submitted side by side; not waited for."""
         queries = [self.queries.bundle(plan) for plan in plans]
-        if not queries:
-            return {}
-        self.last_rounds.append(queries)
-        futures = [
+        if queries:
+            self.last_rounds.append(queries)
+        return [
             self._pool.submit(copy_context().run, self._values, "bundle", q, at) for q in queries
         ]
-        answers: dict[str, dict[Key, Any]] = {}
-        for future in futures:
-            for name, values in future.result().items():
-                answers.setdefault(name, {}).update(values)
-        return answers
+
+    def _shown_plans(self, shown: list[PodName], ask: DigestAsk) -> list[dict[str, str]]:
+        """Every figure of the pods a digest may name, a batch of pods per plan."""
+        plans = []
+        for batch in _batches(shown):
+            plan = self.plan(batch, events=False, oom_window_seconds=ask.window_seconds)
+            del plan["kube_state_metrics"]
+            plans.append(plan)
+        return plans
+
+    def _sizing_plans(
+        self, sizing_only: list[PodName], sized: list[PodName], ask: DigestAsk
+    ) -> list[dict[str, str]]:
+        """What right-sizing reads of the pods it may size that the digest does not name
+        anyway (request, limit, owner), and every sized pod's profile over the window."""
+        q = self.queries
+        window, step = ask.profile_window_seconds, ask.profile_step_seconds
+        plans = [
+            {"request": q.requests(batch), "limit": q.limits(batch), "owner": q.pod_owners(batch)}
+            for batch in _batches(sizing_only)
+        ]
+        plans += [
+            {
+                "p95": q.working_set_quantile(0.95, window, step, batch),
+                "peak": q.working_set_peak(window, batch),
+            }
+            for batch in _batches(sized)
+        ]
+        return plans
 
     def _fetch(
         self, plan: dict[str, str], at: datetime, *, bundle: Iterable[str] = ()
@@ -970,6 +978,15 @@ def _pieces(response: requests.Response) -> Iterator[bytes]:
         return
     while piece := read1(CHUNK_BYTES, decode_content=True):
         yield piece
+
+
+def _merged(answers: list[Answer]) -> dict[str, dict[Key, Any]]:
+    """Answers waited for and merged by figure."""
+    merged: dict[str, dict[Key, Any]] = {}
+    for answer in answers:
+        for name, values in answer.result().items():
+            merged.setdefault(name, {}).update(values)
+    return merged
 
 
 def _batches(pods: list[PodName]) -> list[Scope]:
