@@ -338,8 +338,9 @@ class QueryBuilder:
         containers has a request at least `min_freed_bytes` above p95 × (1 + headroom), a
         limit below peak × (1 + headroom), or a limit and a restart in the window (an OOM kill
         bumps the limit). Whole workloads, since a finding is sized by the highest p95 and peak
-        of all replicas and counts them; a pod with no owner is its own workload. Each
-        profile is evaluated once here: the bot then asks for these pods' profiles alone.
+        of all replicas and counts them; a pod with no owner is its own workload. Each row is
+        a pod with its workload as the owner chain answered (the bot need not ask again).
+        Each profile is evaluated once here: the bot then asks for these pods' profiles alone.
         (Without `kube_replicaset_owner`, the bot guesses a Deployment from its ReplicaSets'
         names while this groups by ReplicaSet: mid-rollout, the old ReplicaSet's pods may be
         left out of a finding's replicas.)"""
@@ -362,7 +363,8 @@ class QueryBuilder:
         owners = f"({self.pod_owners(scope)} or on({c}, namespace, pod) {alone})"
         workload = f"{c}, namespace, owner_kind, owner_name"
         firing = f"max by ({workload}) ({owners} and on({c}, namespace, pod) ({fires}))"
-        return f"max by ({c}, namespace, pod) ({owners} and on({workload}) {firing})"
+        pod_and_workload = f"{c}, namespace, pod, owner_kind, owner_name, {EXACT_LABEL}"
+        return f"max by ({pod_and_workload}) ({owners} and on({workload}) {firing})"
 
     def usage_where_full(self, ratio: float, scope: Scope = CLUSTER_WIDE) -> str:
         """Usage where it is at or above `ratio` of the limit (the cache-heavy test).

@@ -421,12 +421,8 @@ class PrometheusSource:
             killed_within_seconds=ask.window_seconds,
         )
         self.last_rounds.append([sizing_pods])
-        asking = self._pool.submit(
-            self._values,
-            "rightsizing",
-            sizing_pods,
-            at,
-        )
+        # Its rows are the pods with their workloads: an "owner" answer.
+        asking = self._pool.submit(self._values, "owner", sizing_pods, at)
         bundled = sorted(set(plan) - {"near", "namespace_counts"})
         answers = self._fetch(plan, at, bundle=bundled)
         namespaces = self._namespace_counts(answers.get("namespace_counts", {}))
@@ -448,16 +444,18 @@ class PrometheusSource:
             self._pool.submit(copy_context().run, self.terminations, batch, since, at)
             for batch in _batches(restarted)
         ]
-        # Then, of the right-sizing pods, only what right-sizing reads (request, limit, owner)
-        # and their profiles. A finding's workload may have hundreds of replicas.
+        # Then, of the right-sizing pods, only what right-sizing reads (request and limit;
+        # their workloads came with them) and their profiles. A finding's workload may have
+        # hundreds of replicas.
         try:
-            sized = {
-                PodName(c, ns, pod) for c, ns, pod, _ in asking.result().get("rightsizing", {})
-            }
+            owners = asking.result().get("owner", {})
+            sized = {PodName(c, ns, pod) for c, ns, pod, _ in owners}
             sizing_only = sorted(sized - pods)
             sizing_detail = _merged(
                 self._submit_bundles(self._sizing_plans(sizing_only, sorted(sized), ask), at)
             )
+            only = {(p.cluster, p.namespace, p.pod) for p in sizing_only}
+            sizing_detail["owner"] = {k: v for k, v in owners.items() if k[:3] in only}
             error = None
         except SourceError as failure:
             # Right-sizing is the heaviest part; without it the digest still says the rest.
@@ -550,11 +548,11 @@ class PrometheusSource:
         self, sizing_only: list[PodName], sized: list[PodName], ask: DigestAsk
     ) -> list[dict[str, str]]:
         """What right-sizing reads of the pods it may size that the digest does not name
-        anyway (request, limit, owner), and every sized pod's profile over the window."""
+        anyway (request, limit), and every sized pod's profile over the window."""
         q = self.queries
         window, step = ask.profile_window_seconds, ask.profile_step_seconds
         plans = [
-            {"request": q.requests(batch), "limit": q.limits(batch), "owner": q.pod_owners(batch)}
+            {"request": q.requests(batch), "limit": q.limits(batch)}
             for batch in _batches(sizing_only)
         ]
         plans += [
