@@ -91,13 +91,18 @@ class ChartMaker:
             for t in found:
                 self._ends_ahead.setdefault((t.ref.namespace, t.ref.pod), []).append(t)
 
-    def __call__(self, request: ChartRequest) -> bytes | None:
-        """The PNG, or None when the history cannot be read now (the upload is retried)."""
+    def __call__(self, request: ChartRequest, history: History | None = None) -> bytes | None:
+        """The PNG, or None when the history cannot be read now (the upload is retried).
+        `history`: the pod's, over the request's range, if the caller has it already (a
+        report fetched it to judge the pod)."""
         if request.bars is not None:
             return self.digest(request.bars)
         ref = ContainerRef(request.cluster, request.namespace, request.pod, request.container)
         start, end = _time(request.start), _time(request.end)
-        history = self._ahead.pop(_key(request), None)
+        if history is not None and not _same_range(history, request):
+            history = None  # another range: not the one asked for
+        if history is None:
+            history = self._ahead.pop(_key(request), None)
         if history is None:
             try:
                 history = self.source.history(Scope(request.namespace, request.pod), start, end)
@@ -173,6 +178,14 @@ def bar_assessments(bars: list[Bar], settings: Settings) -> list[Assessment]:
         counted = judged if b.verdict is None else replace(judged, verdict=Verdict(b.verdict))
         assessments.append(counted)
     return assessments
+
+
+def _same_range(history: History, request: ChartRequest) -> bool:
+    """To the millisecond: a request keeps its range as Unix seconds (a float)."""
+    return (
+        abs(history.start.timestamp() - request.start) < 1e-3
+        and abs(history.end.timestamp() - request.end) < 1e-3
+    )
 
 
 def _key(request: ChartRequest) -> tuple[str, str, float, float]:

@@ -24,7 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import InputError
-from bot.model import ContainerRef
+from bot.model import ContainerRef, History
 from bot.render.messages import SILENCE_MARK, Renderer
 from bot.render.slack import context, fit
 from bot.settings import Settings
@@ -66,7 +66,7 @@ class Listeners:
         client: WebClient,
         answers: Answers,
         store: StateStore,
-        charts: Callable[[ChartRequest], bytes | None],
+        charts: Callable[[ChartRequest, History | None], bytes | None],
     ) -> None:
         self.client, self.answers, self.store, self.charts = client, answers, store, charts
         self.settings = settings
@@ -254,7 +254,7 @@ class Listeners:
             self.client.chat_postMessage(
                 channel=channel, thread_ts=ts, text=part.text, blocks=part.blocks
             )
-        png = self.charts(reply.chart) if reply.chart else None
+        png = self.charts(reply.chart, reply.history) if reply.chart else None
         if png:
             self.client.files_upload_v2(
                 channel=channel,
