@@ -22,7 +22,7 @@ def run_worker(config: dict[str, Any], *, kube_url: str, work: Path) -> dict[str
         text=True,
         check=False,
     )
-    if done.returncode:
-        raise RuntimeError(done.stderr[-2000:])
+    if done.returncode:  # negative: killed by that signal (SIGKILL: out of memory?)
+        raise RuntimeError(f"bench.worker exited {done.returncode}: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result

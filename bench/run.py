@@ -288,8 +288,14 @@ def measure_burst(events: str, slack: SlackStandIn, pods: list[Any], count: int)
     with ThreadPoolExecutor(count) as pool:
         answers = list(pool.map(one, range(count)))
     acks = [ms for _, ms in answers]
+
+    def charted() -> int:
+        return sum(c.at >= began for c in slack.calls_to("files.completeUploadExternal"))
+
     deadline = time.monotonic() + 120  # the reports finish before anything else is measured
-    while len(slack.top_level("C0BENCH")) < shared_before + count and time.monotonic() < deadline:
+    # Until every chart is uploaded, not only every message posted: a message goes first
+    # and its chart follows it into the thread.
+    while charted() < count and time.monotonic() < deadline:
         time.sleep(0.1)
     # Each report is ready when its chart's upload completes; which request it answers does
     # not matter for the distribution: the k-th to finish waited that long from the burst.
@@ -305,6 +311,7 @@ def measure_burst(events: str, slack: SlackStandIn, pods: list[Any], count: int)
         "ack_p99_ms": round(percentile(acks, 0.99), 1),
         "ack_max_ms": round(max(acks), 1),
         "reports_shared": len(slack.top_level("C0BENCH")) - shared_before,
+        "charts_uploaded": len(ready),
         "report_p50_ms": round(percentile(ready, 0.5), 1) if ready else None,
         "report_p99_ms": round(percentile(ready, 0.99), 1) if ready else None,
     }

@@ -31,7 +31,12 @@ def main() -> int:
         slash_rate_per_minute=1000,
     )
     at = datetime.fromisoformat(config["at"])
-    parts = build(settings, store=SqliteStore(Path(config["state_path"])))
+    # Wired as `podmem run` wires it: charts drawn by its worker processes.
+    parts = build(
+        settings,
+        store=SqliteStore(Path(config["state_path"])),
+        chart_processes=settings.chart_processes,
+    )
     client = slack_client(settings)
     answers = Answers(source=parts.source, kubernetes=None, settings=settings, clock=lambda: at)
     listeners = Listeners(

@@ -526,10 +526,11 @@ class QueryBuilder:
         rate = self.per_container(f"rate({selector}[5m])")
         return f"{rate} >= {at_least:g}" if at_least else rate
 
-    @staticmethod
-    def kube_state_metrics_present() -> str:
-        """One row if any kube-state-metrics (v1 or v2) is scraped, none otherwise."""
-        return "group(kube_pod_info)"
+    def kube_state_metrics_present(self, scope: Scope = CLUSTER_WIDE) -> str:
+        """One row if kube-state-metrics (v1 or v2) describes any pod in scope, none
+        otherwise. Cluster-wide it reads every pod's series (0.6 s of Prometheus's CPU at
+        100 000 containers); one scoped row proves the same for the pods a report shows."""
+        return f"group({self.select('kube_pod_info', scope)})"
 
     def pod_labels(self, scope: Scope = CLUSTER_WIDE) -> str:
         """Pod labels (KSM exports only allow-listed ones in v2: label_<name>)."""

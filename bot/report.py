@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.analysis import Assessment, Thresholds
 from bot.kills import find_kills, kill_counts
-from bot.model import OomKill, PodName
+from bot.model import History, OomKill, PodName
 from bot.policy import assess_all
 from bot.promql import Scope
 from bot.settings import Settings
@@ -38,6 +38,8 @@ class Report:
     pods: tuple[PodName, ...]
     containers: tuple[ContainerReport, ...]
     notes: tuple[str, ...] = ()  # what the data could not say (Snapshot.notes)
+    # Every figure of the pod over the range: what its chart draws, not asked twice.
+    history: History | None = None
 
 
 def build_report(
@@ -98,4 +100,5 @@ def build_report(
         pods=tuple(pods),
         containers=tuple(containers),
         notes=snapshot.notes + problems,
+        history=history,
     )

@@ -251,7 +251,7 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
     with silenced("slack_sdk", "slack_bolt"):  # a failure is said once, below, in one line
         check_slack(client, settings)
     metrics = Metrics()
-    parts = build(settings)
+    parts = build(settings, chart_processes=settings.chart_processes)
     store, source, kubernetes, kube = parts.store, parts.source, parts.kubernetes, parts.kube_api
 
     def say(text: str) -> None:
@@ -318,6 +318,7 @@ def run_bot(settings: Settings, *, clock: Clock) -> int:
     stop.wait()
     log.info("stopping")
     runner.stop()
+    parts.painter.close()
     if not _shut_down(runner.scheduler, settings.shutdown_grace_seconds):
         # What was being sent is claimed in the state: after a restart its claim is seen
         # dead and the notice looked up before it is posted again. Nothing else is open.

@@ -15,6 +15,7 @@ from kubernetes import client
 
 from bot.delivery.charts import ChartMaker
 from bot.delivery.dispatch import Dispatcher
+from bot.delivery.painter import Painter
 from bot.delivery.senders import build_sender
 from bot.kube_client import api_client
 from bot.settings import Settings
@@ -28,9 +29,12 @@ class Parts:
     """The parts for `settings`, each built once, on first use. A store given is used as
     it is (a test's or a benchmark's); otherwise the settings choose it."""
 
-    def __init__(self, settings: Settings, *, store: StateStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, store: StateStore | None = None, chart_processes: int = 0
+    ) -> None:
         self.settings = settings
         self._store = store
+        self._chart_processes = chart_processes
 
     @cached_property
     def source(self) -> PrometheusSource:
@@ -52,8 +56,14 @@ class Parts:
         return self._store if self._store is not None else open_store(self.settings)
 
     @cached_property
+    def painter(self) -> Painter:
+        """Where charts are drawn: worker processes for the bot (`podmem run`), the
+        caller's thread for a command that draws a chart or two."""
+        return Painter(self._chart_processes)
+
+    @cached_property
     def charts(self) -> ChartMaker:
-        return ChartMaker(self.source, self.settings)
+        return ChartMaker(self.source, self.settings, painter=self.painter)
 
     @cached_property
     def sender(self) -> Dispatcher:
@@ -61,5 +71,7 @@ class Parts:
         return build_sender(self.settings, self.charts)
 
 
-def build(settings: Settings, *, store: StateStore | None = None) -> Parts:
-    return Parts(settings, store=store)
+def build(
+    settings: Settings, *, store: StateStore | None = None, chart_processes: int = 0
+) -> Parts:
+    return Parts(settings, store=store, chart_processes=chart_processes)

@@ -15,6 +15,7 @@ from bot.lifecycle import apply_check
 from bot.promql import HISTORY_BATCH
 from bot.render.compose import SlackComposer
 from bot.settings import load_settings
+from bot.slack_app.answers import Answers, Asker
 from bot.sources.prometheus import PrometheusSource
 from bot.state.document import ChartRequest
 from bot.state.memory import MemoryStore
@@ -105,3 +106,27 @@ def test_a_chart_fetched_ahead_is_the_chart_fetched_alone(
     before = server.query_requests_served()
     ahead(requests[1])
     assert server.query_requests_served() - before == 1
+
+
+def test_a_reports_chart_is_drawn_from_the_history_the_report_fetched(
+    prometheus_for: PrometheusFactory,
+) -> None:
+    """`/podmem POD` judges the pod over its range, then draws that same range: one range
+    query, not two (at 100 000 containers every query a report saves is one fewer that
+    50 reports at once queue behind)."""
+    server = prometheus_for(d.MAIN)
+    settings = load_settings(prometheus_url=server.url)
+    source = PrometheusSource(settings)
+    at = d.minutes(d.MAIN, 130)
+    answers = Answers(source=source, kubernetes=None, settings=settings, clock=lambda: at)
+    reply = answers.slash(f"{d.FILE_CACHE.namespace}/{d.FILE_CACHE.name}", Asker("U1", "C1"))
+    assert reply.chart is not None and reply.history is not None
+    charts = ChartMaker(source, settings)
+    before = server.query_requests_served()
+    drawn = charts(reply.chart, reply.history)
+    assert server.query_requests_served() == before
+    assert drawn is not None and drawn == charts(reply.chart)  # which asks for itself
+    assert server.query_requests_served() == before + 1
+    # A history of another range is not the chart's: it asks for its own.
+    later = reply.chart.model_copy(update={"start": reply.chart.start + 60})
+    assert charts(later, reply.history) == charts(later)

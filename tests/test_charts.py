@@ -725,6 +725,21 @@ def test_concurrent_renders_match_serial_ones(exp2: Case, crashloop: Case) -> No
     assert parallel == serial
 
 
+def test_a_reused_figure_draws_what_a_new_one_draws(exp2: Case, exp1: Case) -> None:
+    """A thread's charts share one figure (its renderer keeps text measures): nothing of
+    one chart is left in the next, even after a drawing that failed half-way."""
+
+    def fresh(case: Case) -> bytes:
+        fig = canvas.new_figure(1000, 560)
+        case.draw(fig)
+        return canvas.render_png(fig)
+
+    with pytest.raises(TypeError):
+        exp1.png(kills=object())  # fails after the figure has axes and lines
+    assert [exp2.png(), exp1.png(), exp2.png()] == [fresh(exp2), fresh(exp1), fresh(exp2)]
+    assert canvas.reused_figure(1000, 560) is canvas.reused_figure(1000, 560)
+
+
 def rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

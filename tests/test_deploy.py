@@ -284,10 +284,11 @@ def test_resources_requests_and_a_memory_limit_without_cpu_limit() -> None:
     resources = BOT["resources"]
     requests, limits = resources["requests"], resources["limits"]
     assert requests["cpu"] == "50m"
-    assert _mebibytes(requests["memory"]) == 192
+    assert _mebibytes(requests["memory"]) == 256
     assert _mebibytes(limits["memory"]) == 384
-    # The measured peak of `podmem run` is 120-150 MiB: the request covers it.
-    assert _mebibytes(requests["memory"]) > 150
+    # The measured peak of `podmem run` is 120-150 MiB, and its chart worker ~90 MiB: the
+    # request covers both.
+    assert _mebibytes(requests["memory"]) > 150 + 90
     assert "cpu" not in limits, "CPU throttling would stall Slack's 3 s acknowledgement"
 
 

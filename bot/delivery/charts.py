@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.analysis import Assessment, Thresholds, assess
+from bot.delivery.painter import Painter
 from bot.errors import SourceError
 from bot.model import (
     ContainerMemory,
@@ -32,8 +33,12 @@ log = logging.getLogger(__name__)
 class ChartMaker:
     """Draws what a ChartRequest asks for: a container's memory, or the digest's bars."""
 
-    def __init__(self, source: MemorySource, settings: Settings) -> None:
+    def __init__(
+        self, source: MemorySource, settings: Settings, *, painter: Painter | None = None
+    ) -> None:
+        """`painter`: where the PNGs are drawn (default: on the calling thread)."""
         self.source, self.settings = source, settings
+        self.paint = painter if painter is not None else Painter(0)
         # Histories fetched ahead for the charts of this drain, by (namespace, pod, start, end).
         self._ahead: dict[tuple[str, str, float, float], History] = {}
         # Terminations fetched ahead for charts that find their kills, by (namespace, pod).
@@ -91,19 +96,38 @@ class ChartMaker:
             for t in found:
                 self._ends_ahead.setdefault((t.ref.namespace, t.ref.pod), []).append(t)
 
-    def __call__(self, request: ChartRequest) -> bytes | None:
-        """The PNG, or None when the history cannot be read now (the upload is retried)."""
+    def __call__(self, request: ChartRequest, history: History | None = None) -> bytes | None:
+        """The PNG, or None when the history cannot be read now (the upload is retried).
+        `history`: the pod's, over the request's range, if the caller has it already (a
+        report fetched it to judge the pod)."""
+        return self.start(request, history)()
+
+    def start(
+        self, request: ChartRequest, history: History | None = None
+    ) -> Callable[[], bytes | None]:
+        """Fetch what the chart needs and begin drawing it; the returned function waits for
+        the PNG (or None, as `__call__`). Meanwhile the caller can post the message the
+        chart goes with."""
         if request.bars is not None:
-            return self.digest(request.bars)
+            return self.paint.start(
+                digest_chart,
+                bar_assessments(request.bars, self.settings),
+                warning_ratio=self.settings.warning_ratio,
+                critical_ratio=self.settings.critical_ratio,
+                top=len(request.bars),
+            )
         ref = ContainerRef(request.cluster, request.namespace, request.pod, request.container)
         start, end = _time(request.start), _time(request.end)
-        history = self._ahead.pop(_key(request), None)
+        if history is not None and not _same_range(history, request):
+            history = None  # another range: not the one asked for
+        if history is None:
+            history = self._ahead.pop(_key(request), None)
         if history is None:
             try:
                 history = self.source.history(Scope(request.namespace, request.pod), start, end)
             except SourceError as error:
                 log.warning("chart for %s not drawn yet: %s", ref.pod_name, error)
-                return None
+                return lambda: None
         # Numbered in time order: each mark stays its own kill, where it was placed.
         marks = sorted(
             [(t, True) for t in request.kills] + [(t, False) for t in request.approximate_kills]
@@ -117,8 +141,9 @@ class ChartMaker:
                 kills += self._kills_in(ref, start, end)
             except SourceError as error:  # a chart without the kills its alert names would lie
                 log.warning("chart for %s not drawn yet: %s", ref.pod_name, error)
-                return None
-        return memory_chart(
+                return lambda: None
+        return self.paint.start(
+            memory_chart,
             history,
             ref,
             limit_bytes=request.limit_bytes,
@@ -140,14 +165,6 @@ class ChartMaker:
             and t.reason == "OOMKilled"
             and (t.finished_at is None or start <= t.finished_at <= end)
         ]
-
-    def digest(self, bars: list[Bar]) -> bytes:
-        return digest_chart(
-            bar_assessments(bars, self.settings),
-            warning_ratio=self.settings.warning_ratio,
-            critical_ratio=self.settings.critical_ratio,
-            top=len(bars),
-        )
 
 
 def bar_assessments(bars: list[Bar], settings: Settings) -> list[Assessment]:
@@ -173,6 +190,14 @@ def bar_assessments(bars: list[Bar], settings: Settings) -> list[Assessment]:
         counted = judged if b.verdict is None else replace(judged, verdict=Verdict(b.verdict))
         assessments.append(counted)
     return assessments
+
+
+def _same_range(history: History, request: ChartRequest) -> bool:
+    """To the millisecond: a request keeps its range as Unix seconds (a float)."""
+    return (
+        abs(history.start.timestamp() - request.start) < 1e-3
+        and abs(history.end.timestamp() - request.end) < 1e-3
+    )
 
 
 def _key(request: ChartRequest) -> tuple[str, str, float, float]:

@@ -49,9 +49,9 @@ from bot.render.canvas import (
     fx,
     fy,
     heading,
-    new_figure,
     points,
     render_png,
+    reused_figure,
     short_bytes,
     text_height_px,
     text_renderer,
@@ -534,7 +534,7 @@ def memory_chart(
     rings at the latest moment they can have happened (`bot.oom.kill_times`). Times are shown in
     the IANA `timezone`; `title` replaces the `namespace/pod · container` headline.
     """
-    fig = new_figure(width_px, height_px)
+    fig = reused_figure(width_px, height_px)
     _draw_memory(
         fig,
         history,

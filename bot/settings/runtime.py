@@ -60,6 +60,15 @@ class RuntimeFields(BaseModel):
         "Kubernetes' default 30 s grace and the 10 s podmem promises; a notice cut off "
         "mid-send is looked up, not posted twice, after the restart.",
     )
+    chart_processes: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Worker processes that draw charts for `podmem run`; 0 = on the bot's "
+        "own threads. A chart is ~70 ms of CPU under Python's global lock: drawn apart, "
+        "50 reports at once do not queue behind each other's charts on one core. Each "
+        "worker holds ~60 MiB (matplotlib). One-shot commands always draw in-process.",
+    )
     http_port: int = Field(
         3000,
         ge=0,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from bot.analysis import Thresholds
 from bot.errors import InputError, SourceError
-from bot.model import ContainerRef
+from bot.model import ContainerRef, History
 from bot.oom import kill_times
 from bot.policy import assess_all
 from bot.promql import CLUSTER_WIDE, Scope
@@ -56,6 +56,8 @@ class Reply:
     message: Message
     share: bool = False
     chart: ChartRequest | None = None
+    # The chart's data, fetched with the report (None: the chart asks for it).
+    history: History | None = None
 
 
 class Answers:
@@ -236,4 +238,4 @@ class Answers:
                 request_bytes=first.request_bytes,
             )
         message = report_message(report, self.render, share_button=not command.share)
-        return Reply(message, share=command.share, chart=chart)
+        return Reply(message, share=command.share, chart=chart, history=report.history)

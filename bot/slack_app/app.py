@@ -16,13 +16,13 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.delivery.charts import ChartMaker
 from bot.errors import InputError
 from bot.model import ContainerRef
 from bot.render.messages import SILENCE_MARK, Renderer
@@ -31,7 +31,7 @@ from bot.settings import Settings
 from bot.silences import apply_button, remove_silence_by_id
 from bot.slack_app.access import RateLimiter
 from bot.slack_app.answers import Answers, Asker, Reply
-from bot.state.document import ChartRequest, Silence, State
+from bot.state.document import Silence, State
 from bot.state.store import StateStore, transact
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class Listeners:
         client: WebClient,
         answers: Answers,
         store: StateStore,
-        charts: Callable[[ChartRequest], bytes | None],
+        charts: ChartMaker,
     ) -> None:
         self.client, self.answers, self.store, self.charts = client, answers, store, charts
         self.settings = settings
@@ -246,6 +246,9 @@ class Listeners:
             )
 
     def post_shared(self, reply: Reply, parts: list[Any], channel_id: str) -> None:
+        # Drawn (by a chart worker) while the message is posted: the chart is what the
+        # report waits for.
+        chart = self.charts.start(reply.chart, reply.history) if reply.chart else None
         posted = self.client.chat_postMessage(
             channel=channel_id, text=parts[0].text, blocks=parts[0].blocks
         )
@@ -254,7 +257,7 @@ class Listeners:
             self.client.chat_postMessage(
                 channel=channel, thread_ts=ts, text=part.text, blocks=part.blocks
             )
-        png = self.charts(reply.chart) if reply.chart else None
+        png = chart() if chart else None
         if png:
             self.client.files_upload_v2(
                 channel=channel,

@@ -214,7 +214,7 @@ class PrometheusSource:
         sparse = {
             "restart_increase": q.restart_increase(oom_window, scope),
             "annotations": q.pod_annotations(scope),
-            "kube_state_metrics": q.kube_state_metrics_present(),
+            "kube_state_metrics": q.kube_state_metrics_present(scope),
         }
         if events:
             sparse |= {
@@ -304,9 +304,21 @@ class PrometheusSource:
         answers = self._fetch(plan, at, bundle=sorted(small))
         if scope == CLUSTER_WIDE and not answers["working_set"]:
             raise self._no_working_set(at)
-        notes = () if answers["kube_state_metrics"] else (NO_KUBE_STATE_METRICS,)
+        notes = () if self._kube_state_metrics(answers, scope, at) else (NO_KUBE_STATE_METRICS,)
         containers = self._assemble(answers, self._keys(answers))
         return Snapshot(evaluated_at=at, containers=tuple(containers.values()), notes=notes)
+
+    def _kube_state_metrics(
+        self, answers: dict[str, dict[Key, Any]], scope: Scope, at: datetime
+    ) -> bool:
+        """Whether any kube-state-metrics is scraped. The scoped answer says so for the
+        usual case (it describes the pods asked about); only without one is the whole
+        cluster asked: a pod it does not describe (yet) is not proof that there is none."""
+        if answers["kube_state_metrics"] or scope == CLUSTER_WIDE:
+            return bool(answers["kube_state_metrics"])
+        query = self.queries.kube_state_metrics_present()
+        self.last_rounds.append([query])
+        return bool(self._instant(query, at))
 
     def _candidates(
         self, at: datetime, scope: Scope, *, watched: frozenset[PodName], events: bool
