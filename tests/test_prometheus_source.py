@@ -215,6 +215,8 @@ def test_cadvisor_limits_are_asked_only_of_clusters_without_ksm_limits(tmp_path:
             asked = " ".join(q for round_ in source.last_rounds for q in round_)
             fallback = 'container_spec_memory_limit_bytes{container!="", container!="POD"'
             assert f'{fallback}, cluster!~"east"}}' in asked and f"{fallback}}}" not in asked
+            # Its limits prove kube-state-metrics is scraped: every pod's series are not read.
+            assert "group(kube_pod_info)" not in asked and snapshot.notes == ()
     finally:
         server.stop()
 

@@ -214,8 +214,10 @@ class PrometheusSource:
         sparse = {
             "restart_increase": q.restart_increase(oom_window, scope),
             "annotations": q.pod_annotations(scope),
-            "kube_state_metrics": q.kube_state_metrics_present(scope),
         }
+        if scope != CLUSTER_WIDE or not q.ksm_limit_clusters:
+            # Cluster-wide, limits kube-state-metrics exports already prove it is scraped.
+            sparse["kube_state_metrics"] = q.kube_state_metrics_present(scope)
         if events:
             sparse |= {
                 "oom_events": q.oom_events(oom_window, scope),
@@ -313,12 +315,20 @@ class PrometheusSource:
     ) -> bool:
         """Whether any kube-state-metrics is scraped. The scoped answer says so for the
         usual case (it describes the pods asked about); only without one is the whole
-        cluster asked: a pod it does not describe (yet) is not proof that there is none."""
-        if answers["kube_state_metrics"] or scope == CLUSTER_WIDE:
-            return bool(answers["kube_state_metrics"])
+        cluster asked: a pod it does not describe (yet) is not proof that there is none.
+        Cluster-wide, the limits it exports say so too (`_learn_limit_sources`)."""
+        if scope == CLUSTER_WIDE:
+            return self._kube_state_metrics_seen(answers)
+        if answers["kube_state_metrics"]:
+            return True
         query = self.queries.kube_state_metrics_present()
         self.last_rounds.append([query])
         return bool(self._instant(query, at))
+
+    def _kube_state_metrics_seen(self, answers: dict[str, dict[Key, Any]]) -> bool:
+        """A cluster-wide round's word on kube-state-metrics: its limits were found before
+        the round, or (asked only when they were not) its pods."""
+        return bool(self.queries.ksm_limit_clusters or answers.get("kube_state_metrics"))
 
     def _candidates(
         self, at: datetime, scope: Scope, *, watched: frozenset[PodName], events: bool
@@ -336,7 +346,7 @@ class PrometheusSource:
         )
         if not counts.with_working_set:
             raise self._no_working_set(at)
-        notes = () if answers["kube_state_metrics"] else (NO_KUBE_STATE_METRICS,)
+        notes = () if self._kube_state_metrics_seen(answers) else (NO_KUBE_STATE_METRICS,)
         pods = self._candidate_pods(answers, watched)
         news = {(c, ns, pod) for f in NEWS_FIGURES for c, ns, pod, _ in answers.get(f, {})}
         detail = self._fetch_pods(pods, at, events=events, news=news)
@@ -440,7 +450,7 @@ class PrometheusSource:
         namespaces = self._namespace_counts(answers.get("namespace_counts", {}))
         if not any(n.containers.with_working_set for n in namespaces.values()):
             raise self._no_working_set(at)
-        notes = () if answers["kube_state_metrics"] else (NO_KUBE_STATE_METRICS,)
+        notes = () if self._kube_state_metrics_seen(answers) else (NO_KUBE_STATE_METRICS,)
         pods = set(self._candidate_pods(answers, frozenset()))
         for figure in ("top_rows", "no_limit_rows"):
             pods |= {PodName(c, ns, pod) for c, ns, pod, _ in answers.get(figure, {})}
