@@ -55,6 +55,7 @@ from bot.promql import (
 )
 from bot.settings import Settings
 from bot.sources.base import DigestAnswer, DigestAsk, NodeMemory
+from bot.sources.collector import paused_collection
 from bot.sources.prometheus_http import prometheus_session, tls_problem
 from bot.workloads import guess_workload, workload_label
 
@@ -670,6 +671,10 @@ class PrometheusSource:
         return self._terminations(scope, start, end)
 
     def _terminations(self, scope: Scope, start: datetime, end: datetime) -> list[Termination]:
+        with paused_collection():  # a range answer's [time, "value"] pairs: see collector
+            return self._read_terminations(scope, start, end)
+
+    def _read_terminations(self, scope: Scope, start: datetime, end: datetime) -> list[Termination]:
         span = (end - start).total_seconds()
         # 720 points a series at most: a day (the digest) at 2 min, a report's 3 h at 15 s. A
         # termination's time survives any step (it is a value); only two ends closer than one
@@ -756,7 +761,10 @@ class PrometheusSource:
         """One answer as {figure: {(cluster, namespace, pod, container): value}}; a bundle's
         rows go to the figure they are tagged with. Pod-level figures are keyed with
         container "" and carry their label of interest instead of a number."""
-        rows = self._instant(query, at)
+        with paused_collection():  # the parsed rows are garbage once reduced: see collector
+            return self._reduce(name, self._instant(query, at))
+
+    def _reduce(self, name: str, rows: list[Row]) -> dict[str, dict[Key, Any]]:
         cluster_label, intern = self.settings.cluster_label, self._intern
         found: dict[str, dict[Key, Any]] = {}
         for row in rows:
