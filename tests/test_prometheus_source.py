@@ -221,6 +221,18 @@ def test_cadvisor_limits_are_asked_only_of_clusters_without_ksm_limits(tmp_path:
         server.stop()
 
 
+def test_names_of_pods_long_gone_are_not_kept(prometheus_for: PrometheusFactory) -> None:
+    """Answers intern their namespaces and pod names; a long-running bot sees every pod a
+    rollout ever made, so each cluster-wide snapshot starts a fresh table: what it holds is
+    what the current answers named."""
+    source = source_for(prometheus_for, d.SMALL_FLEET)
+    gone = {f"api-7d9f-{i:05d}": f"api-7d9f-{i:05d}" for i in range(10_000)}
+    source._strings.update(gone)  # as if an earlier month's pods had been interned
+    source.snapshot(d.minutes(d.SMALL_FLEET, 30), CLUSTER_WIDE, candidates=True)
+    assert not gone.keys() & source._strings.keys()
+    assert len(source._strings) <= 3 * len(d.SMALL_FLEET.pods) + 10
+
+
 def test_query_count_does_not_grow_with_the_cluster(prometheus_for: PrometheusFactory) -> None:
     """1 question (which clusters' kube-state-metrics export limits, one row each), then
     3 cluster-wide queries at any size (the candidates near their limit, the counts of

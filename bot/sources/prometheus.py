@@ -298,9 +298,10 @@ class PrometheusSource:
         check), only those that may matter and the `watched` pods', with counts of all."""
         if candidates:
             return self._candidates(at, scope, watched=watched, events=events)
-        self.last_rounds, self.last_ranges = [], []
         if scope == CLUSTER_WIDE:
-            self._learn_limit_sources(at)
+            self._start_cluster_wide(at)
+        else:
+            self.last_rounds, self.last_ranges = [], []
         plan = self.plan(scope, oom_window_seconds=oom_window_seconds, events=events)
         # Big answers go one per query, parsed in parallel; small ones share a query.
         small = set(plan) if scope != CLUSTER_WIDE else SPARSE_FIGURES & set(plan)
@@ -337,7 +338,7 @@ class PrometheusSource:
         """A check's two rounds (after the one-row question of `_learn_limit_sources`):
         which containers may matter, and how many there are (a few hundred rows and three
         numbers at any size); then those pods' every figure, a batch of pods per query."""
-        self._learn_limit_sources(at, first=True)
+        self._start_cluster_wide(at)
         plan = self.plan(scope, detail=False, events=events)
         bundled = sorted(set(plan) - {"near", "counts"})
         answers = self._fetch(plan, at, bundle=bundled)
@@ -426,7 +427,7 @@ class PrometheusSource:
         side). Two: those pods' every figure, and the right-sizing pods' profiles, a batch of
         pods per query."""
         q = self.queries
-        self._learn_limit_sources(at, first=True)
+        self._start_cluster_wide(at)
         plan = self.plan(
             CLUSTER_WIDE, detail=False, events=False, oom_window_seconds=ask.window_seconds
         )
@@ -620,15 +621,20 @@ class PrometheusSource:
         )
         return [ref for _, ref in ranked]
 
-    def _learn_limit_sources(self, at: datetime, *, first: bool = False) -> None:
+    def _start_cluster_wide(self, at: datetime) -> None:
+        """A cluster-wide snapshot begins: its rounds are recorded afresh; the names interned
+        so far are let go (pods come and go: kept for the process's life, every pod name
+        ever seen would be); and the limit sources are learnt."""
+        self.last_rounds, self.last_ranges = [], []
+        self._strings = {}  # rebound, not cleared: a report reading the old one keeps it
+        self._learn_limit_sources(at)
+
+    def _learn_limit_sources(self, at: datetime) -> None:
         """Before a cluster-wide round: which clusters' kube-state-metrics export limits, so
         that every comparison with the limit asks cAdvisor's of the others only. A round of
         its own, one row per cluster; asked each time, so a kube-state-metrics that comes or
-        goes changes the next check, not a cached belief. `first`: the snapshot's first
-        round (the rounds recorded start afresh)."""
+        goes changes the next check, not a cached belief."""
         query = self.queries.ksm_limit_clusters_query()
-        if first:
-            self.last_rounds, self.last_ranges = [], []
         self.last_rounds.append([query])
         label = self.settings.cluster_label
         found = {str((row.get("metric") or {}).get(label, "")) for row in self._instant(query, at)}
