@@ -124,6 +124,21 @@ def test_storms_of_several_namespaces_in_one_channel_are_one_storm() -> None:
     assert {n.thread for n in state.outbox[1:]} == {note.thread}
 
 
+def test_a_storm_goes_out_before_the_checks_other_news() -> None:
+    """The storm is the check's biggest news, and while it waits every message sent before it
+    writes it into the state again: it is queued first, ahead of an alert of the same check
+    that is no part of it (a namespace of two)."""
+    state = State()
+    spread = {"shop": 15, "cart": 15, "search": 2}
+    apply_check(state, many_namespaces(100, T0, spread), at=T0, settings=SETTINGS)
+    apply_check(state, many_namespaces(215, T0 + 60, spread), at=T0 + 60, settings=SETTINGS)
+    assert [n.notice.kind for n in state.outbox] == ["storm", "alert_fired"]
+    storm, alone = (n.notice for n in state.outbox)
+    assert isinstance(storm, Storm) and isinstance(alone, AlertFired)
+    assert {m.ref[1] for m in storm.alerts} == {"shop", "cart"}
+    assert alone.seen.memory.ref.namespace == "search"
+
+
 def test_each_channel_gets_its_own_storm_when_routes_split_them() -> None:
     """Folding is per channel: a team routed to its own channel keeps its namespace's storm
     there; the default channel gets one storm of the other two namespaces."""
