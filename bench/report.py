@@ -173,7 +173,10 @@ def _storm(results: dict[str, Any]) -> list[str]:
         f"is computed, not waited for: {storm['delivered_how']} "
         f"({storm['channel_interval_s']} s). The storm's Slack posts: "
         f"{storm.get('slack_posts_how', 'every post of the storm cycle')}; all of that "
-        "cycle's posts, and those of the same check without the surge, beside them.",
+        "cycle's posts, and those of the same check without the surge, beside them; the "
+        "same minute's check without the surge takes "
+        f"{storm.get('calm_cycle_s', '—')} s ({storm.get('calm_cpu_s', '—')} s of the bot's "
+        f"CPU; the storm cycle {storm.get('storm_cpu_s', '—')} s).",
         "",
         "| storm cycle s | steady cycle s | ratio | storm's Slack posts | the cycle's posts "
         "(without the surge) | state bytes | delivered s |",
