@@ -11,6 +11,10 @@ from typing import Any
 
 from tests.k8s_standin import kubeconfig
 
+# Digests a worker runs, the median reported (a digest's wall swings with Prometheus's
+# garbage collector more than a cycle's).
+DIGEST_REPEATS = 3
+
 
 def run_worker(config: dict[str, Any], *, kube_url: str, work: Path) -> dict[str, Any]:
     """The worker's one JSON line; its stderr's tail in the error if it fails."""

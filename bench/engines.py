@@ -14,7 +14,7 @@ from typing import Any
 import requests
 
 from bench.baselines import floor_seconds
-from bench.bot_process import run_worker
+from bench.bot_process import DIGEST_REPEATS, run_worker
 from bench.cluster import mirror_pods
 from bot.scenarios import ClusterSpec
 from tests.k8s_standin import KubeStandIn
@@ -108,6 +108,7 @@ def measure_victoria(
                 "state_path": str(work / "state-vm.db"),
                 "cycle_times": [t.isoformat() for t in times],
                 "digest_time": times[-1].isoformat(),
+                "digest_repeats": DIGEST_REPEATS,
             }
             worker = run_worker(config, kube_url=kube.url, work=work)
         rounds, ranges = worker["queries_of_last_cycle"], worker["ranges_of_last_cycle"]

@@ -115,6 +115,8 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "warm-up cycle that posted the alerts already firing.",
         "- *floor*: the same PromQL, sent the same way (POST, 4 at a time) by a bare HTTP client "
         "that does not even parse the answers: what Prometheus itself needs.",
+        "- *digest*: the daily digest in the same process, gathered, built and posted; the "
+        "median of 3 (one run's wall swings by a second with Prometheus's garbage collector).",
         "- *digest floor*: every query the digest sent, instant and range, by the same bare "
         "client, 4 at a time with no round waiting for another.",
         "- *naive*: one query per pod per figure (working set, usage, RSS, cache, limit), "

@@ -27,7 +27,7 @@ from urllib.parse import urlencode, urlsplit
 from slack_sdk.signature import SignatureVerifier
 
 from bench.baselines import all_at_once_seconds, floor_seconds, naive_seconds
-from bench.bot_process import run_worker
+from bench.bot_process import DIGEST_REPEATS, run_worker
 from bench.cluster import START, DataDir, make_spec, mirror_pods
 from bench.engines import measure_victoria
 from bench.report import write_markdown
@@ -104,6 +104,7 @@ def measure_size(
                 "state_path": str(work / f"state-{containers}.db"),
                 "cycle_times": [t.isoformat() for t in times],
                 "digest_time": times[-1].isoformat(),
+                "digest_repeats": DIGEST_REPEATS,
             }
             worker = run_worker(config, kube_url=kube.url, work=work)
             cycles = worker["cycles"]
@@ -133,6 +134,7 @@ def measure_size(
                 "peak_rss_with_digest_mb": round(worker["peak_rss_with_digest_mb"], 1),
                 "digest_s": round(worker["digest"]["wall_s"], 3),
                 "digest_cpu_s": round(worker["digest"]["cpu_s"], 3),
+                "digest_runs_s": worker["digest"]["runs_s"],
                 "digest_floor_s": round(median(digest_floors), 3),
                 "digest_to_floor": round(worker["digest"]["wall_s"] / median(digest_floors), 3),
                 "warm_cycle_s": round(worker["warm"]["wall_s"], 3),
