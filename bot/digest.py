@@ -128,6 +128,22 @@ def rows_per_list(settings: Settings) -> int:
     return max(DIGEST_ROWS, settings.digest_top)
 
 
+def digest_ask(settings: Settings) -> DigestAsk:
+    """What the digests show, as a source that picks it out where the data is needs it."""
+    return DigestAsk(
+        rows=rows_per_list(settings),
+        # Without routes, one channel hears of every container: its top rows are the
+        # cluster's, not 25 per namespace.
+        per_namespace=bool(settings.routes),
+        floor=settings.digest_floor_ratio,
+        window_seconds=DAY,
+        headroom=settings.rightsizing_headroom_ratio,
+        min_freed_bytes=settings.rightsizing_min_freed_bytes,
+        profile_window_seconds=settings.rightsizing_window_seconds,
+        profile_step_seconds=settings.rightsizing_step_seconds,
+    )
+
+
 def gather(
     *,
     source: MemorySource,
@@ -144,19 +160,7 @@ def gather(
     by_labels = any(route.pod_labels for route in settings.routes)
     if everyone or by_labels or not isinstance(source, DigestSource):
         return _gather_everyone(source=source, kubernetes=kubernetes, settings=settings, at=at)
-    ask = DigestAsk(
-        rows=rows_per_list(settings),
-        # Without routes, one channel hears of every container: its top rows are the
-        # cluster's, not 25 per namespace.
-        per_namespace=bool(settings.routes),
-        floor=settings.digest_floor_ratio,
-        window_seconds=DAY,
-        headroom=settings.rightsizing_headroom_ratio,
-        min_freed_bytes=settings.rightsizing_min_freed_bytes,
-        profile_window_seconds=settings.rightsizing_window_seconds,
-        profile_step_seconds=settings.rightsizing_step_seconds,
-    )
-    answer = source.digest_snapshot(at, ask)
+    answer = source.digest_snapshot(at, digest_ask(settings))
     judged = _judged(
         answer.snapshot,
         list(answer.terminations),

@@ -11,14 +11,13 @@ from typing import Any, TextIO
 import pytest
 
 from bot.cycle import digest_notice
-from bot.digest import DAY, DIGEST_ROWS, Digest, build, gather
+from bot.digest import DAY, DIGEST_ROWS, Digest, build, digest_ask, gather
 from bot.promql import CLUSTER_WIDE
 from bot.render.compose import SlackComposer
 from bot.scenarios import ClusterSpec
 from bot.scenarios.behaviours import MIB
 from bot.scenarios.cluster import named_pod
 from bot.settings import Settings, load_settings
-from bot.sources.base import DigestAsk
 from bot.sources.prometheus import PrometheusSource
 from tests import datasets as d
 from tests.conftest import PrometheusFactory
@@ -170,18 +169,7 @@ def test_right_sizing_asks_for_whole_workloads_and_bare_pods_alone(
     whose containers fires, and a pod without an owner as a workload of its own (not every
     bare pod of its namespace, as kube-state-metrics' "<none>" owner would group them)."""
     source = PrometheusSource(settings_for(prometheus_for(SIZING).url, routes=[]))
-    s = source.settings
-    ask = DigestAsk(
-        rows=DIGEST_ROWS,
-        per_namespace=False,
-        floor=s.digest_floor_ratio,
-        window_seconds=DAY,
-        headroom=s.rightsizing_headroom_ratio,
-        min_freed_bytes=s.rightsizing_min_freed_bytes,
-        profile_window_seconds=s.rightsizing_window_seconds,
-        profile_step_seconds=s.rightsizing_step_seconds,
-    )
-    answer = source.digest_snapshot(d.minutes(SIZING, 35), ask)
+    answer = source.digest_snapshot(d.minutes(SIZING, 35), digest_ask(source.settings))
     assert answer.profiles is not None
     assert {ref.pod for ref in answer.profiles} == {"debug-shell", "api-0", "api-1"}
     # Every pod has an owner row from kube-state-metrics: cAdvisor is not asked for pods.
