@@ -121,7 +121,8 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "client, 4 at a time with no round waiting for another.",
         "- *naive*: one query per pod per figure (working set, usage, RSS, cache, limit), "
         "sequentially, as per-object tools do; measured at 1 000 containers.",
-        "- *bot CPU*: user + system time of the bot's process during the cycle (all threads).",
+        "- *bot CPU*: user + system time of the bot's process during the cycle (all threads); "
+        "charts are drawn by its chart worker process, as `podmem run` draws them.",
         "- *rules*: podmem's PrometheusRule group (deploy/prometheus/podmem-rules.yaml, "
         "podmem.memory), each rule's expression sent to /api/v1/query at the cycle's instant, "
         "one after the other; the records an alert reads are inlined, so this recomputes them "

@@ -70,8 +70,14 @@ def main() -> int:
         prometheus_timeout_seconds=120,
         log_level="WARNING",
     )
-    # Wired as `podmem run` wires itself (Slack, and webhooks when routes name them).
-    parts = build(settings, store=SqliteStore(Path(config["state_path"])))
+    # Wired as `podmem run` wires itself: Slack (and webhooks when routes name them), and
+    # charts drawn by its chart worker process (`chart_processes`), whose CPU time and
+    # memory are not the bot process's own figures below.
+    parts = build(
+        settings,
+        store=SqliteStore(Path(config["state_path"])),
+        chart_processes=settings.chart_processes,
+    )
     source, kubernetes, sender, store = parts.source, parts.kubernetes, parts.sender, parts.store
     times = [datetime.fromisoformat(t) for t in config["cycle_times"]]
 

@@ -31,6 +31,48 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore
         yield ConfigMapStore(kube.api_client(), namespace="podmem", name="podmem-state", timeout=5)
 
 
+@pytest.fixture(params=["sqlite", "configmap"])
+def two_stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[StateStore, StateStore]]:
+    """Two stores over one state: two processes on one file, two replicas on one ConfigMap."""
+    if request.param == "sqlite":
+        yield SqliteStore(tmp_path / "state.db"), SqliteStore(tmp_path / "state.db")
+        return
+    with KubeStandIn() as kube:
+        one, other = (
+            ConfigMapStore(kube.api_client(), namespace="podmem", name="podmem-state", timeout=5)
+            for _ in range(2)
+        )
+        yield one, other
+
+
+def test_what_a_store_wrote_is_handed_to_its_next_read_once(store: StateStore) -> None:
+    """The state just written is not parsed again by the next read (a drain reads and
+    writes it for every message); a reader owns what it gets, so what it changes without
+    writing is not what the following read sees."""
+    state, version = store.read()
+    state.kills_seen["a#1"] = 1.0
+    store.write(state, version)
+    first, _ = store.read()
+    assert first is state
+    first.kills_seen["not written"] = 2.0
+    second, _ = store.read()
+    assert second is not first and second.kills_seen == {"a#1": 1.0}
+
+
+def test_another_writer_is_seen_past_what_a_store_wrote(
+    two_stores: tuple[StateStore, StateStore],
+) -> None:
+    one, other = two_stores
+    transact(one, lambda s: s.kills_seen.__setitem__("one", 1.0))
+    transact(other, lambda s: s.kills_seen.__setitem__("other", 1.0))
+    assert one.read()[0].kills_seen == {"one": 1.0, "other": 1.0}
+    transact(one, lambda s: s.kills_seen.__setitem__("one again", 1.0))
+    transact(other, lambda s: s.kills_seen.__setitem__("other again", 1.0))
+    assert set(one.read()[0].kills_seen) == {"one", "other", "one again", "other again"}
+
+
 def test_empty_then_round_trip(store: StateStore) -> None:
     state, version = store.read()
     assert state == State()
@@ -70,10 +112,9 @@ def test_first_writers_race_on_creation(store: StateStore) -> None:
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
-    store.write(State(schema_version=99), "0")
+    SqliteStore(tmp_path / "s.db").write(State(schema_version=99), "0")  # a newer podmem
     with pytest.raises(StateError, match="newer podmem"):
-        store.read()
+        SqliteStore(tmp_path / "s.db").read()
 
 
 def test_sqlite_survives_reopen(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from bot.errors import StateError
 from bot.state.document import Conflict, Damaged, State, dump_state, load_state
+from bot.state.store import LastWritten
 
 KEY = "state.json"
 NOT_FOUND, CONFLICT = 404, 409
@@ -24,6 +25,7 @@ class ConfigMapStore:
     ) -> None:
         self.core = client.CoreV1Api(api_client)
         self.namespace, self.name, self.timeout = namespace, name, timeout
+        self._written = LastWritten()
 
     def read(self) -> tuple[State, str]:
         try:
@@ -34,8 +36,11 @@ class ConfigMapStore:
             if error.status == NOT_FOUND:
                 return State(), ""
             raise self._error("read", error) from None
+        version = found.metadata.resource_version
+        if (written := self._written.take(version)) is not None:
+            return written, version
         try:
-            return load_state((found.data or {}).get(KEY)), found.metadata.resource_version
+            return load_state((found.data or {}).get(KEY)), version
         except Damaged as error:
             where = f"ConfigMap {self.namespace}/{self.name}"
             raise StateError(
@@ -67,6 +72,7 @@ class ConfigMapStore:
             if error.status == CONFLICT:  # stale resourceVersion, or created meanwhile
                 raise Conflict("state ConfigMap changed since it was read") from None
             raise self._error("write", error) from None
+        self._written.keep(str(written.metadata.resource_version), state)
         return str(written.metadata.resource_version)
 
     def _error(self, verb: str, error: ApiException) -> StateError:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bot.errors import StateError
 from bot.state.document import Conflict, Damaged, State, dump_state, load_state
+from bot.state.store import LastWritten
 
 # The table layout itself; the document inside has its own schema_version and migrations.
 TABLES_VERSION = 1
@@ -52,6 +53,7 @@ class SqliteStore:
             raise StateError(f"cannot open state file {path}: {error}") from None
         # One connection, shared by the scheduler's and the health server's threads.
         self._lock = threading.Lock()
+        self._written = LastWritten()
 
     def _migrate(self) -> None:
         (current,) = self._db.execute("PRAGMA user_version").fetchone()
@@ -70,8 +72,11 @@ class SqliteStore:
             raise damaged(self.path, str(error)) from None
         if row is None:
             return State(), "0"
+        version = str(row[0])
+        if (written := self._written.take(version)) is not None:
+            return written, version
         try:
-            return load_state(row[1]), str(row[0])
+            return load_state(row[1]), version
         except Damaged as error:
             raise damaged(self.path, str(error)) from None
 
@@ -82,6 +87,7 @@ class SqliteStore:
             changed = self._write(body, version, new)
         if changed != 1:
             raise Conflict("state changed since it was read")
+        self._written.keep(str(new), state)
         return str(new)
 
     def _write(self, body: str, version: str, new: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
@@ -24,6 +25,29 @@ class StateStore(Protocol):
     def write(self, state: State, version: str) -> str:
         """Write if nobody wrote since `version` was read, else raise Conflict."""
         ...
+
+
+class LastWritten:
+    """The state a store last wrote, handed to the next read of that same version instead of
+    parsed again from what was stored. A drain records every message it sends in the state
+    and claims the next in the same write: an alert storm's 90 messages with 2 000 alerts
+    open were 96 parses of the document (2.0 of the cycle's 5.9 CPU-s). A store keeps only
+    what it wrote itself, and hands it out once: whoever reads it owns it (`transact`
+    mutates it), so a second read of that version parses as before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: tuple[str, State] | None = None
+
+    def keep(self, version: str, state: State) -> None:
+        with self._lock:
+            self._kept = (version, state)
+
+    def take(self, version: str) -> State | None:
+        """The state written as `version`, if it was this store's last write; else None."""
+        with self._lock:
+            kept, self._kept = self._kept, None
+        return kept[1] if kept is not None and kept[0] == version else None
 
 
 def transact(store: StateStore, change: Callable[[State], T]) -> T:
