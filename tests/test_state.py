@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from bot.delivery.outbox import DrainReport, SendResult, drain
 from bot.errors import StateError
 from bot.lifecycle import apply_check
 from bot.notices import Storm
-from bot.state.document import SCHEMA_VERSION, Conflict, State, dump_state, load_state
+from bot.state.document import (
+    SCHEMA_VERSION,
+    Conflict,
+    MessageRef,
+    Notification,
+    State,
+    dump_state,
+    load_state,
+)
 from bot.state.kubernetes import ConfigMapStore
 from bot.state.sqlite import SqliteStore
 from bot.state.store import StateStore, transact
@@ -193,3 +202,22 @@ def test_a_schema_4_state_loads_and_is_written_grouped() -> None:
     assert [len(g["containers"]["app"]) for g in written["alerts"]] == [1, 11]
     assert set(written["outbox"][0]["notice"]["alerts"]) == {"names", "rows"}
     assert load_state(dump_state(state)) == state
+
+
+class _NothingToSend:
+    """A drain's destination for an empty outbox: never called."""
+
+    def prepare(self, pending: Sequence[Notification]) -> None:
+        raise AssertionError("nothing to prepare")
+
+    def send(self, note: Notification, message: MessageRef | None, **_: object) -> SendResult:
+        raise AssertionError("nothing to send")
+
+
+def test_a_drain_with_nothing_to_send_does_not_write_the_state(store: StateStore) -> None:
+    """Most checks send nothing; their drain used to claim nothing in a write of the whole
+    document (170 KB with 1 100 open alerts at 100 000 containers)."""
+    transact(store, lambda s: s.kills_seen.__setitem__("a#1", 1.0))
+    version = store.read()[1]
+    assert drain(store, _NothingToSend()) == DrainReport(0, 0, 0)
+    assert store.read()[1] == version
