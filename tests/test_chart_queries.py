@@ -4,12 +4,14 @@ alerts must not cost a query per chart (real Prometheus, the Slack stand-in)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from bot.check import run_check
-from bot.delivery.charts import ChartMaker
+from bot.delivery.charts import CHARTS_AHEAD, ChartMaker
 from bot.delivery.outbox import drain
+from bot.delivery.painter import Painter
 from bot.delivery.slack import SlackSender
 from bot.lifecycle import apply_check
 from bot.promql import HISTORY_BATCH
@@ -130,3 +132,43 @@ def test_a_reports_chart_is_drawn_from_the_history_the_report_fetched(
     # A history of another range is not the chart's: it asks for its own.
     later = reply.chart.model_copy(update={"start": reply.chart.start + 60})
     assert charts(later, reply.history) == charts(later)
+
+
+class _Recording(Painter):
+    """The bot's chart workers, noting the pod of each chart they are given."""
+
+    def __init__(self, processes: int) -> None:
+        super().__init__(processes)
+        self.given: list[str] = []
+
+    def start(self, draw: Any, *args: Any, **kwargs: Any) -> Any:
+        self.given.append(args[1].pod)
+        return super().start(draw, *args, **kwargs)
+
+
+def test_a_drain_begins_its_next_charts_while_it_sends(prometheus_for: PrometheusFactory) -> None:
+    """With chart workers, a drain's charts are begun CHARTS_AHEAD ahead of their upload, in
+    its order, so the worker draws the next while the drain posts; each is the PNG drawn on
+    demand. (A storm minute's 28 charts were waited for one after another.)"""
+    server = prometheus_for(d.MAIN)
+    settings = load_settings(prometheus_url=server.url)
+    source = PrometheusSource(settings)
+    start, end = d.minutes(d.MAIN, 60).timestamp(), d.minutes(d.MAIN, 180).timestamp()
+    requests = [
+        ChartRequest(namespace=p.namespace, pod=p.name, container="app", start=start, end=end)
+        for p in d.MAIN.pods[:5]
+    ]
+    workers = _Recording(1)
+    try:
+        ahead = ChartMaker(source, settings, painter=workers)
+        ahead.prefetch(requests)
+        names = [r.pod for r in requests]
+        assert workers.given == names[:CHARTS_AHEAD]
+        first = ahead(requests[0])
+        assert workers.given == names[: CHARTS_AHEAD + 1]
+        drawn = [first, *(ahead(r) for r in requests[1:])]
+        assert workers.given == names  # each drawn once
+        here = ChartMaker(source, settings)
+        assert drawn == [here(r) for r in requests]
+    finally:
+        workers.close()
