@@ -100,6 +100,7 @@ def measure_victoria(
     """The same cycles, floor and digest as bench/run.py's, against VictoriaMetrics."""
     victoria = VictoriaMetricsServer(None, work / "vm", openmetrics=openmetrics)
     try:
+        settle_s = victoria.settle()
         with KubeStandIn() as kube, SlackStandIn() as slack:
             mirror_pods(kube, spec, times[0])
             config = {
@@ -129,6 +130,7 @@ def measure_victoria(
     return {
         "containers": len(spec.pods),
         "import_s": round(victoria.import_s, 1),
+        "settle_s": round(settle_s, 1),
         "cycle_s": round(cycle_s, 3),
         "floor_s": round(floor_s, 3),
         "ratio_to_floor": round(cycle_s / floor_s, 3),

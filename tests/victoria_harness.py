@@ -102,6 +102,25 @@ class VictoriaMetricsServer:
             self.stop()
             raise
 
+    def settle(self, quiet_seconds: int = 5, at_most_seconds: float = 300.0) -> float:
+        """Wait until VictoriaMetrics's background merges of the import are over (no merge
+        active, none begun for `quiet_seconds`); the seconds waited. Timed work started at
+        once shares the cores with them: the first cycles would pay for the import, and the
+        floor, replayed later, would not."""
+        started = time.monotonic()
+        quiet, last = 0, -1.0
+        while quiet < quiet_seconds and time.monotonic() - started < at_most_seconds:
+            active, begun = 0.0, 0.0
+            for line in requests.get(f"{self.url}/metrics", timeout=30).text.splitlines():
+                if line.startswith("vm_active_merges{"):
+                    active += float(line.rsplit(" ", 1)[1])
+                elif line.startswith("vm_merges_total{"):
+                    begun += float(line.rsplit(" ", 1)[1])
+            quiet = quiet + 1 if active == 0 and begun == last else 0
+            last = begun
+            time.sleep(1)
+        return time.monotonic() - started
+
     def stop(self) -> None:
         self.process.terminate()
         try:
