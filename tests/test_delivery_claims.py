@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.delivery.outbox import drain
+from bot.delivery.outbox import CLAIM_BATCH, drain
 from bot.delivery.slack import SlackSender
+from bot.lifecycle import apply_check
 from bot.notices import MonitoringDegraded
 from bot.settings import load_settings
 from bot.sources.prometheus import PrometheusSource
@@ -25,6 +26,7 @@ from bot.state.store import transact
 from tests.prometheus_harness import PrometheusServer
 from tests.slack_standin import SlackStandIn
 from tests.test_delivery_faults import CHANNEL, env, own_prometheus, slack, step
+from tests.test_storms import SETTINGS, T0, incident
 
 __all__ = ["env", "own_prometheus", "slack"]  # fixtures
 
@@ -170,3 +172,38 @@ def test_prometheus_retry_after_is_capped_by_the_same_setting() -> None:
     session = PrometheusSource(settings)._client._session
     retry = session.get_adapter("http://127.0.0.1:9").max_retries
     assert retry.parse_retry_after("20") == 5.0
+
+
+def test_a_drain_writes_the_state_once_per_batch_and_threads_stay_whole(
+    slack: SlackStandIn, tmp_path: Path
+) -> None:
+    """Notices are claimed CLAIM_BATCH at a time, their outcomes written with the next claim
+    (a storm minute's 94 messages rewrote the state, on a ConfigMap through the API server,
+    each time). A notice claimed in the batch that posts its thread's first message is
+    followed there: four alerts fired and, a minute later, escalated, all in one drain."""
+    settings = load_settings(
+        slack_bot_token="xoxb-test",
+        slack_api_url=slack.api_url,
+        slack_channel="#alerts",
+        slack_channel_interval_seconds=0,
+    )
+    store = SqliteStore(tmp_path / "state.db")
+
+    def queue(state: State) -> None:
+        for minute, level in ((0, 0.4), (1, 0.85), (2, 0.99)):
+            at = T0 + 60 * minute
+            apply_check(state, incident([level] * 4, at), at=at, settings=SETTINGS)
+
+    transact(store, queue)
+    assert len(store.read()[0].outbox) == 8 <= CLAIM_BATCH
+    before = int(store.read()[1])
+    report = drain(store, SlackSender(settings))
+    assert report.pending == 0 and report.sent >= 8
+    assert int(store.read()[1]) - before == 2  # the batch's claim; its outcomes, claiming none
+    heads = slack.top_level("#alerts")
+    assert len(heads) == 4
+    for head in heads:
+        assert head["text"].startswith(":rotating_light: *CRITICAL")  # edited where it went
+        (reply,) = slack.thread("#alerts", head["ts"])
+        assert reply["text"].startswith("Escalated to *CRITICAL*")
+    assert store.read()[0].outbox == []

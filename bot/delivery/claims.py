@@ -1,4 +1,4 @@
-"""Claims on notices: a drain takes a lease on the notice it is about to send, in the state
+"""Claims on notices: a drain takes a lease on the notices it is about to send, in the state
 and under its optimistic concurrency, so two drains (two `check --once` on one file, two
 replicas on one ConfigMap) never send the same notice.
 
@@ -61,24 +61,35 @@ def holder_alive(holder: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Claimed:
-    """What a claim found: the notice now ours (and where its thread's first post went), or
-    none; `held` when another live drain holds the next notice in order."""
+class Taken:
+    """One notice now ours, with where its thread's first post went (if it went) and Slack's
+    ID of its channel (if known)."""
 
-    note: Notification | None
+    note: Notification
     message: MessageRef | None = None
     channel_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What a claim found: the notices now ours, in order (none: nothing this drain may
+    send); `held` when another live drain holds the next notice in order."""
+
+    taken: tuple[Taken, ...] = ()
     held: bool = False
     pending: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """Claims the first notice in order that this drain may send (re-run on conflicts).
+    """Claims the next `count` notices in order that this drain may send (re-run on
+    conflicts), after giving back whatever this drain still held: a notice claimed before
+    and not sent (its channel or thread had to wait) is free again.
 
     `skip_channels`: destinations that refused this drain (not invited): their notices wait,
     the rest go on. `skip_threads`: threads whose head is a chart that cannot be drawn now:
     what follows in that thread waits, other threads go on (the degraded notice among them).
+    A notice held by another live drain ends the claim: the notices after it wait their turn.
     """
 
     holder: str
@@ -86,26 +97,28 @@ class Claim:
     lease_seconds: float
     skip_channels: Set[tuple[str, str]]
     skip_threads: Set[str]
+    count: int = 1
 
     def __call__(self, state: State) -> Claimed:
+        release(state, self.holder)
+        taken: list[Taken] = []
         for note in state.outbox:
+            if len(taken) == self.count:
+                break
             if (note.target, note.channel) in self.skip_channels:
                 continue
             if note.message_key in self.skip_threads:
                 continue
-            if note.claimed_by not in (None, self.holder):
+            if note.claimed_by is not None:
                 live = note.claimed_until is not None and note.claimed_until > self.at
                 if live and holder_alive(note.claimed_by):
-                    return Claimed(None, held=True, pending=len(state.outbox))
+                    return Claimed(tuple(taken), held=not taken, pending=len(state.outbox))
                 note.maybe_sent = True  # its holder is gone: it may have sent it
             note.claimed_by, note.claimed_until = self.holder, self.at + self.lease_seconds
-            return Claimed(
-                note.model_copy(),
-                state.message_for(note),
-                channel_id=_channel_id(state, note),
-                pending=len(state.outbox),
+            taken.append(
+                Taken(note.model_copy(), state.message_for(note), _channel_id(state, note))
             )
-        return Claimed(None, pending=len(state.outbox))
+        return Claimed(tuple(taken), pending=len(state.outbox))
 
 
 def release(state: State, holder: str) -> None:

@@ -6,12 +6,13 @@ SDK's own retries for 429, 5xx and resets) stops the drain and is tried first at
 one, so the check interval is the backoff and order is never broken. A notice that takes
 several calls (a post and its chart) records each call done, so a retry never repeats one.
 
-Each notice is claimed before it is sent (bot.delivery.claims): concurrent drains never
-send the same one. A crash between persisting a notification and sending it loses nothing
-(it is sent after the restart). When we cannot know whether Slack took a post (a timeout
-after it accepted, a holder that died mid-send) the notice is "maybe sent": Slack has no
-idempotency keys, so the next attempt first looks for the post by the metadata podmem
-attaches to it, and posts again only if it is not there.
+Notices are claimed before they are sent, CLAIM_BATCH at a time (bot.delivery.claims):
+concurrent drains never send the same one. A crash between persisting a notification and
+sending it loses nothing (it is sent after the restart). When we cannot know whether Slack
+took a post (a timeout after it accepted, a holder that died mid-send) the notice is "maybe
+sent": Slack has no idempotency keys, so the next attempt first looks for the post by the
+metadata podmem attaches to it, and posts again only if it is not there. A holder that dies
+mid-batch leaves each notice of its batch not yet recorded "maybe sent".
 
 A channel that refuses podmem (not invited, not found) holds only its own notices: they
 wait, the default channel is told once, and they go out once the bot is invited. A chart
@@ -26,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from bot.delivery.claims import Claim, holding, release
+from bot.delivery.claims import Claim, Taken, holding, release
 from bot.notices import ChannelUnreachable
 from bot.state.document import MessageRef, Notification, State
 from bot.state.store import StateStore, transact
@@ -41,6 +42,10 @@ MAX_COURTESY_ATTEMPTS = 3
 # its retries, a capped Retry-After, a chart's range query); a holder that died is seen at
 # once on its own host, on another only when the lease ends.
 LEASE_SECONDS = 300.0
+# Notices claimed in one write of the state, their outcomes written with the next claim. A
+# holder that dies mid-batch leaves at most this many "maybe sent" (looked up before they
+# are posted again, as any claim whose holder died).
+CLAIM_BATCH = 10
 
 
 class Sender(Protocol):
@@ -109,73 +114,146 @@ def _drain(
     stop: Callable[[], bool],
     lease: float,
 ) -> DrainReport:
-    sent = dead = 0
-    skip_channels: set[tuple[str, str]] = set()
-    skip_threads: set[str] = set()
     pending, _ = store.read()
     if not pending.outbox:
         # Nothing waits: no claim, so no write of the whole state (most checks send nothing).
         return DrainReport(0, 0, 0)
     sender.prepare(pending.outbox)
-    # The last send's outcome, written in the transaction that claims the next notice: one
-    # read and write of the state per message, not two (a storm's drain is mostly these).
-    recorded: _Recorder | None = None
+    run = _Run(sender, holder, now, tell)
     while True:
         if stop():
-            transact(store, _After(recorded, lambda s: release(s, holder)))
-            return DrainReport(sent, dead, len(store.read()[0].outbox), "stopping")
-        claim = Claim(holder, now(), lease, frozenset(skip_channels), frozenset(skip_threads))
-        claimed = transact(store, _After(recorded, claim))
-        note = claimed.note
-        if note is None:
+            return run.stopped(store)
+        # The outcomes of the last batch are written in the transaction that claims the next:
+        # one read and write of the state per CLAIM_BATCH notices, not per message (a storm
+        # minute's drain was 94 writes of the state; on a ConfigMap, 94 updates through the
+        # API server).
+        claim = Claim(
+            holder,
+            now(),
+            lease,
+            frozenset(run.skip_channels),
+            frozenset(run.skip_threads),
+            count=CLAIM_BATCH,
+        )
+        claimed = transact(store, _After(run.take_outcomes(), claim))
+        if not claimed.taken:
             if claimed.held:
                 log.info("another podmem is sending the outbox; %d wait for it", claimed.pending)
-            return DrainReport(sent, dead, claimed.pending)
-        try:
-            result = sender.send(note, claimed.message, channel_id=claimed.channel_id)
-        except BaseException:
-            transact(store, lambda s: release(s, holder))
-            raise
-        recorded = _Recorder(note, result, now(), holder, tell)
-        if result.ok:
-            sent += 1
-        elif result.unreachable:
-            skip_channels.add((note.target, note.channel))
-            log.warning("%s refuses podmem (%s): its notices wait", note.channel, result.error)
-        elif result.courtesy and (result.permanent or note.attempts + 1 >= MAX_COURTESY_ATTEMPTS):
-            log.warning("a chart was not drawn (%s); its notice goes on without it", result.error)
-        elif result.courtesy:
-            skip_threads.add(note.message_key)  # its thread waits; the others go on
-        elif result.permanent:
-            dead += 1
-            log.error(
-                "%s refused a notice for good (%s); kept as a dead letter: %s",
-                note.target,
-                result.error,
-                note.kind,
+            return DrainReport(run.sent, run.dead, claimed.pending)
+        for taken in claimed.taken:
+            if stop():
+                return run.stopped(store)
+            try:
+                failed = run.send(taken)
+            except BaseException:
+                transact(store, _After(run.take_outcomes(), lambda s: release(s, holder)))
+                raise
+            if failed is not None:
+                transact(store, _After(run.take_outcomes(), lambda s: release(s, holder)))
+                waiting = len(store.read()[0].outbox)
+                log.warning(
+                    "%s delivery failed (%s); %d notification(s) wait for a retry",
+                    taken.note.target,
+                    failed,
+                    waiting,
+                )
+                return DrainReport(run.sent, run.dead, waiting, failed)
+
+
+class _Run:
+    """One drain's sends: their outcomes since the last write of the state, and what they
+    taught that the state will only know once those are written (the first post of a
+    thread, a channel's Slack ID); the channels and threads that wait for the next drain."""
+
+    def __init__(
+        self, sender: Sender, holder: str, now: Callable[[], float], tell: str | None
+    ) -> None:
+        self.sender, self.holder, self.now, self.tell = sender, holder, now, tell
+        self.sent = self.dead = 0
+        self.skip_channels: set[tuple[str, str]] = set()
+        self.skip_threads: set[str] = set()
+        self.outcomes: list[_Recorder] = []
+        self.posted: dict[str, MessageRef] = {}
+        self.channel_ids: dict[str, str] = {}
+
+    def take_outcomes(self) -> list[_Recorder]:
+        outcomes, self.outcomes = self.outcomes, []
+        self.posted, self.channel_ids = {}, {}
+        return outcomes
+
+    def stopped(self, store: StateStore) -> DrainReport:
+        holder = self.holder
+        transact(store, _After(self.take_outcomes(), lambda s: release(s, holder)))
+        return DrainReport(self.sent, self.dead, len(store.read()[0].outbox), "stopping")
+
+    def send(self, taken: Taken) -> str | None:
+        """Every call the notice has left, in turn; the error of one that must be retried
+        at the next drain (the drain stops there), else None."""
+        note = taken.note
+        key = note.message_key
+        if (note.target, note.channel) in self.skip_channels or key in self.skip_threads:
+            return None  # given back by the next claim
+        while True:
+            message = taken.message or self.posted.get(key)
+            channel_id = taken.channel_id or self.channel_ids.get(note.channel)
+            result = self.sender.send(note, message, channel_id=channel_id)
+            at = self.now()
+            self.outcomes.append(_Recorder(note, result, at, self.holder, self.tell))
+            if result.ok and result.posted and result.ts:
+                self.posted[key] = MessageRef(
+                    channel=result.channel or note.channel, ts=result.ts, posted_at=at
+                )
+            if result.ok and result.channel:
+                self.channel_ids[note.channel] = result.channel
+            given_up = result.courtesy and (
+                result.permanent or note.attempts + 1 >= MAX_COURTESY_ATTEMPTS
             )
-        else:
-            transact(store, recorded)
-            waiting = len(store.read()[0].outbox)
-            log.warning(
-                "%s delivery failed (%s); %d notification(s) wait for a retry",
-                note.target,
-                result.error,
-                waiting,
-            )
-            return DrainReport(sent, dead, waiting, result.error)
+            if result.ok or given_up:
+                if result.ok:
+                    self.sent += 1
+                else:
+                    log.warning(
+                        "a chart was not drawn (%s); its notice goes on without it", result.error
+                    )
+                if not result.more:
+                    return None
+                note = note.model_copy(
+                    update={
+                        "parts_sent": note.parts_sent + 1,
+                        "attempts": 0,
+                        "last_error": None,
+                        "maybe_sent": False,
+                    }
+                )
+                continue
+            if result.unreachable:
+                self.skip_channels.add((note.target, note.channel))
+                log.warning("%s refuses podmem (%s): its notices wait", note.channel, result.error)
+            elif result.courtesy:
+                self.skip_threads.add(key)  # its thread waits; the others go on
+            elif result.permanent:
+                self.dead += 1
+                log.error(
+                    "%s refused a notice for good (%s); kept as a dead letter: %s",
+                    note.target,
+                    result.error,
+                    note.kind,
+                )
+            else:
+                return result.error or "unknown error"
+            return None
 
 
 @dataclass(frozen=True, slots=True)
 class _After(Generic[T]):
-    """`then`, after writing the outcome of the send before it, if there was one."""
+    """`then`, after writing the outcomes of the sends before it, in order."""
 
-    outcome: _Recorder | None
+    outcomes: Sequence[_Recorder]
     then: Callable[[State], T]
 
     def __call__(self, state: State) -> T:
-        if self.outcome is not None:
-            self.outcome(state)
+        for outcome in self.outcomes:
+            outcome(state)
         return self.then(state)
 
 
