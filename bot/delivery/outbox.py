@@ -146,11 +146,10 @@ def _drain(
             try:
                 failed = run.send(taken)
             except BaseException:
-                transact(store, _After(run.take_outcomes(), lambda s: release(s, holder)))
+                run.give_back(store)
                 raise
             if failed is not None:
-                transact(store, _After(run.take_outcomes(), lambda s: release(s, holder)))
-                waiting = len(store.read()[0].outbox)
+                waiting = run.give_back(store)
                 log.warning(
                     "%s delivery failed (%s); %d notification(s) wait for a retry",
                     taken.note.target,
@@ -181,10 +180,14 @@ class _Run:
         self.posted, self.channel_ids = {}, {}
         return outcomes
 
-    def stopped(self, store: StateStore) -> DrainReport:
+    def give_back(self, store: StateStore) -> int:
+        """Write the outcomes so far and end this drain's claims; how many notices wait."""
         holder = self.holder
         transact(store, _After(self.take_outcomes(), lambda s: release(s, holder)))
-        return DrainReport(self.sent, self.dead, len(store.read()[0].outbox), "stopping")
+        return len(store.read()[0].outbox)
+
+    def stopped(self, store: StateStore) -> DrainReport:
+        return DrainReport(self.sent, self.dead, self.give_back(store), "stopping")
 
     def send(self, taken: Taken) -> str | None:
         """Every call the notice has left, in turn; the error of one that must be retried
