@@ -1,4 +1,5 @@
-"""One bot, in its own process: a warm-up cycle, timed cycles, a timed digest.
+"""One bot, in its own process: a warm-up cycle, timed cycles, timed digests, each timed one
+followed by its floor (its own queries replayed by a bare client).
 
 Run in a subprocess so its CPU time and peak RSS are the bot's alone, as in production.
 Prints one JSON object on stdout.
@@ -17,6 +18,7 @@ from statistics import median
 
 import requests
 
+from bench.baselines import all_at_once_seconds, floor_seconds
 from bot.cycle import run_cycle, run_digest
 from bot.settings import load_settings
 from bot.state.sqlite import SqliteStore
@@ -81,7 +83,10 @@ def main() -> int:
     source, kubernetes, sender, store = parts.source, parts.kubernetes, parts.sender, parts.store
     times = [datetime.fromisoformat(t) for t in config["cycle_times"]]
 
-    def one(at: datetime) -> dict[str, float]:
+    url = settings.prometheus_url
+    floors = bool(config.get("floors"))  # not for the storm, whose cycles follow a timeline
+
+    def one(at: datetime, *, floor: bool = True) -> dict[str, float]:
         queries, calls = served_queries(settings.prometheus_url), kubernetes_calls()
         began = time.monotonic()  # the clock the Slack stand-in stamps its calls with
         wall, cpu = time.perf_counter(), time.process_time()
@@ -104,13 +109,20 @@ def main() -> int:
             "k8s_requests": kubernetes_calls() - calls,
             "began": began,
             "state_bytes": state_bytes(config["state_path"]),
+            # Right after it, with the same queries at the same instant: a floor measured
+            # minutes later, after every cycle, saw another Prometheus (its heap, the page
+            # cache) and made the ratio swing with the order things ran in.
+            "floor_s": (
+                floor_seconds(url, at, source.last_rounds, source.last_ranges) if floor else 0.0
+            ),
         }
 
     def kubernetes_calls() -> int:
         return kubernetes.calls if kubernetes else 0
 
-    warm = one(times[0])  # posts what is firing, with charts: not what a steady cycle costs
-    cycles = [one(at) for at in times[1:]]
+    # The warm-up posts what is firing, with charts: not what a steady cycle costs.
+    warm = one(times[0], floor=False)
+    cycles = [one(at, floor=floors) for at in times[1:]]
     last_rounds = source.last_rounds
     last_ranges = source.last_ranges
     peak_cycle_mb = peak_rss_mb()
@@ -118,8 +130,10 @@ def main() -> int:
     if config.get("digest_time"):
         # Several digests, the median reported: one run's wall swings by a second or more
         # with Prometheus's garbage collector (seen 5.0-7.2 s at 20 000 containers), and the
-        # floor and the cycle are medians too. Each posts, as a daily digest would.
-        runs = []
+        # floor and the cycle are medians too. Each posts, as a daily digest would, and is
+        # followed by its floor: every query it sent, with no round waiting for another.
+        runs, digest_floors = [], []
+        at = datetime.fromisoformat(config["digest_time"])
         for _ in range(int(config.get("digest_repeats", 1))):
             wall, cpu = time.perf_counter(), time.process_time()
             run_digest(
@@ -128,13 +142,18 @@ def main() -> int:
                 store=store,
                 sender=sender,
                 settings=settings,
-                at=datetime.fromisoformat(config["digest_time"]),
+                at=at,
             )
             runs.append((time.perf_counter() - wall, time.process_time() - cpu))
+            digest_floors.append(
+                all_at_once_seconds(url, at, source.last_rounds, source.last_ranges)
+            )
         digest = {
             "wall_s": median(w for w, _ in runs),
             "cpu_s": median(c for _, c in runs),
             "runs_s": [round(w, 3) for w, _ in runs],
+            "floors_s": [round(f, 3) for f in digest_floors],
+            "ratio": median(w / f for (w, _), f in zip(runs, digest_floors, strict=True)),
             "queries": source.last_rounds,
             "ranges": source.last_ranges,
         }
