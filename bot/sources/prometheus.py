@@ -56,7 +56,7 @@ from bot.promql import (
 from bot.settings import Settings
 from bot.sources.base import DigestAnswer, DigestAsk, NodeMemory
 from bot.sources.collector import paused_collection
-from bot.sources.prometheus_http import prometheus_session, tls_problem
+from bot.sources.prometheus_http import form_body, prometheus_session, tls_problem
 from bot.workloads import guess_workload, workload_label
 
 Row = dict[str, Any]
@@ -154,6 +154,8 @@ NO_KUBE_STATE_METRICS = (
 CHUNK_BYTES = 256 * 1024
 # Queries per snapshot run side by side; more would only queue inside Prometheus.
 PARALLEL_QUERIES = 4
+# The body `_post` sends is encoded already (form_body): requests adds no content type then.
+FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class PrometheusSource:
@@ -934,7 +936,8 @@ class PrometheusSource:
         # session's own CA otherwise.
         response = self._session.post(
             f"{self.url}/api/v1/{path}",
-            data=form,
+            data=form_body(form),
+            headers=FORM_HEADERS,
             timeout=timeout,
             verify=self._session.verify,
             cert=self._session.cert,
