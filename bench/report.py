@@ -113,12 +113,16 @@ def write_markdown(results: dict[str, Any], path: Path) -> None:
         "- *cycle*: one steady check cycle of the bot in its own process (queries, analysis, "
         "lifecycle decisions over the state, rendering and delivery of what changed) after a "
         "warm-up cycle that posted the alerts already firing.",
-        "- *floor*: the same PromQL, sent the same way (POST, 4 at a time) by a bare HTTP client "
-        "that does not even parse the answers: what Prometheus itself needs.",
+        "- *floor*: each cycle's own PromQL, sent the same way (POST, 4 at a time) right after "
+        "it, at the same instant, by a bare HTTP client that does not even parse the answers: "
+        "what Prometheus itself needs. *ratio to floor* is the median of each cycle's to its own "
+        "floor.",
         "- *digest*: the daily digest in the same process, gathered, built and posted; the "
-        "median of 3 (one run's wall swings by a second with Prometheus's garbage collector).",
-        "- *digest floor*: every query the digest sent, instant and range, by the same bare "
-        "client, 4 at a time with no round waiting for another.",
+        "median of 3 (one run's wall swings by seconds with Prometheus's garbage collector and "
+        "the page cache).",
+        "- *digest floor*: right after each digest, every query it sent, instant and range, by "
+        "the same bare client, 4 at a time with no round waiting for another; *digest / floor* "
+        "is the median of each digest's to its own.",
         "- *naive*: one query per pod per figure (working set, usage, RSS, cache, limit), "
         "sequentially, as per-object tools do; measured at 1 000 containers.",
         "- *bot CPU*: user + system time of the bot's process during the cycle (all threads); "
