@@ -12,7 +12,9 @@ import resource
 import sqlite3
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
+from multiprocessing import get_context
 from pathlib import Path
 from statistics import median
 
@@ -85,6 +87,9 @@ def main() -> int:
 
     url = settings.prometheus_url
     floors = bool(config.get("floors"))  # not for the storm, whose cycles follow a timeline
+    # The floors' bare client runs in a process of its own: in this one, its threads and
+    # answers raised the bot's measured peak RSS (159 -> 174 MB at 20 000 containers).
+    client = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
 
     def one(at: datetime, *, floor: bool = True) -> dict[str, float]:
         queries, calls = served_queries(settings.prometheus_url), kubernetes_calls()
@@ -113,7 +118,11 @@ def main() -> int:
             # minutes later, after every cycle, saw another Prometheus (its heap, the page
             # cache) and made the ratio swing with the order things ran in.
             "floor_s": (
-                floor_seconds(url, at, source.last_rounds, source.last_ranges) if floor else 0.0
+                client.submit(
+                    floor_seconds, url, at, source.last_rounds, source.last_ranges
+                ).result()
+                if floor
+                else 0.0
             ),
         }
 
@@ -146,7 +155,9 @@ def main() -> int:
             )
             runs.append((time.perf_counter() - wall, time.process_time() - cpu))
             digest_floors.append(
-                all_at_once_seconds(url, at, source.last_rounds, source.last_ranges)
+                client.submit(
+                    all_at_once_seconds, url, at, source.last_rounds, source.last_ranges
+                ).result()
             )
         digest = {
             "wall_s": median(w for w, _ in runs),
@@ -157,6 +168,7 @@ def main() -> int:
             "queries": source.last_rounds,
             "ranges": source.last_ranges,
         }
+    client.shutdown()
     print(
         json.dumps(
             {
