@@ -3,6 +3,7 @@ processing) and the naive pattern (one query per pod per figure, as per-object t
 
 from __future__ import annotations
 
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -53,10 +54,15 @@ def floor_seconds(
 
 
 def _drained(response: requests.Response) -> int:
-    """The answer read to its end a piece at a time, its bytes counted: the floors run in the
-    bot's process (bench/worker.py), whose peak memory must stay the bot's own."""
+    """The answer read to its end a piece at a time, its bytes counted: a bounded buffer,
+    whatever the answer's size."""
     with response:
         return sum(len(piece) for piece in response.iter_content(256 * 1024))
+
+
+def ratio_to_own_floor(timed: list[dict[str, Any]]) -> float:
+    """The median of each timed run's wall to the floor measured right after it."""
+    return statistics.median(t["wall_s"] / t["floor_s"] for t in timed)
 
 
 def all_at_once_seconds(

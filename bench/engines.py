@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from bench.baselines import ratio_to_own_floor
 from bench.bot_process import DIGEST_REPEATS, run_worker
 from bench.cluster import mirror_pods
 from bot.scenarios import ClusterSpec
@@ -92,7 +93,6 @@ def measure_victoria(
     openmetrics: Path,
     times: list[datetime],
     *,
-    repeats: int,
     work: Path,
     compare_with: str | None = None,
 ) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def measure_victoria(
         "settle_s": round(settle_s, 1),
         "cycle_s": round(cycle_s, 3),
         "floor_s": round(floor_s, 3),
-        "ratio_to_floor": round(statistics.median(c["wall_s"] / c["floor_s"] for c in cycles), 3),
+        "ratio_to_floor": round(ratio_to_own_floor(cycles), 3),
         "digest_s": round(worker["digest"]["wall_s"], 3),
         "bot_cpu_s": round(statistics.median(c["cpu_s"] for c in cycles), 3),
         "containers_checked": cycles[-1]["containers"],

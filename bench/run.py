@@ -26,7 +26,7 @@ from urllib.parse import urlencode, urlsplit
 
 from slack_sdk.signature import SignatureVerifier
 
-from bench.baselines import naive_seconds
+from bench.baselines import naive_seconds, ratio_to_own_floor
 from bench.bot_process import DIGEST_REPEATS, run_worker
 from bench.cluster import START, DataDir, make_spec, mirror_pods
 from bench.engines import measure_victoria
@@ -114,7 +114,7 @@ def measure_size(
             # ratio is the median of each one's to its floor.
             floors = [c["floor_s"] for c in cycles]
             cycle_s, floor_s = median([c["wall_s"] for c in cycles]), median(floors)
-            ratio = median([c["wall_s"] / c["floor_s"] for c in cycles])
+            ratio = ratio_to_own_floor(cycles)
             digest = worker["digest"]
             group = group_rules()
             peer = [rules_seconds(prometheus.url, times[-1], group) for _ in range(repeats)]
@@ -167,7 +167,7 @@ def measure_size(
             with openmetrics.open("w", encoding="utf-8") as out:
                 write_openmetrics(spec, out)
             result["victoriametrics"] = measure_victoria(
-                spec, openmetrics, times, repeats=repeats, work=work, compare_with=prometheus.url
+                spec, openmetrics, times, work=work, compare_with=prometheus.url
             )
     finally:
         prometheus.stop()
